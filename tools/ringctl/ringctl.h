@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringctl subcommands.  Each lives in its own cmd-*.c file and is listed in
+ * the table in ringctl.c.  A command gets argv starting at its own name
+ * (argv[0] == "match") and returns the process exit status: 0 success,
+ * 1 the operation failed (lint errors, no match...), 2 usage error.
+ */
+#pragma once
+
+int cmd_match(int argc, char **argv);
+int cmd_match_alias(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
+
+/* exit codes */
+#define RK_EXIT_OK 0
+#define RK_EXIT_FAIL 1
+#define RK_EXIT_USAGE 2
