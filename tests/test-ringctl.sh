@@ -1,3 +1,0 @@
-#!/bin/sh
-# placeholder
-echo "0 passed, 0 failed"
