@@ -599,7 +599,9 @@ int rk_match_index_run(rk_match_index *idx, const rk_match_provider *prov, const
         for (size_t i = 0; i < ret->n_categories; i++)
                 qsort(ret->categories[i].candidates, ret->categories[i].n, sizeof(rk_match_candidate),
                       compare_candidates);
-        qsort(ret->categories, ret->n_categories, sizeof(rk_match_category), compare_categories);
-        qsort(ret->rejected, ret->n_rejected, sizeof(rk_match_rejection), compare_rejections);
+        if (ret->n_categories > 1)
+                qsort(ret->categories, ret->n_categories, sizeof(rk_match_category), compare_categories);
+        if (ret->n_rejected > 1)
+                qsort(ret->rejected, ret->n_rejected, sizeof(rk_match_rejection), compare_rejections);
         return 0;
 }
