@@ -200,7 +200,14 @@ int rk_plist_parse(const void *data, size_t len, const char *name, rk_value **re
                         rk_diag_add(diag, RK_DIAG_ERROR, &w, "malformed property list: %s", msg);
                         return -EBADMSG;
                 }
-                plist_from_xml(data, (uint32_t) len, &p);
+                /* libplist 2.2 refuses a UTF-8 byte-order mark; the locator accepts it */
+                const char *xml = data;
+                size_t xml_len = len;
+                if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+                        xml += 3;
+                        xml_len -= 3;
+                }
+                plist_from_xml(xml, (uint32_t) xml_len, &p);
                 if (!p)
                         return report_xml(data, len, w.file, diag);
         } else {
