@@ -44,7 +44,7 @@ struct rk_bundle {
         char *executable_path; /* Contents/MacOS/<executable>, NULL if codeless */
         bool codeless;         /* no CFBundleExecutable: personalities only */
         rk_value *personalities; /* IOKitPersonalities dict or NULL (borrowed from info) */
-        rk_bundle **children;  /* app: Contents/Library/SystemExtensions/*; kext: Contents/PlugIns/* */
+        rk_bundle **children;  /* app: Contents/Library/SystemExtensions, kext: Contents/PlugIns */
         size_t n_children;
 };
 
