@@ -10,7 +10,11 @@
  *                    discriminator; the bucket's flags say which finer
  *                    buckets exist for C, so a lookup probes only those
  *   "U" C vendor     USB personalities of a USB nub class, by idVendor
- *   "P" C vendor     PCI personalities of IOPCIDevice, by vendor
+ *   "P" C vendor     PCI personalities of IOPCIDevice, by the one vendor
+ *                    every IOPCIMatch/IOPCIPrimaryMatch entry requires;
+ *                    IOPCIMatch also matches the subsystem ids, so a
+ *                    lookup visits the buckets of both vendor-id and
+ *                    subsystem-vendor-id
  *   "N" C name       by each IONameMatch name
  *   "Q" C key hash   by the first key/value of each IOPropertyMatch dict
  *   "M" C prefix     by the literal prefix (at most MODALIAS_PREFIX_MAX
@@ -252,7 +256,7 @@ static char choose_kind(const rk_personality *p, const char *cls) {
 
         if (is_usb_nub_class(cls) && rk_usb_index_vendor(d, &vendor))
                 return 'U';
-        if (streq(cls, "IOPCIDevice") && rk_pci_index_vendor(d, &vendor))
+        if (streq(cls, "IOPCIDevice") && rk_pci_index_any_vendor(d, &vendor))
                 return 'P';
         if (rk_dict_get(d, "IONameMatch"))
                 return 'N';
@@ -300,7 +304,7 @@ static int index_personality(rk_match_index *idx, rk_personality *p) {
                 cb->flags |= F_USB;
                 return add_to(idx, 'U', cls, &vendor, sizeof(vendor), p);
         case 'P':
-                rk_pci_index_vendor(p->dict, &vendor);
+                rk_pci_index_any_vendor(p->dict, &vendor);
                 cb->flags |= F_PCI;
                 return add_to(idx, 'P', cls, &vendor, sizeof(vendor), p);
         case 'N': {
@@ -447,9 +451,15 @@ static void visit_class(visit *v, const rk_match_provider *prov, const char *cls
                 uint16_t vendor = (uint16_t) u;
                 visit_bucket(v, lookup(idx, 'U', cls, &vendor, sizeof(vendor)));
         }
-        if ((cb->flags & F_PCI) && rk_value_as_u64(rk_dict_get(prov->properties, "vendor-id"), &u)) {
-                uint16_t vendor = (uint16_t) (u & 0xffff);
-                visit_bucket(v, lookup(idx, 'P', cls, &vendor, sizeof(vendor)));
+        if (cb->flags & F_PCI) {
+                if (rk_value_as_u64(rk_dict_get(prov->properties, "vendor-id"), &u)) {
+                        uint16_t vendor = (uint16_t) (u & 0xffff);
+                        visit_bucket(v, lookup(idx, 'P', cls, &vendor, sizeof(vendor)));
+                }
+                if (rk_value_as_u64(rk_dict_get(prov->properties, "subsystem-vendor-id"), &u)) {
+                        uint16_t vendor = (uint16_t) (u & 0xffff);
+                        visit_bucket(v, lookup(idx, 'P', cls, &vendor, sizeof(vendor)));
+                }
         }
         if (cb->flags & F_NAME) {
                 if (prov->name)
