@@ -28,8 +28,10 @@
  * and set with a member), and three near misses of it (one byte changed,
  * cut short, one byte longer); plus, for every 16th alias, the pattern
  * itself, which holds wildcard bytes and so exercises libkmod's literal
- * descent through wildcard edges.  For each, the set of module names from
- * both must be equal.
+ * descent through wildcard edges.  For each, the lists of module names
+ * from both must be equal (as multisets: a module named by two matching
+ * lines comes twice from both), or the sets for a modalias with wildcard
+ * bytes, where libkmod may list a line more than once.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -68,6 +70,10 @@ static void strv_add(struct strv *s, const char *str, size_t len) {
 
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void strv_sort(struct strv *s) {
+        qsort(s->v, s->n, sizeof(*s->v), cmp_str);
 }
 
 /* sort and drop duplicates */
@@ -257,7 +263,6 @@ static int kmod_modules(struct kmod_ctx *ctx, const char *modalias, struct strv 
                 kmod_module_unref(mod);
         }
         kmod_module_unref_list(list);
-        strv_uniq(out);
         return r;
 }
 
@@ -290,7 +295,7 @@ static bool dump_pairs(struct kmod_ctx *ctx, const struct moddir *m, struct strv
                         break;
         }
         free(text);
-        strv_uniq(out);
+        strv_sort(out);
         return true;
 }
 
@@ -312,7 +317,7 @@ static void text_pairs(const char *text, struct strv *pats, struct strv *mods, s
                 }
                 line = *eol ? eol + 1 : eol;
         }
-        strv_uniq(pairs);
+        strv_sort(pairs);
 }
 
 /* ---- queries --------------------------------------------------------- */
@@ -378,12 +383,24 @@ struct stats {
         unsigned long compared, with_matches, with_wildcards, disagreements, kmod_errors;
 };
 
+/* Module lists must be equal, a module named by two matching lines twice
+ * on both sides; for a modalias with wildcard bytes libkmod may list a line
+ * more than once (alias.h), so there the sets must be equal. */
 static void compare(struct kmod_ctx *ctx, rk_alias_index *idx, const char *q, struct stats *s) {
         struct strv want = { 0 }, got = { 0 };
         int r = kmod_modules(ctx, q, &want);
         int n = rk_alias_index_lookup(idx, q, collect, &got);
+        bool wild = q[strcspn(q, "*?[")] != '\0';
 
-        strv_uniq(&got);
+        if (wild) {
+                strv_uniq(&want);
+                strv_uniq(&got);
+        } else {
+                strv_sort(&want);
+                strv_sort(&got);
+                if (n != (int) got.n)
+                        n = -1;
+        }
         if (r < 0 && r != -EINVAL) /* -EINVAL: a modalias libkmod refuses */
                 s->kmod_errors++;
         if (n < 0 || !strv_equal(&want, &got)) {
@@ -399,7 +416,7 @@ static void compare(struct kmod_ctx *ctx, rk_alias_index *idx, const char *q, st
         }
         s->compared++;
         s->with_matches += want.n > 0;
-        s->with_wildcards += q[strcspn(q, "*?[")] != '\0';
+        s->with_wildcards += wild;
         strv_free(&want);
         strv_free(&got);
 }
@@ -478,7 +495,7 @@ TEST(kmod_oracle) {
                 goto out;
         }
         CHECK_INTEQ(rk_alias_index_size(idx), pairs.n);
-        printf("# modules.alias and modules.alias.bin hold the same %zu aliases (%zu lines)\n", pairs.n, pats.n);
+        printf("# modules.alias and modules.alias.bin hold the same %zu aliases\n", pairs.n);
         CHECK(pairs.n > 1000);
 
         for (size_t i = 0; i < pats.n; i++) {

@@ -35,17 +35,21 @@
  * group it slides over the rest of the modalias, looks up each 4-gram, and
  * runs rk_glob_match() on the candidate tails only.  Each pattern is in one
  * group and one bucket, and a bucket is visited only at the first place its
- * gram occurs, so each alias is reported at most once.
+ * gram occurs, so each alias is reported at most once: exactly libkmod's
+ * list, multiplicity included.
  *
  * Slow path (the modalias contains '*', '?' or '['): libkmod can then also
  * descend through wildcard edges byte for byte, which depends on the shape
  * of the trie.  lookup_slow() walks libkmod's trie without building it:
  * the distinct patterns are sorted, a node is a range of them sharing a
  * prefix, its depth is the longest common prefix of its first and last
- * pattern.  Matches go to a bitmap so that each is reported once.
+ * pattern.  Matches go to a bitmap so that each is reported once (libkmod
+ * lists an alias again each time a different wildcard edge reaches it).
  *
  * Invariants: pats[] is sorted by strcmp and holds distinct patterns; the
- * modules of pats[i] are mods[pats[i].mod .. + n_mod], sorted, distinct;
+ * modules of pats[i] are mods[pats[i].mod .. + n_mod], sorted, one per line
+ * (depmod keeps a repeated line twice in modules.alias.bin, and libkmod
+ * then lists the module twice: so do we);
  * every pattern with a wildcard is in exactly one group; all strings point
  * into pool, which the index owns.  A built index is never modified.
  */
@@ -558,9 +562,8 @@ static int build_patterns(struct rk_alias_index *idx, struct entry *e, size_t n)
         for (size_t i = 0; i < n; i++) {
                 struct pattern *p;
 
+                /* a line given twice stays twice, as in modules.alias.bin */
                 if (i > 0 && strcmp(e[i].pat, e[i - 1].pat) == 0) {
-                        if (strcmp(e[i].mod, e[i - 1].mod) == 0)
-                                continue; /* the same alias twice */
                         p = &idx->pats[idx->n_pats - 1];
                 } else {
                         p = &idx->pats[idx->n_pats++];

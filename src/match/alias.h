@@ -34,8 +34,8 @@ int rk_alias_index_new_from_buffer(const char *data, size_t len, rk_alias_index 
 /* Frees the index; returns NULL.  NULL is accepted. */
 rk_alias_index *rk_alias_index_free(rk_alias_index *idx);
 
-/* Number of distinct (pattern, module) aliases indexed (duplicates and
- * patterns that never match are not counted). */
+/* Number of aliases indexed: one per line, a repeated line included,
+ * patterns that never match (refused by depmod) left out. */
 size_t rk_alias_index_size(const rk_alias_index *idx);
 
 /* module: the module name; pattern: the alias pattern as libkmod stores it
@@ -43,11 +43,12 @@ size_t rk_alias_index_size(const rk_alias_index *idx);
 typedef void (*rk_alias_cb)(const char *module, const char *pattern, void *userdata);
 
 /*
- * Calls cb (when not NULL) once per distinct (pattern, module) alias that
- * matches modalias and returns how many it found; a module named by several
- * matching patterns is reported once per pattern.  A modalias libkmod refuses
- * (a ']' outside brackets, an unclosed '[') matches nothing.  The index is
- * not modified: concurrent lookups are safe.
+ * Calls cb (when not NULL) once per matching alias line and returns how
+ * many it found: a module named by several matching lines is reported once
+ * per line, as libkmod lists it (a modalias holding '*', '?' or '[' is the
+ * exception: libkmod may then list a line more than once, we do not).  A
+ * modalias libkmod refuses (a ']' outside brackets, an unclosed '[')
+ * matches nothing.  The index is not modified: concurrent lookups are safe.
  *
  * Returns the count, -EINVAL for NULL idx or modalias, or -ENOMEM (only for
  * a modalias containing '*', '?' or '[', which takes a slower path).
