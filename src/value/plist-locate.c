@@ -143,6 +143,46 @@ static void excerpt(const char *p, size_t n, char out[static 40]) {
         out[o] = 0;
 }
 
+/*
+ * Strict UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF).  Returns n when p[0..n) is valid, else the offset of the first
+ * bad byte.  Shared with plist.c, which checks the strings libplist hands
+ * back from binary plists.
+ */
+size_t rk_plist_utf8_check(const char *p, size_t n);
+size_t rk_plist_utf8_check(const char *p, size_t n) {
+        const unsigned char *u = (const unsigned char *) p;
+        size_t i = 0;
+
+        while (i < n) {
+                unsigned c = u[i], k, cp;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        k = 1, cp = c & 0x1f;
+                else if (c >= 0xe0 && c <= 0xef)
+                        k = 2, cp = c & 0x0f;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        k = 3, cp = c & 0x07;
+                else
+                        return i;
+                if (n - i <= k)
+                        return i;
+                for (unsigned j = 1; j <= k; j++) {
+                        if ((u[i + j] & 0xc0) != 0x80)
+                                return i;
+                        cp = cp << 6 | (u[i + j] & 0x3f);
+                }
+                if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return i;
+                i += k + 1;
+        }
+        return n;
+}
+
 static void line_col(const scan *s, size_t off, int *line, int *col) {
         int l = 1, c = 1;
         for (size_t i = 0; i < off && i < s->len; i++) {
@@ -437,6 +477,9 @@ static bool read_text(scan *s, const tag *open, buf *b) {
                 const char *p = s->b + s->pos;
                 size_t n = strcspn_len(p, s->len - s->pos);
                 if (n > 0) {
+                        size_t bad = rk_plist_utf8_check(p, n);
+                        if (bad < n)
+                                return fail(s, s->pos + bad, "invalid UTF-8 in <%s>", name);
                         if (!buf_add(s, b, p, n))
                                 return false;
                         s->pos += n;
@@ -452,6 +495,9 @@ static bool read_text(scan *s, const tag *open, buf *b) {
                         s->pos += 9;
                         if (!skip_past(s, "]]>"))
                                 return fail(s, start, "unterminated CDATA section");
+                        size_t bad = rk_plist_utf8_check(s->b + start + 9, s->pos - start - 12);
+                        if (bad < s->pos - start - 12)
+                                return fail(s, start + 9 + bad, "invalid UTF-8 in <%s>", name);
                         if (!buf_add(s, b, s->b + start + 9, s->pos - start - 12))
                                 return false;
                 } else if (at(s, "<!--")) {
@@ -832,5 +878,271 @@ int rk_plist_xml_locate_error(const char *b, size_t len, int *line, int *column,
         free(s.path.p);
         free(s.key.p);
         free(s.text.p);
+        return r;
+}
+
+/* ---- binary plists ---------------------------------------------------- */
+
+/*
+ * libplist 2.2's binary reader trusts the file: offsets, counts and object
+ * references are used as they come, and an object graph that shares nodes
+ * is expanded into a tree (a few hundred bytes can ask for billions of
+ * nodes).  rk_plist_binary_check() walks the format first and refuses
+ * anything libplist should not see:
+ *
+ *   "bplist00" | objects | offset table | 32-byte trailer:
+ *     6 unused bytes, offset size (1..8), reference size (1..8),
+ *     object count, top object, offset-table offset (64-bit big-endian)
+ *
+ * Every offset must point into the object area, every object must end
+ * before the offset table, every reference must name an object, the graph
+ * must be acyclic, no deeper than RK_PLIST_MAX_DEPTH, and expand to at most
+ * RK_PLIST_MAX_VALUES values.  Only the object types plist.c can represent
+ * are accepted (no null, set or UTF-8 string objects).
+ */
+#define RK_PLIST_MAX_VALUES (1u << 20)
+#define RK_PLIST_MAX_OBJECTS (1u << 22)
+
+typedef struct bscan {
+        const uint8_t *b;
+        size_t len;
+        uint64_t n_objects, table_off;
+        unsigned off_size, ref_size;
+        uint8_t *state;    /* per object: 0 unseen, 1 on the path, 2 checked */
+        uint8_t *height_of; /* per object, once checked: levels below it */
+        uint32_t *values;  /* per object, once checked: values it expands to (saturated) */
+        char *msg;
+} bscan;
+
+static uint64_t be(const uint8_t *p, unsigned n) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < n; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+_printf_(2, 3) static int bfail(bscan *s, const char *fmt, ...) {
+        va_list ap;
+        if (s->msg)
+                return 1;
+        va_start(ap, fmt);
+        if (vasprintf(&s->msg, fmt, ap) < 0)
+                s->msg = NULL;
+        va_end(ap);
+        return s->msg ? 1 : -ENOMEM;
+}
+
+static int check_trailer(bscan *s) {
+        const uint8_t *t;
+        uint64_t top;
+
+        if (s->len < 8 + 1 + 32)
+                return bfail(s, "binary property list too short");
+        t = s->b + s->len - 32;
+        s->off_size = t[6];
+        s->ref_size = t[7];
+        s->n_objects = be(t + 8, 8);
+        top = be(t + 16, 8);
+        s->table_off = be(t + 24, 8);
+        if (s->off_size < 1 || s->off_size > 8 || s->ref_size < 1 || s->ref_size > 8)
+                return bfail(s, "binary property list: bad offset or reference size in the trailer");
+        if (s->n_objects == 0 || s->n_objects > RK_PLIST_MAX_OBJECTS)
+                return bfail(s, "binary property list: bad object count %llu", (unsigned long long) s->n_objects);
+        if (top >= s->n_objects)
+                return bfail(s, "binary property list: top object %llu out of range", (unsigned long long) top);
+        if (s->table_off < 9 || s->table_off > s->len - 32 ||
+            (s->len - 32 - s->table_off) / s->off_size < s->n_objects)
+                return bfail(s, "binary property list: offset table out of range");
+        return 0;
+}
+
+/* The offset of object i, checked to lie in the object area. */
+static int object_offset(bscan *s, uint64_t i, uint64_t *ret) {
+        uint64_t off = be(s->b + s->table_off + i * s->off_size, s->off_size);
+        if (off < 8 || off >= s->table_off)
+                return bfail(s, "binary property list: object %llu has offset %llu outside the object area",
+                             (unsigned long long) i, (unsigned long long) off);
+        *ret = off;
+        return 0;
+}
+
+/* Length of a data/string/array/dict object: the low nibble, or an integer object after it. */
+static int object_length(bscan *s, uint64_t off, uint64_t *len, uint64_t *hdr) {
+        uint8_t m = s->b[off] & 0x0f, ext;
+        unsigned n;
+
+        if (m != 0x0f) {
+                *len = m;
+                *hdr = 1;
+                return 0;
+        }
+        if (off + 2 > s->table_off || ((ext = s->b[off + 1]) & 0xf0) != 0x10 || (ext & 0x0f) > 3)
+                return bfail(s, "binary property list: bad length at offset %llu", (unsigned long long) off);
+        n = 1u << (ext & 0x0f);
+        if (off + 2 + n > s->table_off)
+                return bfail(s, "binary property list: length at offset %llu runs past the objects",
+                             (unsigned long long) off);
+        *len = be(s->b + off + 2, n);
+        *hdr = 2 + n;
+        return 0;
+}
+
+static int check_object(bscan *s, uint64_t i, unsigned depth, uint8_t *height, uint32_t *values);
+
+/* The references of an array or dict at off (header hdr, n references). */
+static int check_refs(bscan *s, uint64_t off, uint64_t hdr, uint64_t n, bool dict, unsigned depth, uint8_t *height,
+                      uint32_t *values) {
+        for (uint64_t k = 0; k < n; k++) {
+                uint64_t ref = be(s->b + off + hdr + k * s->ref_size, s->ref_size), koff;
+                uint8_t h = 0;
+                uint32_t v = 0;
+                int r;
+
+                if (ref >= s->n_objects)
+                        return bfail(s, "binary property list: reference to object %llu, which does not exist",
+                                     (unsigned long long) ref);
+                if (dict && k < n / 2) { /* keys come first and must be strings */
+                        r = object_offset(s, ref, &koff);
+                        if (r)
+                                return r;
+                        if ((s->b[koff] >> 4) != 0x5 && (s->b[koff] >> 4) != 0x6)
+                                return bfail(s, "binary property list: dictionary key is not a string");
+                }
+                r = check_object(s, ref, depth + 1, &h, &v);
+                if (r)
+                        return r;
+                if (h + 1 > *height)
+                        *height = (uint8_t) (h + 1);
+                *values = *values + v > RK_PLIST_MAX_VALUES ? RK_PLIST_MAX_VALUES + 1 : *values + v;
+                if (*values > RK_PLIST_MAX_VALUES)
+                        return bfail(s, "binary property list expands to more than %u values", RK_PLIST_MAX_VALUES);
+        }
+        return 0;
+}
+
+static bool has_nul(const uint8_t *p, uint64_t len, unsigned unit) {
+        for (uint64_t i = 0; i < len; i++)
+                if (p[i * unit] == 0 && (unit == 1 || p[i * unit + 1] == 0))
+                        return true;
+        return false;
+}
+
+/* Size of the object at off without its references; *n_refs set for containers. */
+static int object_size(bscan *s, uint64_t off, uint64_t *size, uint64_t *hdr, uint64_t *n_refs) {
+        uint8_t m = s->b[off], t = m >> 4, low = m & 0x0f;
+        uint64_t len = 0, room = s->table_off - off;
+        int r;
+
+        *n_refs = 0;
+        *hdr = 1;
+        switch (t) {
+        case 0x0:
+                if (m != 0x08 && m != 0x09)
+                        return bfail(s, "binary property list: unsupported object 0x%02x (null or fill)", m);
+                *size = 1;
+                return 0;
+        case 0x1:
+        case 0x2:
+                if ((t == 0x1 && low > 4) || (t == 0x2 && low != 2 && low != 3))
+                        return bfail(s, "binary property list: bad %s size", t == 0x1 ? "integer" : "real");
+                *size = 1 + (1u << low);
+                return 0;
+        case 0x3:
+                if (m != 0x33)
+                        return bfail(s, "binary property list: bad date object 0x%02x", m);
+                *size = 9;
+                return 0;
+        case 0x8:
+                *size = 2 + low;
+                return 0;
+        case 0x4:
+        case 0x5:
+        case 0x6:
+        case 0xa:
+        case 0xd:
+                r = object_length(s, off, &len, hdr);
+                if (r)
+                        return r;
+                unsigned unit = t == 0x6 ? 2 : t == 0xa ? s->ref_size : t == 0xd ? 2 * s->ref_size : 1;
+                if (len > (room - *hdr) / unit) /* also keeps len * unit from overflowing */
+                        return bfail(s, "binary property list: object at offset %llu runs past the objects",
+                                     (unsigned long long) off);
+                *size = *hdr + len * unit;
+                /* libplist 2.2 asserts (aborts) on a string with a NUL inside */
+                if ((t == 0x5 || t == 0x6) && has_nul(s->b + off + *hdr, len, unit))
+                        return bfail(s, "binary property list: string at offset %llu holds a NUL character",
+                                     (unsigned long long) off);
+                if (t == 0xa || t == 0xd)
+                        *n_refs = t == 0xd ? 2 * len : len;
+                return 0;
+        default:
+                return bfail(s, "binary property list: unsupported object type 0x%x", t);
+        }
+}
+
+static int check_object(bscan *s, uint64_t i, unsigned depth, uint8_t *height, uint32_t *values) {
+        uint64_t off = 0, size = 0, hdr = 0, n_refs = 0;
+        int r;
+
+        if (s->state[i] == 1)
+                return bfail(s, "binary property list: object %llu contains itself", (unsigned long long) i);
+        if (s->state[i] == 2) {
+                if (depth + s->height_of[i] > RK_PLIST_MAX_DEPTH)
+                        return bfail(s, "binary property list nested deeper than %d levels", RK_PLIST_MAX_DEPTH);
+                *height = s->height_of[i];
+                *values = s->values[i];
+                return 0;
+        }
+        if (depth > RK_PLIST_MAX_DEPTH)
+                return bfail(s, "binary property list nested deeper than %d levels", RK_PLIST_MAX_DEPTH);
+        r = object_offset(s, i, &off);
+        if (r == 0)
+                r = object_size(s, off, &size, &hdr, &n_refs);
+        if (r)
+                return r;
+        if (size > s->table_off - off)
+                return bfail(s, "binary property list: object at offset %llu runs past the objects",
+                             (unsigned long long) off);
+        *height = 0;
+        *values = 1;
+        s->state[i] = 1;
+        r = check_refs(s, off, hdr, n_refs, (s->b[off] >> 4) == 0xd, depth, height, values);
+        if (r)
+                return r;
+        s->state[i] = 2;
+        s->height_of[i] = *height;
+        s->values[i] = *values;
+        return 0;
+}
+
+/*
+ * Returns 0 when a binary plist is safe to hand to libplist, 1 with a
+ * malloc'd message when not, -ENOMEM.
+ */
+int rk_plist_binary_check(const void *data, size_t len, char **message);
+int rk_plist_binary_check(const void *data, size_t len, char **message) {
+        bscan s = { .b = data, .len = len };
+        uint8_t height = 0;
+        uint32_t values = 0;
+        int r;
+
+        if (!data || len < 8 || memcmp(data, "bplist00", 8) != 0)
+                return -EINVAL;
+        r = check_trailer(&s);
+        if (r == 0) {
+                s.state = calloc(s.n_objects, 1);
+                s.height_of = calloc(s.n_objects, 1);
+                s.values = calloc(s.n_objects, sizeof(*s.values));
+                if (!s.state || !s.height_of || !s.values)
+                        r = -ENOMEM;
+                else
+                        r = check_object(&s, be(s.b + s.len - 16, 8), 0, &height, &values);
+        }
+        free(s.state);
+        free(s.height_of);
+        free(s.values);
+        if (r == 1 && message)
+                *message = TAKE_PTR(s.msg);
+        free(s.msg);
         return r;
 }

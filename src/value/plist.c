@@ -21,6 +21,15 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(plist_t, plist_free);
 
+/* plist-locate.c: checks that keep hostile input away from libplist 2.2 */
+int rk_plist_binary_check(const void *data, size_t len, char **message);
+size_t rk_plist_utf8_check(const char *p, size_t n);
+
+static bool utf8_ok(const char *s) {
+        size_t n = strlen(s);
+        return rk_plist_utf8_check(s, n) == n;
+}
+
 static int from_plist(plist_t p, unsigned depth, rk_value **ret);
 
 static int dict_from_plist(plist_t p, unsigned depth, rk_value **ret) {
@@ -44,7 +53,7 @@ static int dict_from_plist(plist_t p, unsigned depth, rk_value **ret) {
                         free(key);
                         break;
                 }
-                r = from_plist(val, depth + 1, &e);
+                r = key && !utf8_ok(key) ? -EILSEQ : from_plist(val, depth + 1, &e);
                 if (r >= 0)
                         r = rk_dict_set(d, key ? key : "", e);
                 free(key);
@@ -99,7 +108,8 @@ static int from_plist(plist_t p, unsigned depth, rk_value **ret) {
                         plist_get_string_val(p, &s);
                 else
                         plist_get_key_val(p, &s);
-                r = rk_value_new_string(s ? s : "", ret);
+                /* libplist's binary writer truncates invalid UTF-8: refuse it on the way in */
+                r = s && !utf8_ok(s) ? -EILSEQ : rk_value_new_string(s ? s : "", ret);
                 free(s);
                 return r;
         }
@@ -127,6 +137,13 @@ static int from_plist(plist_t p, unsigned depth, rk_value **ret) {
         case PLIST_DATE: {
                 int32_t sec = 0, usec = 0;
                 plist_get_date_val(p, &sec, &usec);
+                /*
+                 * libplist 2.2 hands dates out as int32 seconds since 2001:
+                 * one outside 1933..2069 comes back garbled (usec out of
+                 * range), so refuse it rather than invent a date.
+                 */
+                if (usec <= -1000000 || usec >= 1000000)
+                        return -ERANGE;
                 return rk_value_new_date((double) sec + usec / 1e6, ret);
         }
         case PLIST_DATA: {
@@ -211,6 +228,14 @@ int rk_plist_parse(const void *data, size_t len, const char *name, rk_value **re
                 if (!p)
                         return report_xml(data, len, w.file, diag);
         } else {
+                _cleanup_(freep) char *msg = NULL;
+                r = rk_plist_binary_check(data, len, &msg);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        rk_diag_add(diag, RK_DIAG_ERROR, &w, "malformed %s", msg);
+                        return -EBADMSG;
+                }
                 plist_from_bin(data, (uint32_t) len, &p);
                 if (!p) {
                         rk_diag_add(diag, RK_DIAG_ERROR, &w, "malformed binary property list");
@@ -224,6 +249,13 @@ int rk_plist_parse(const void *data, size_t len, const char *name, rk_value **re
                             RK_PLIST_MAX_DEPTH);
         else if (r == -EBADMSG)
                 rk_diag_add(diag, RK_DIAG_ERROR, &w, "property list holds an unsupported value type");
+        else if (r == -ERANGE) {
+                rk_diag_add(diag, RK_DIAG_ERROR, &w, "property list holds a date outside 1933..2069");
+                r = -EBADMSG;
+        } else if (r == -EILSEQ) {
+                rk_diag_add(diag, RK_DIAG_ERROR, &w, "property list holds a string that is not valid UTF-8");
+                r = -EBADMSG;
+        }
         return r;
 }
 
@@ -324,8 +356,17 @@ static int to_plist(const rk_value *v, plist_t *ret) {
         case RK_TYPE_DATE: {
                 double d = 0;
                 rk_date(v, &d);
+                if (!(d > INT32_MIN - 1.0 && d < INT32_MAX + 1.0))
+                        return -ERANGE; /* libplist 2.2 keeps int32 seconds */
                 int32_t sec = (int32_t) d;
-                *ret = plist_new_date(sec, (int32_t) ((d - sec) * 1e6));
+                /* round, not truncate: 0.603921 must not come back as 0.603920 */
+                double x = (d - sec) * 1e6; /* |x| < 1e6 + 1 */
+                long usec = (long) (x < 0 ? x - 0.5 : x + 0.5);
+                if (usec >= 1000000 && sec < INT32_MAX)
+                        sec++, usec -= 1000000;
+                else if (usec <= -1000000 && sec > INT32_MIN)
+                        sec--, usec += 1000000;
+                *ret = plist_new_date(sec, (int32_t) (usec > 999999 ? 999999 : usec < -999999 ? -999999 : usec));
                 break;
         }
         case RK_TYPE_REAL: {
