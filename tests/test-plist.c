@@ -364,3 +364,179 @@ TEST(parse_rejects_empty_and_garbage) {
         CHECK_INTEQ(rk_plist_load("/nonexistent/Info.plist", &v, NULL), -ENOENT);
         CHECK(v == NULL);
 }
+
+/* ---- binary plists refused before libplist ---------------------------- */
+
+/*
+ * Build "bplist00" + objects + offset table (2-byte offsets) + trailer with
+ * the given reference size; objects are given as byte strings.
+ */
+static size_t make_bplist(uint8_t *out, const uint8_t *const *objs, const size_t *lens, size_t n, unsigned ref_size,
+                          uint64_t top) {
+        size_t p = 8, offs[4096];
+        memcpy(out, "bplist00", 8);
+        for (size_t i = 0; i < n; i++) {
+                offs[i] = p;
+                memcpy(out + p, objs[i], lens[i]);
+                p += lens[i];
+        }
+        size_t table = p;
+        for (size_t i = 0; i < n; i++) {
+                out[p++] = (uint8_t) (offs[i] >> 8);
+                out[p++] = (uint8_t) offs[i];
+        }
+        memset(out + p, 0, 32);
+        out[p + 6] = 2;
+        out[p + 7] = (uint8_t) ref_size;
+        for (int k = 0; k < 8; k++) {
+                out[p + 8 + k] = (uint8_t) ((uint64_t) n >> (56 - 8 * k));
+                out[p + 16 + k] = (uint8_t) (top >> (56 - 8 * k));
+                out[p + 24 + k] = (uint8_t) ((uint64_t) table >> (56 - 8 * k));
+        }
+        return p + 32;
+}
+
+static void expect_binary_refused(const uint8_t *buf, size_t len, const char *what) {
+        rk_value *v = NULL;
+        rk_diag d;
+        rk_diag_init(&d);
+        CHECK_INTEQ(rk_plist_parse(buf, len, "bin", &v, &d), -EBADMSG);
+        CHECK(v == NULL);
+        if (d.n != 1 || !strstr(d.items[0].message, what)) {
+                fprintf(stderr, "wanted '%s', got:\n", what);
+                rk_diag_print(&d, stderr);
+                rk_test_failed_flag = true;
+        }
+        rk_diag_done(&d);
+}
+
+TEST(binary_valid_hand_made) {
+        static const uint8_t dict[] = { 0xd1, 1, 2 }, key[] = { 0x51, 'k' }, val[] = { 0x10, 42 };
+        const uint8_t *objs[] = { dict, key, val };
+        const size_t lens[] = { sizeof(dict), sizeof(key), sizeof(val) };
+        uint8_t buf[256];
+        size_t n = make_bplist(buf, objs, lens, 3, 1, 0);
+        _cleanup_(rk_value_unrefp) rk_value *v = NULL;
+        uint64_t u = 0;
+        ASSERT(rk_plist_parse(buf, n, "bin", &v, NULL) == 0);
+        CHECK(rk_dict_get_u64(v, "k", &u) && u == 42);
+}
+
+TEST(binary_cycle) {
+        static const uint8_t arr[] = { 0xa1, 0 }; /* an array holding itself */
+        const uint8_t *objs[] = { arr };
+        const size_t lens[] = { sizeof(arr) };
+        uint8_t buf[128];
+        expect_binary_refused(buf, make_bplist(buf, objs, lens, 1, 1, 0), "contains itself");
+}
+
+TEST(binary_bad_reference_and_offsets) {
+        static const uint8_t arr[] = { 0xa1, 7 }, s[] = { 0x51, 'x' };
+        const uint8_t *objs[] = { arr, s };
+        const size_t lens[] = { sizeof(arr), sizeof(s) };
+        uint8_t buf[128];
+        size_t n = make_bplist(buf, objs, lens, 2, 1, 0);
+        expect_binary_refused(buf, n, "reference to object 7, which does not exist");
+
+        n = make_bplist(buf, objs, lens, 2, 1, 5);
+        expect_binary_refused(buf, n, "top object 5 out of range");
+
+        static const uint8_t arr2[] = { 0xa1, 1 };
+        objs[0] = arr2;
+        n = make_bplist(buf, objs, lens, 2, 1, 0);
+        buf[n - 32 - 1] = 0xf0; /* object 1's offset now points past the objects */
+        expect_binary_refused(buf, n, "outside the object area");
+
+        n = make_bplist(buf, objs, lens, 2, 1, 0);
+        buf[n - 32 + 6] = 9; /* offset size */
+        expect_binary_refused(buf, n, "bad offset or reference size");
+
+        static const uint8_t longstr[] = { 0x5f, 0x10, 0x7f, 'a' }; /* 127 bytes claimed, 1 present */
+        objs[1] = longstr;
+        const size_t lens2[] = { sizeof(arr2), sizeof(longstr) };
+        n = make_bplist(buf, objs, lens2, 2, 1, 0);
+        expect_binary_refused(buf, n, "runs past the objects");
+        expect_binary_refused((const uint8_t *) "bplist00\x08", 9, "too short");
+}
+
+TEST(binary_expansion_bomb) {
+        /* 30 arrays, each holding the next one twice: 2^30 values once expanded */
+        uint8_t objs_buf[31][3];
+        const uint8_t *objs[31];
+        size_t lens[31];
+        uint8_t buf[512];
+        for (int i = 0; i < 30; i++) {
+                objs_buf[i][0] = 0xa2;
+                objs_buf[i][1] = objs_buf[i][2] = (uint8_t) (i + 1);
+                objs[i] = objs_buf[i];
+                lens[i] = 3;
+        }
+        objs_buf[30][0] = 0x09;
+        objs[30] = objs_buf[30];
+        lens[30] = 1;
+        expect_binary_refused(buf, make_bplist(buf, objs, lens, 31, 1, 0), "expands to more than");
+}
+
+/* A chain of n - 1 one-element arrays ending in <false/>: the leaf is n - 1 deep. */
+static size_t chain(uint8_t *buf, size_t n) {
+        static uint8_t objs_buf[300][2];
+        const uint8_t *objs[300];
+        size_t lens[300];
+        for (size_t i = 0; i + 1 < n; i++) {
+                objs_buf[i][0] = 0xa1;
+                objs_buf[i][1] = (uint8_t) (i + 1);
+                objs[i] = objs_buf[i];
+                lens[i] = 2;
+        }
+        objs_buf[n - 1][0] = 0x08;
+        objs[n - 1] = objs_buf[n - 1];
+        lens[n - 1] = 1;
+        return make_bplist(buf, objs, lens, n, 1, 0);
+}
+
+TEST(binary_depth) {
+        static uint8_t buf[2048];
+        _cleanup_(rk_value_unrefp) rk_value *v = NULL;
+        /* the leaf at depth 128 is fine, as in XML */
+        CHECK_INTEQ(rk_plist_parse(buf, chain(buf, RK_PLIST_MAX_DEPTH + 1), "bin", &v, NULL), 0);
+        expect_binary_refused(buf, chain(buf, RK_PLIST_MAX_DEPTH + 2), "nested deeper than 128");
+        expect_binary_refused(buf, chain(buf, 250), "nested deeper than 128");
+}
+
+TEST(binary_found_by_fuzzing) {
+        static const struct {
+                const char *file, *msg;
+        } cases[] = {
+                /* libplist 2.2 asserts (aborts the process) in plist_get_key_val() */
+                { "fuzz/corpus/plist/crash-libplist-bin-nul-in-key", "holds a NUL character" },
+                /* ... and in plist_get_string_val() */
+                { "fuzz/corpus/bundle/crash-libplist-bin-nul-in-string", "holds a NUL character" },
+                /* libplist's binary writer cuts the string at the bad byte */
+                { "fuzz/corpus/plist/crash-libplist-bin-writer-truncates-invalid-utf8", "not valid UTF-8" },
+                /* libplist's int32 date API garbles dates outside 1933..2069 */
+                { "fuzz/corpus/plist/crash-libplist-bin-date-out-of-int32", "date outside 1933..2069" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                rk_value *v = NULL;
+                rk_diag d;
+                rk_diag_init(&d);
+                CHECK_INTEQ(rk_plist_load(rk_test_path(cases[i].file), &v, &d), -EBADMSG);
+                CHECK(v == NULL);
+                CHECK(d.n == 1 && strstr(d.items[0].message, cases[i].msg));
+                rk_diag_done(&d);
+        }
+}
+
+TEST(xml_invalid_utf8) {
+        const char *doc = "<dict>\n<key>k</key>\n<string>ab\xc3(</string>\n</dict>";
+        _cleanup_(freep) char *path = NULL, *msg = NULL;
+        int line = 0, col = 0;
+        CHECK_INTEQ(rk_plist_xml_locate_error(doc, strlen(doc), &line, &col, &path, &msg), 1);
+        CHECK_INTEQ(line, 3);
+        CHECK_INTEQ(col, 11);
+        CHECK_STREQ(path, "k");
+        CHECK(msg && strstr(msg, "invalid UTF-8 in <string>"));
+        /* overlong and surrogate forms too */
+        CHECK_INTEQ(rk_plist_xml_locate_error("<string>\xc0\xaf</string>", 13, &line, &col, NULL, NULL), 1);
+        CHECK_INTEQ(rk_plist_xml_locate_error("<string>\xed\xa0\x80</string>", 20, &line, &col, NULL, NULL), 1);
+}
