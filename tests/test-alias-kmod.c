@@ -73,14 +73,16 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static void strv_sort(struct strv *s) {
-        qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+        if (s->n)
+                qsort(s->v, s->n, sizeof(*s->v), cmp_str);
 }
 
 /* sort and drop duplicates */
 static void strv_uniq(struct strv *s) {
         size_t w = 0;
 
-        qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+        if (s->n)
+                qsort(s->v, s->n, sizeof(*s->v), cmp_str);
         for (size_t i = 0; i < s->n; i++) {
                 if (w && strcmp(s->v[w - 1], s->v[i]) == 0) {
                         free(s->v[i]);

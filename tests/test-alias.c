@@ -47,7 +47,8 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static void result_sort(struct result *r) {
-        qsort(r->items, r->n, sizeof(*r->items), cmp_str);
+        if (r->n)
+                qsort(r->items, r->n, sizeof(*r->items), cmp_str);
 }
 
 static void result_clear(struct result *r) {

@@ -165,7 +165,8 @@ int cmd_match_alias(int argc, char **argv) {
                         fprintf(stderr, "ringctl match-alias: %s\n", strerror(r < 0 ? -r : ENOMEM));
                         goto out;
                 }
-                qsort(m.v, m.n, sizeof(*m.v), cmp_match);
+                if (m.n)
+                        qsort(m.v, m.n, sizeof(*m.v), cmp_match);
                 if (json)
                         print_json(line, &m);
                 else
