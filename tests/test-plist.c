@@ -511,6 +511,8 @@ TEST(binary_found_by_fuzzing) {
                 { "fuzz/corpus/plist/crash-libplist-bin-nul-in-key", "holds a NUL character" },
                 /* ... and in plist_get_string_val() */
                 { "fuzz/corpus/bundle/crash-libplist-bin-nul-in-string", "holds a NUL character" },
+                /* the same assertion through XML: a NUL inside a CDATA section */
+                { "fuzz/corpus/plist/crash-libplist-xml-nul-in-cdata", "NUL byte in <string>" },
                 /* libplist's binary writer cuts the string at the bad byte */
                 { "fuzz/corpus/plist/crash-libplist-bin-writer-truncates-invalid-utf8", "not valid UTF-8" },
                 /* libplist's int32 date API garbles dates outside 1933..2069 */

@@ -495,6 +495,9 @@ static bool read_text(scan *s, const tag *open, buf *b) {
                         s->pos += 9;
                         if (!skip_past(s, "]]>"))
                                 return fail(s, start, "unterminated CDATA section");
+                        const char *nul = memchr(s->b + start + 9, 0, s->pos - start - 12);
+                        if (nul) /* libplist 2.2 asserts on a string with a NUL inside */
+                                return fail(s, (size_t) (nul - s->b), "NUL byte in <%s>", name);
                         size_t bad = rk_plist_utf8_check(s->b + start + 9, s->pos - start - 12);
                         if (bad < s->pos - start - 12)
                                 return fail(s, start + 9 + bad, "invalid UTF-8 in <%s>", name);
