@@ -186,6 +186,8 @@ static const bad_case bad_cases[] = {
         { HDR "<dict/>\n<dict/>\n</plist>\n", 4, 1, "", "more than one root value" },
         { "<dict/>\n<dict/>\n", 2, 1, "", "more than one root value" },
         { HDR "</plist>\n", 2, 1, "", "missing root value in <plist>" },
+        { "<?xml version=\"1.0\x02\"?>\n<true/>\n", 1, 19, "", "control character 0x02 in processing instruction" },
+        { "<?xml encoding=\"UTF-8?>\n<array/>\n", 1, 1, "", "unterminated processing instruction (open quote)" },
         { "<?xml version=\"1.0\"?>\n<!-- nothing -->\n", 3, 1, "", "no root value" },
         { "", 1, 1, "", "no root value" },
         { HDR "<dict>\n<key>a</key>\n<true/>\n</dict>\n</plist>\ntrailing\n", 8, 1, "",

@@ -273,9 +273,27 @@ static bool skip_comment(scan *s) {
 
 static bool skip_pi(scan *s) {
         size_t start = s->pos;
-        s->pos += 2; /* "<?" */
-        if (!skip_past(s, "?>"))
-                return fail(s, start, "unterminated processing instruction");
+        char quote = 0;
+
+        /* libplist 2.2 honours quotes in here: "?>" inside them does not end it */
+        for (s->pos += 2; s->pos < s->len; s->pos++) {
+                char c = s->b[s->pos];
+                if (quote) {
+                        if (c == quote)
+                                quote = 0;
+                } else if (c == '"' || c == '\'')
+                        quote = c;
+                else if (c == '?' && s->pos + 1 < s->len && s->b[s->pos + 1] == '>')
+                        break;
+        }
+        if (s->pos >= s->len)
+                return fail(s, start, "unterminated processing instruction%s", quote ? " (open quote)" : "");
+        s->pos += 2;
+        /* libplist 2.2 refuses control characters in the XML declaration */
+        for (size_t i = start; i < s->pos; i++)
+                if ((unsigned char) s->b[i] < 0x20 && !is_space(s->b[i]))
+                        return fail(s, i, "control character 0x%02x in processing instruction",
+                                    (unsigned) s->b[i]);
         return true;
 }
 
