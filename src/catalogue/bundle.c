@@ -171,9 +171,7 @@ static char *join(const char *a, const char *b) {
         size_t n = strlen(a);
         while (n > 1 && a[n - 1] == '/')
                 n--;
-        if (asprintf(&s, "%.*s/%s", (int) n, a, b) < 0)
-                return NULL;
-        return s;
+        return asprintf(&s, "%.*s/%s", (int) n, a, b) < 0 ? NULL : s;
 }
 
 /*
@@ -346,16 +344,20 @@ static void scan_build_vars(loader *l, const rk_value *v, const char *personalit
         case RK_TYPE_DICT:
                 for (size_t i = 0; i < rk_dict_size(v); i++) {
                         _cleanup_(freep) char *sub = NULL;
-                        if (asprintf(&sub, "%s%s%s", path, *path ? "." : "", rk_dict_key_at(v, i)) < 0)
+                        if (asprintf(&sub, "%s%s%s", path, *path ? "." : "", rk_dict_key_at(v, i)) < 0) {
+                                sub = NULL; /* undefined after a failure */
                                 return;
+                        }
                         scan_build_vars(l, rk_dict_value_at(v, i), personality, sub);
                 }
                 return;
         case RK_TYPE_ARRAY:
                 for (size_t i = 0; i < rk_array_size(v); i++) {
                         _cleanup_(freep) char *sub = NULL;
-                        if (asprintf(&sub, "%s[%zu]", path, i) < 0)
+                        if (asprintf(&sub, "%s[%zu]", path, i) < 0) {
+                                sub = NULL;
                                 return;
+                        }
                         scan_build_vars(l, rk_array_get(v, i), personality, sub);
                 }
                 return;
