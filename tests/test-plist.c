@@ -172,6 +172,10 @@ static const bad_case bad_cases[] = {
           "invalid date" },
         { HDR "<dict>\n<key>t</key>\n<date>2021-02-29T00:00:00Z</date>\n</dict>\n</plist>\n", 5, 1, "t",
           "invalid date" },
+        { HDR "<dict>\n<key>t</key>\n<date>2069-01-19T03:14:08Z</date>\n</dict>\n</plist>\n", 5, 1, "t",
+          "outside 1932-12-13T20:45:52Z..2069-01-19T03:14:07Z" },
+        { HDR "<dict>\n<key>t</key>\n<date>1932-12-13T20:45:51Z</date>\n</dict>\n</plist>\n", 5, 1, "t",
+          "outside 1932" },
         { HDR "<dict>\n<key>s</key>\n<string>a &foo; b</string>\n</dict>\n</plist>\n", 5, 11, "s",
           "invalid entity reference '&foo;'" },
         { HDR "<dict>\n<key>s</key>\n<string>a & b</string>\n</dict>\n</plist>\n", 5, 11, "s",
@@ -266,6 +270,8 @@ static const char *const good_docs[] = {
         "<real>-1e-3</real>",
         "<real>nan</real>",
         "<date>2024-02-29T23:59:59Z</date>",
+        "<date>1932-12-13T20:45:52Z</date>",
+        "<date>2069-01-19T03:14:07Z</date>",
         "<string>&amp;&lt;&gt;&quot;&apos;&#65;&#x42;&#x1F600;</string>",
         "<string>a<![CDATA[<b>&]]>c<!-- x -->d</string>",
         "<dict ><key >a</key ><true /></dict >",
@@ -543,4 +549,14 @@ TEST(xml_invalid_utf8) {
         /* overlong and surrogate forms too */
         CHECK_INTEQ(rk_plist_xml_locate_error("<string>\xc0\xaf</string>", 13, &line, &col, NULL, NULL), 1);
         CHECK_INTEQ(rk_plist_xml_locate_error("<string>\xed\xa0\x80</string>", 20, &line, &col, NULL, NULL), 1);
+}
+
+TEST(date_limits) {
+        _cleanup_(rk_value_unrefp) rk_value *hi = parse_str("<date>2069-01-19T03:14:07Z</date>", NULL);
+        _cleanup_(rk_value_unrefp) rk_value *lo = parse_str("<date>1932-12-13T20:45:52Z</date>", NULL);
+        _cleanup_(rk_value_unrefp) rk_value *y2k = parse_str("<date>2001-01-01T00:00:01Z</date>", NULL);
+        double d = 0;
+        CHECK(rk_date(hi, &d) && d == 2147483647.0);
+        CHECK(rk_date(lo, &d) && d == -2147483648.0);
+        CHECK(rk_date(y2k, &d) && d == 1.0);
 }

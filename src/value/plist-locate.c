@@ -615,6 +615,32 @@ static bool digits(const char *p, size_t n, unsigned *v) {
         return true;
 }
 
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+        y -= m <= 2;
+        int64_t era = (y >= 0 ? y : y - 399) / 400;
+        unsigned yoe = (unsigned) (y - era * 400);
+        unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + (int64_t) doe - 719468;
+}
+
+/*
+ * libplist 2.2 hands dates out as int32 seconds since 2001-01-01: outside
+ * 1932-12-13T20:45:52Z .. 2069-01-19T03:14:07Z they come back wrong.
+ */
+static bool date_in_range(const char *p) {
+        unsigned y, mo, d, h, mi, se;
+        digits(p, 4, &y);
+        digits(p + 5, 2, &mo);
+        digits(p + 8, 2, &d);
+        digits(p + 11, 2, &h);
+        digits(p + 14, 2, &mi);
+        digits(p + 17, 2, &se);
+        int64_t t = (days_from_civil(y, mo, d) - days_from_civil(2001, 1, 1)) * 86400 + h * 3600 + mi * 60 + se;
+        return t >= INT32_MIN && t <= INT32_MAX;
+}
+
 /* ISO 8601 as plists write it: YYYY-MM-DDTHH:MM:SSZ. */
 static bool date_ok(const char *p, size_t n) {
         static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -671,8 +697,10 @@ static bool check_scalar(scan *s, const tag *t) {
         case E_REAL:
                 return real_ok(p, n) || fail(s, t->off, "invalid real '%s'", ex);
         case E_DATE:
-                return date_ok(p, n) ||
-                       fail(s, t->off, "invalid date '%s' (expected YYYY-MM-DDTHH:MM:SSZ)", ex);
+                if (!date_ok(p, n))
+                        return fail(s, t->off, "invalid date '%s' (expected YYYY-MM-DDTHH:MM:SSZ)", ex);
+                return date_in_range(p) ||
+                       fail(s, t->off, "date '%s' outside 1932-12-13T20:45:52Z..2069-01-19T03:14:07Z", ex);
         case E_DATA:
                 return data_ok(s->text.p, s->text.n) || fail(s, t->off, "invalid base64 in <data>");
         case E_TRUE:
@@ -1124,6 +1152,13 @@ static int check_object(bscan *s, uint64_t i, unsigned depth, uint8_t *height, u
         if (size > s->table_off - off)
                 return bfail(s, "binary property list: object at offset %llu runs past the objects",
                              (unsigned long long) off);
+        if (s->b[off] == 0x33) {
+                uint64_t bits = be(s->b + off + 1, 8);
+                double d;
+                memcpy(&d, &bits, sizeof(d));
+                if (!(d >= -2147483648.0 && d < 2147483648.0)) /* also NaN; see date_in_range() */
+                        return bfail(s, "binary property list: date outside 1933..2069");
+        }
         *height = 0;
         *values = 1;
         s->state[i] = 1;
