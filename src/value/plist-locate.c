@@ -275,13 +275,13 @@ static bool skip_pi(scan *s) {
         size_t start = s->pos;
         char quote = 0;
 
-        /* libplist 2.2 honours quotes in here: "?>" inside them does not end it */
+        /* libplist 2.2 honours double quotes in here: "?>" inside them does not end it */
         for (s->pos += 2; s->pos < s->len; s->pos++) {
                 char c = s->b[s->pos];
                 if (quote) {
                         if (c == quote)
                                 quote = 0;
-                } else if (c == '"' || c == '\'')
+                } else if (c == '"') /* libplist 2.2 ignores single quotes here */
                         quote = c;
                 else if (c == '?' && s->pos + 1 < s->len && s->b[s->pos + 1] == '>')
                         break;
@@ -297,25 +297,38 @@ static bool skip_pi(scan *s) {
         return true;
 }
 
-/* <!DOCTYPE ...>, with an optional internal subset in brackets. */
+/*
+ * <!DOCTYPE ...>, read the way libplist 2.2 reads it: up to the first '>'
+ * or '[' outside double quotes; after a '[' (an internal subset), up to the
+ * first "]>" outside double quotes.
+ */
 static bool skip_doctype(scan *s) {
         size_t start = s->pos;
-        unsigned brackets = 0;
-        char quote = 0;
+        bool subset = false;
 
         for (s->pos += 9; s->pos < s->len; s->pos++) {
                 char c = s->b[s->pos];
-                if (quote) {
-                        if (c == quote)
-                                quote = 0;
-                } else if (c == '"' || c == '\'')
-                        quote = c;
-                else if (c == '[')
-                        brackets++;
-                else if (c == ']' && brackets > 0)
-                        brackets--;
-                else if (c == '>' && brackets == 0) {
+                if (c == '"') {
+                        const char *q = memchr(s->b + s->pos + 1, '"', s->len - s->pos - 1);
+                        if (!q)
+                                break;
+                        s->pos = (size_t) (q - s->b);
+                } else if (c == '>') {
                         s->pos++;
+                        return true;
+                } else if (c == '[') {
+                        subset = true;
+                        break;
+                }
+        }
+        for (; subset && s->pos + 1 < s->len; s->pos++) {
+                if (s->b[s->pos] == '"') {
+                        const char *q = memchr(s->b + s->pos + 1, '"', s->len - s->pos - 1);
+                        if (!q)
+                                break;
+                        s->pos = (size_t) (q - s->b);
+                } else if (s->b[s->pos] == ']' && s->b[s->pos + 1] == '>') {
+                        s->pos += 2;
                         return true;
                 }
         }
