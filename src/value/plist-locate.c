@@ -1,5 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * Checks that run before libplist 2.2 sees a plist (plist.c calls them):
+ *
+ *   1. rk_plist_xml_locate_error(): the XML scanner below;
+ *   2. rk_plist_binary_check(): the binary format walk at the end of the
+ *      file (its own comment says what it refuses);
+ *   3. rk_plist_utf8_check(): strict UTF-8, used by both and by plist.c.
+ *
+ * (2) and (3) are declared where they are used until plist.h carries them.
+ *
  * A small XML scanner for plists that finds the first problem in a document
  * and names it: 1-based line and column, the key path of the value at fault
  * ("IOKitPersonalities.MyDriver.IOProbeScore", "Items[3]", "" for the root)
