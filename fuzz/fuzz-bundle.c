@@ -5,7 +5,7 @@
  * executable, so that path is taken too); each input overwrites its
  * Contents/Info.plist and the bundle is loaded and checked.  The same input
  * is also loaded as a bare Info.plist file.  The directory is the one piece
- * of state kept between runs, as a fuzz target may.
+ * of state kept between runs, as a fuzz target may; it is removed at exit.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -33,6 +33,19 @@ static void write_file(const char *path, const void *data, size_t size, mode_t m
         close(fd);
 }
 
+/* Remove what setup() made, when the fuzzer exits normally. */
+static void cleanup(void) {
+        static const char *const rel[] = { "Fuzz.dext/Contents/MacOS/Fuzz", "Fuzz.dext/Contents/MacOS/com.example.fuzz",
+                                           "Fuzz.dext/Contents/Info.plist", "Fuzz.dext/Contents/MacOS",
+                                           "Fuzz.dext/Contents", "Fuzz.dext", "" };
+        char p[sizeof(bundle_dir) + 96];
+
+        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+                snprintf(p, sizeof(p), "%s/%s", bundle_dir, rel[i]);
+                remove(p);
+        }
+}
+
 static void setup(void) {
         char p[sizeof(bundle_dir) + 96];
 
@@ -50,6 +63,7 @@ static void setup(void) {
         snprintf(p, sizeof(p), "%s/Contents/MacOS/com.example.fuzz", dext);
         write_file(p, "#!/bin/sh\n", 10, 0644);
         snprintf(info, sizeof(info), "%s/Contents/Info.plist", dext);
+        atexit(cleanup);
 }
 
 static void load(const char *path) {
