@@ -99,6 +99,8 @@ static rk_alias_index *index_of(const char *text) {
                 free(_got);                             \
         } while (0)
 
+static uint64_t rnd(uint64_t *st);
+
 /* ---- parsing ----------------------------------------------------------- */
 
 TEST(parse_and_lookup) {
@@ -219,6 +221,73 @@ TEST(normalize) {
         CHECK_INTEQ(len, RK_ALIAS_MAX);
         longer[RK_ALIAS_MAX - 10] = '[';
         CHECK_INTEQ(rk_alias_normalize(longer, buf, &len), -EINVAL);
+}
+
+/* libkmod's alias_normalize(), transcribed; buf has room for its overrun,
+ * which is reported as -2 */
+static int ref_alias_normalize(const char *alias, char *buf) {
+        size_t i;
+
+        for (i = 0; i < RK_ALIAS_MAX; i++) {
+                const char c = alias[i];
+                switch (c) {
+                case '-':
+                        buf[i] = '_';
+                        break;
+                case ']':
+                        return -EINVAL;
+                case '[':
+                        while (alias[i] != ']' && alias[i] != '\0') {
+                                buf[i] = alias[i];
+                                i++;
+                        }
+                        if (alias[i] != ']')
+                                return -EINVAL;
+                        if (i >= RK_ALIAS_MAX)
+                                return -2;
+                        buf[i] = alias[i];
+                        break;
+                case '\0':
+                        goto finish;
+                default:
+                        buf[i] = c;
+                }
+        }
+finish:
+        buf[i] = '\0';
+        return 0;
+}
+
+TEST(normalize_against_libkmod) {
+        static char in[2 * RK_ALIAS_MAX], want[4 * RK_ALIAS_MAX], got[RK_ALIAS_MAX + 1];
+        uint64_t st = 0x4e0f3a11ULL;
+        unsigned long n = 0;
+
+        for (unsigned k = 0; k < 200000; k++) {
+                /* mostly short strings; some around the RK_ALIAS_MAX cut */
+                size_t len = k % 50 ? (size_t) (rnd(&st) % 24) : RK_ALIAS_MAX - 8 + (size_t) (rnd(&st) % 16);
+                int rw, rg;
+
+                for (size_t i = 0; i < len; i++) {
+                        /* long strings: no brackets until near the cut */
+                        const char *alpha = len > 100 && i < len - 24 ? "-_a0" : "-_[]a0:";
+                        in[i] = alpha[rnd(&st) % strlen(alpha)];
+                }
+                in[len] = '\0';
+                rw = ref_alias_normalize(in, want);
+                rg = rk_alias_normalize(in, got, NULL);
+                if (rw == -2) {
+                        CHECK_INTEQ(rg, -EINVAL);
+                } else {
+                        CHECK_INTEQ(rg, rw);
+                        if (rw == 0 && rg == 0 && strcmp(want, got) != 0) {
+                                fprintf(stderr, "normalize \"%.40s\"...: \"%.40s\" != \"%.40s\"\n", in, got, want);
+                                rk_test_failed_flag = true;
+                        }
+                }
+                n++;
+        }
+        printf("# %lu strings normalised like libkmod's alias_normalize\n", n);
 }
 
 /* libkmod compares the literal prefix byte for byte: a backslash there is

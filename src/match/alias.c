@@ -27,13 +27,16 @@
  *   - a compressed trie over the distinct literal prefixes L; a node whose
  *     path is some L keeps the "group" of patterns with that prefix, and the
  *     pattern equal to the path if there is one;
- *   - per group of FILTER_MIN or more patterns, a 4-gram filter: each tail
- *     contributes its rarest (within the group) 4-byte run of literal bytes
- *     that any matching string must contain; the tails with none are
- *     "always" tried.  A hash table maps (group, gram) to its patterns.
+ *   - per group of FILTER_MIN or more patterns, a gram filter: each tail
+ *     contributes its rarest (within the group) run of literal bytes that
+ *     any matching string must contain, 8 bytes long when the tail has such
+ *     a run, else 4 (binary mdio ids have only 16 different 4-grams); the
+ *     tails with neither are "always" tried.  A hash table maps (group,
+ *     gram) to its patterns; an 8-gram is folded to 32 bits, so two may
+ *     share a bucket: that costs a glob, never a wrong answer.
  * The lookup walks the trie along the modalias once; at each node with a
- * group it slides over the rest of the modalias, looks up each 4-gram, and
- * runs rk_glob_match() on the candidate tails only.  Each pattern is in one
+ * group it slides over the rest of the modalias, looks up the grams at
+ * each offset, and runs rk_glob_match() on the candidate tails only.  Each pattern is in one
  * group and one bucket, and a bucket is visited only at the first place its
  * gram occurs, so each alias is reported at most once: exactly libkmod's
  * list, multiplicity included.
@@ -66,7 +69,9 @@
 
 #include "match/glob.h"
 
-#define GRAM 4        /* bytes per filter gram */
+#define GRAM4 4       /* bytes per short filter gram */
+#define GRAM8 8       /* bytes per long filter gram */
+#define TAG_LONG (1ULL << 32) /* in a gram tag: an 8-gram */
 #define FILTER_MIN 8  /* smaller groups are simply tried one by one */
 #define NO_ID UINT32_MAX
 #define EMPTY_KEY UINT64_MAX
@@ -93,10 +98,15 @@ struct node {
 struct group {
         uint32_t first, n;   /* group_pats[first ..]: all patterns, or the "always" ones */
         bool filtered;       /* the other patterns are reached through grams */
+        bool short_grams, long_grams; /* which gram lengths have buckets */
 };
 
+/* A gram tag: 32 bits of gram (4 bytes as loaded, or 8 bytes folded),
+ * TAG_LONG set for 8-grams.  The slot key is group << 33 | tag; an input
+ * under 4 GiB has fewer than 2^29 lines, hence groups, so no key is
+ * EMPTY_KEY. */
 struct gram_slot {
-        uint64_t key;        /* group << 32 | gram, EMPTY_KEY when free */
+        uint64_t key;        /* EMPTY_KEY when free */
         uint32_t first, n;   /* bucket_pats[first ..] */
 };
 
@@ -124,35 +134,30 @@ static bool is_wild(uchar c) {
 
 /* ---- normalisation (libkmod's alias_normalize) ---------------------- */
 
-/* in[0..n) stands for a NUL-terminated string of length n */
+/* in[0..n) stands for a NUL-terminated string of length n (no NUL inside) */
 static int normalize_n(const char *in, size_t n, char *out, size_t *ret_len) {
-        size_t i;
+        size_t m = n < RK_ALIAS_MAX ? n : RK_ALIAS_MAX, i;
 
-        for (i = 0; i < RK_ALIAS_MAX && i < n; i++) {
-                char c = in[i];
+        memcpy(out, in, m);
+        out[m] = '\0';
+        for (i = strcspn(out, "-[]"); i < m; i += strcspn(out + i, "-[]")) {
+                const char *close;
 
-                if (c == '-') {
-                        out[i] = '_';
-                } else if (c == ']') {
-                        return -EINVAL;
-                } else if (c == '[') {
-                        /* copied as is up to the ']'; libkmod overruns its
-                         * buffer when that is past RK_ALIAS_MAX, we refuse */
-                        for (; i < n && in[i] != ']'; i++) {
-                                if (i >= RK_ALIAS_MAX)
-                                        return -EINVAL;
-                                out[i] = in[i];
-                        }
-                        if (i == n || i >= RK_ALIAS_MAX)
-                                return -EINVAL;
-                        out[i] = ']';
-                } else {
-                        out[i] = c;
+                if (out[i] == '-') {
+                        out[i++] = '_';
+                        continue;
                 }
+                if (out[i] == ']')
+                        return -EINVAL;
+                /* a set is kept as is up to its ']'; libkmod overruns its
+                 * buffer when that is past RK_ALIAS_MAX, we refuse */
+                close = memchr(out + i, ']', m - i);
+                if (!close)
+                        return -EINVAL;
+                i = (size_t) (close - out) + 1;
         }
-        out[i] = '\0';
         if (ret_len)
-                *ret_len = i;
+                *ret_len = m;
         return 0;
 }
 
@@ -396,17 +401,33 @@ static int flatten_trie(struct rk_alias_index *idx, const struct builder *b) {
 /* ---- gram filters ---------------------------------------------------- */
 
 struct gram_pair {
-        uint32_t gram, pat, freq;
+        uint64_t tag;
+        uint32_t pat, freq;
 };
+
+static uint64_t tag_short(const char *s) {
+        uint32_t g;
+
+        memcpy(&g, s, GRAM4);
+        return g;
+}
+
+static uint64_t tag_long(const char *s) {
+        uint64_t g;
+
+        memcpy(&g, s, GRAM8);
+        return TAG_LONG | (uint32_t) ((g * 0x9E3779B97F4A7C15ULL) >> 32);
+}
 
 static int cmp_pair_gram(const void *a, const void *b) {
         const struct gram_pair *x = a, *y = b;
 
-        if (x->gram != y->gram)
-                return x->gram < y->gram ? -1 : 1;
+        if (x->tag != y->tag)
+                return x->tag < y->tag ? -1 : 1;
         return x->pat < y->pat ? -1 : x->pat > y->pat;
 }
 
+/* by pattern, then the rarest first */
 static int cmp_pair_pat(const void *a, const void *b) {
         const struct gram_pair *x = a, *y = b;
 
@@ -414,33 +435,38 @@ static int cmp_pair_pat(const void *a, const void *b) {
                 return x->pat < y->pat ? -1 : 1;
         if (x->freq != y->freq)
                 return x->freq < y->freq ? -1 : 1;
-        return x->gram < y->gram ? -1 : x->gram > y->gram;
+        return x->tag < y->tag ? -1 : x->tag > y->tag;
 }
 
 /*
- * Appends the 4-grams of the literal runs in a tail: bytes that any match
- * must contain consecutively.  Stops at the first '[' (what follows depends
- * on how the set parses) and skips escaped bytes.
+ * Appends the grams of the literal runs in a tail, bytes that any match
+ * must contain consecutively: its 8-grams, or its 4-grams when no run is 8
+ * bytes long (a pattern is filed under one gram, a long one when it can).
+ * Stops at the first '[' (what follows depends on how the set parses) and
+ * skips escaped bytes.  At most one gram per byte of the tail.
  */
 static size_t tail_grams(const struct pattern *p, uint32_t id, struct gram_pair *out) {
-        size_t n = 0, run = 0;
+        size_t n = 0, q = GRAM8;
 
-        for (size_t i = p->lit; i < p->len;) {
-                uchar c = (uchar) p->str[i];
+        for (int pass = 0; pass < 2 && n == 0; pass++, q = GRAM4) {
+                size_t run = 0;
 
-                if (c == '[')
-                        break;
-                if (c == '*' || c == '?' || c == '\\') {
-                        run = 0;
-                        i += c == '\\' ? 2 : 1;
-                        continue;
+                for (size_t i = p->lit; i < p->len;) {
+                        uchar c = (uchar) p->str[i];
+
+                        if (c == '[')
+                                break;
+                        if (c == '*' || c == '?' || c == '\\') {
+                                run = 0;
+                                i += c == '\\' ? 2 : 1;
+                                continue;
+                        }
+                        if (++run >= q)
+                                out[n++] = (struct gram_pair){
+                                        q == GRAM8 ? tag_long(p->str + i + 1 - q) : tag_short(p->str + i + 1 - q), id, 0
+                                };
+                        i++;
                 }
-                if (++run >= GRAM) {
-                        memcpy(&out[n].gram, p->str + i + 1 - GRAM, GRAM);
-                        out[n].pat = id;
-                        out[n++].freq = 0;
-                }
-                i++;
         }
         return n;
 }
@@ -452,10 +478,10 @@ struct filter_build {
         size_t n_bucket;
 };
 
-/* Chooses each pattern's rarest gram and records the buckets; pats[] are
- * the group's patterns.  The "always" ones are written to always[]. */
+/* Chooses each pattern's rarest gram and records the buckets; pats[] are the group's patterns, in increasing
+ * order.  The "always" ones are written to always[]. */
 static int build_filter(const struct rk_alias_index *idx, uint32_t group, const uint32_t *pats, size_t n,
-                        struct filter_build *fb, uint32_t *always, size_t *n_always) {
+                        struct filter_build *fb, uint32_t *always, size_t *n_always, struct group *g) {
         struct gram_pair *pairs;
         size_t np = 0, total = 0, w, na = 0;
         int r = -ENOMEM;
@@ -472,25 +498,26 @@ static int build_filter(const struct rk_alias_index *idx, uint32_t group, const 
         qsort(pairs, np, sizeof(*pairs), cmp_pair_gram);
         w = 0;
         for (size_t i = 0; i < np; i++)
-                if (w == 0 || pairs[i].gram != pairs[w - 1].gram || pairs[i].pat != pairs[w - 1].pat)
+                if (w == 0 || pairs[i].tag != pairs[w - 1].tag || pairs[i].pat != pairs[w - 1].pat)
                         pairs[w++] = pairs[i];
         np = w;
         for (size_t i = 0; i < np;) {
                 size_t j = i;
-                while (j < np && pairs[j].gram == pairs[i].gram)
+                while (j < np && pairs[j].tag == pairs[i].tag)
                         j++;
                 for (size_t k = i; k < j; k++)
                         pairs[k].freq = (uint32_t) (j - i);
                 i = j;
         }
 
-        /* the rarest gram of each pattern */
+        /* the gram of each pattern */
         qsort(pairs, np, sizeof(*pairs), cmp_pair_pat);
         w = 0;
         for (size_t i = 0; i < np; i++)
                 if (w == 0 || pairs[i].pat != pairs[w - 1].pat)
                         pairs[w++] = pairs[i];
         np = w;
+
         for (size_t i = 0, j = 0; i < n; i++) {
                 while (j < np && pairs[j].pat < pats[i])
                         j++;
@@ -502,8 +529,12 @@ static int build_filter(const struct rk_alias_index *idx, uint32_t group, const 
         qsort(pairs, np, sizeof(*pairs), cmp_pair_gram);
         for (size_t i = 0; i < np;) {
                 size_t j = i;
-                while (j < np && pairs[j].gram == pairs[i].gram)
+                while (j < np && pairs[j].tag == pairs[i].tag)
                         j++;
+                if (pairs[i].tag & TAG_LONG)
+                        g->long_grams = true;
+                else
+                        g->short_grams = true;
                 if (fb->n_slots == fb->cap_slots) {
                         size_t cap = fb->cap_slots ? fb->cap_slots * 2 : 1024;
                         struct gram_slot *ns = realloc(fb->slots, cap * sizeof(*ns));
@@ -512,7 +543,7 @@ static int build_filter(const struct rk_alias_index *idx, uint32_t group, const 
                         fb->slots = ns;
                         fb->cap_slots = cap;
                 }
-                fb->slots[fb->n_slots++] = (struct gram_slot){ (uint64_t) group << 32 | pairs[i].gram,
+                fb->slots[fb->n_slots++] = (struct gram_slot){ (uint64_t) group << 33 | pairs[i].tag,
                                                                (uint32_t) fb->n_bucket, (uint32_t) (j - i) };
                 for (size_t k = i; k < j; k++)
                         fb->bucket_pats[fb->n_bucket++] = pairs[k].pat;
@@ -637,7 +668,7 @@ static int build_lookup(struct rk_alias_index *idx) {
                 if (n == 0)
                         continue;
                 bn->group = (uint32_t) ng;
-                idx->groups[ng] = (struct group){ (uint32_t) first, (uint32_t) n, false };
+                idx->groups[ng] = (struct group){ (uint32_t) first, (uint32_t) n, false, false, false };
                 if (n >= FILTER_MIN) {
                         /* the group's list becomes its "always" list */
                         uint32_t *members = malloc(n * sizeof(*members));
@@ -646,7 +677,8 @@ static int build_lookup(struct rk_alias_index *idx) {
                                 break;
                         }
                         memcpy(members, idx->group_pats + first, n * sizeof(*members));
-                        r = build_filter(idx, (uint32_t) ng, members, n, &fb, idx->group_pats + first, &n_always);
+                        r = build_filter(idx, (uint32_t) ng, members, n, &fb, idx->group_pats + first, &n_always,
+                                         &idx->groups[ng]);
                         free(members);
                         idx->groups[ng].filtered = true;
                         n = n_always;
@@ -836,8 +868,8 @@ static void try_tail(const struct rk_alias_index *idx, uint32_t id, const char *
                 report(idx, id, l);
 }
 
-static const struct gram_slot *find_slot(const struct rk_alias_index *idx, uint32_t group, uint32_t gram) {
-        uint64_t key = (uint64_t) group << 32 | gram;
+static const struct gram_slot *find_slot(const struct rk_alias_index *idx, uint32_t group, uint64_t tag) {
+        uint64_t key = (uint64_t) group << 33 | tag;
         size_t h = slot_hash(key, idx->slot_mask);
 
         for (;; h = (h + 1) & idx->slot_mask) {
@@ -848,31 +880,58 @@ static const struct gram_slot *find_slot(const struct rk_alias_index *idx, uint3
         }
 }
 
+/* The buckets of the grams of one length in rest, each tried once: where
+ * its tag first occurs. */
+static void try_grams(const struct rk_alias_index *idx, uint32_t g, const char *rest, size_t len, size_t q,
+                      uint64_t (*tag_of)(const char *), struct lookup *l) {
+        uint64_t tried[32];
+        size_t n_tried = 0;
+
+        for (size_t i = 0; i + q <= len; i++) {
+                uint64_t tag = tag_of(rest + i);
+                const struct gram_slot *slot = find_slot(idx, g, tag);
+                bool seen = false;
+
+                if (!slot)
+                        continue;
+                if (n_tried < sizeof(tried) / sizeof(tried[0])) {
+                        for (size_t j = 0; j < n_tried && !seen; j++)
+                                seen = tried[j] == tag;
+                        if (!seen)
+                                tried[n_tried++] = tag;
+                } else {
+                        /* many buckets: look back over the modalias */
+                        for (size_t j = 0; j < i && !seen; j++)
+                                seen = tag_of(rest + j) == tag;
+                }
+                if (seen)
+                        continue;
+                for (uint32_t k = 0; k < slot->n; k++)
+                        try_tail(idx, idx->bucket_pats[slot->first + k], rest, l);
+        }
+}
+
 /* The patterns of group g against rest (the modalias after their prefix). */
 static void try_group(const struct rk_alias_index *idx, uint32_t g, const char *rest, size_t len, struct lookup *l) {
         const struct group *gr = &idx->groups[g];
 
         for (uint32_t i = 0; i < gr->n; i++)
                 try_tail(idx, idx->group_pats[gr->first + i], rest, l);
-        if (!gr->filtered || len < GRAM || !idx->slots)
+        if (!gr->filtered || len < GRAM4)
                 return;
-        for (size_t i = 0; i + GRAM <= len; i++) {
-                const struct gram_slot *slot;
-                uint32_t gram;
-                bool seen = false;
+        if (gr->short_grams)
+                try_grams(idx, g, rest, len, GRAM4, tag_short, l);
+        if (gr->long_grams && len >= GRAM8)
+                try_grams(idx, g, rest, len, GRAM8, tag_long, l);
+}
 
-                memcpy(&gram, rest + i, GRAM);
-                slot = find_slot(idx, g, gram);
-                if (!slot)
-                        continue;
-                /* a bucket is tried once, where its gram first occurs */
-                for (size_t j = 0; j < i && !seen; j++)
-                        seen = memcmp(rest + j, rest + i, GRAM) == 0;
-                if (seen)
-                        continue;
-                for (uint32_t k = 0; k < slot->n; k++)
-                        try_tail(idx, idx->bucket_pats[slot->first + k], rest, l);
-        }
+static const uchar *find_edge(const uchar *bytes, uint32_t n, uchar c) {
+        if (n > 16)
+                return memchr(bytes, c, n);
+        for (uint32_t i = 0; i < n; i++)
+                if (bytes[i] == c)
+                        return bytes + i;
+        return NULL;
 }
 
 static void lookup_fast(const struct rk_alias_index *idx, const char *key, size_t len, struct lookup *l) {
@@ -890,7 +949,7 @@ static void lookup_fast(const struct rk_alias_index *idx, const char *key, size_
                                 report(idx, nd->exact, l);
                         return;
                 }
-                hit = nd->n_edge ? memchr(idx->edge_bytes + nd->edge, key[d], nd->n_edge) : NULL;
+                hit = find_edge(idx->edge_bytes + nd->edge, nd->n_edge, (uchar) key[d]);
                 if (!hit)
                         return;
                 child = &idx->nodes[idx->edge_nodes[hit - idx->edge_bytes]];
