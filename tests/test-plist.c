@@ -193,6 +193,7 @@ static const bad_case bad_cases[] = {
         { "<?xml version=\"1.0\x02\"?>\n<true/>\n", 1, 19, "", "control character 0x02 in processing instruction" },
         { "<?xml encoding=\"UTF-8?>\n<array/>\n", 1, 1, "", "unterminated processing instruction (open quote)" },
         { "<!DOCTYPE plist \"x>\n<true/>\n", 1, 1, "", "unterminated <!DOCTYPE>" },
+        { "<?>x?>\n<true/>\n", 1, 1, "", "processing instruction without a target name" },
         { "<!DOCTYPE plist [ ']>' ]>\n<true/>\n", 1, 22, "", "text outside the root element: '' ]>" },
         { "<?xml version=\"1.0\"?>\n<!-- nothing -->\n", 3, 1, "", "no root value" },
         { "", 1, 1, "", "no root value" },

@@ -284,6 +284,8 @@ static bool skip_pi(scan *s) {
         size_t start = s->pos;
         char quote = 0;
 
+        if (s->pos + 2 >= s->len || !is_name_start(s->b[s->pos + 2]))
+                return fail(s, start, "processing instruction without a target name");
         /* libplist 2.2 honours double quotes in here: "?>" inside them does not end it */
         for (s->pos += 2; s->pos < s->len; s->pos++) {
                 char c = s->b[s->pos];
