@@ -15,11 +15,11 @@
  *
  *   - Descriptions are read from sysfs through one O_PATH directory fd, not
  *     from the uevent that announced the device, so every description is
- *     the device's state when it is read.  If the directory is gone at the
- *     end of the read (the kernel unlinked it; lookups under the old fd
- *     fail from then on) the description is dropped: a caller gets a
- *     complete description or -ENODEV, never a half-read one.  A missing or
- *     malformed attribute only leaves its property out.
+ *     the device's state when it is read.  A device caught half-built or
+ *     half-removed (dev_stable() says how that is seen) is dropped: a caller
+ *     gets a complete description or -ENODEV, never a half-read one.  On a
+ *     whole device, a missing or malformed attribute only leaves its
+ *     property out.
  *   - Every string put in a description is valid UTF-8 (invalid bytes
  *     become U+FFFD): descriptions travel as plists, which require it.
  *   - `known` is sorted by strcmp(), so the descendants of a syspath P
@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <libudev.h>
 #include <limits.h>
+#include <net/if_arp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -146,8 +147,9 @@ static int read_attr(dev *d, const char *name, char *buf, size_t size) {
         char extra;
 
         if (fd < 0) {
-                note_missing(d, name, errno);
-                return -errno;
+                int r = -errno;
+                note_missing(d, name, -r);
+                return r;
         }
         while (len < size - 1) {
                 ssize_t k = read(fd, buf + len, size - 1 - len);
@@ -452,14 +454,16 @@ static void put_le32(builder *b, const char *key, uint32_t x) {
         put_data(b, key, le, sizeof(le));
 }
 
-/* An array of strings (NULL-terminated list, then the extra ones). */
+/* An array of strings: the NULL-terminated list, then the extra ones
+ * (either may be NULL). */
 static void put_strings(builder *b, const char *key, const char *const *list, const char *const *extra) {
+        const char *const *lists[] = { list, extra };
         rk_value *a = NULL, *s = NULL;
         int r = rk_value_new_array(&a);
 
-        for (const char *const *l = list; r >= 0 && l; l = l == list ? extra : NULL)
-                for (size_t i = 0; r >= 0 && l[i]; i++) {
-                        r = new_utf8_string(l[i], &s);
+        for (size_t k = 0; k < ELEMENTSOF(lists); k++)
+                for (size_t i = 0; r >= 0 && lists[k] && lists[k][i]; i++) {
+                        r = new_utf8_string(lists[k][i], &s);
                         if (r >= 0)
                                 r = rk_array_append(a, s);
                         s = rk_value_unref(s);
@@ -740,8 +744,6 @@ static void describe_pci(builder *b, dev *d) {
 
 /* ---- network ---- */
 
-#define ARPHRD_ETHER_ 1
-
 static void describe_net(builder *b, dev *d) {
         static const char *const ether[] = { "IOEthernetInterface", "IONetworkInterface", NULL };
         static const char *const other[] = { "IONetworkInterface", NULL };
@@ -754,7 +756,7 @@ static void describe_net(builder *b, dev *d) {
         d->required = required;
         name = name && *name ? name : d->sysname;
         (void) attr_num(d, "type", 10, UINT32_MAX, &type);
-        put_chain(b, type == ARPHRD_ETHER_ ? ether : other);
+        put_chain(b, type == ARPHRD_ETHER ? ether : other);
         put_str(b, "IOName", name);
         put_str(b, "BSD Name", name);
         if (type != UINT64_MAX)
@@ -766,7 +768,7 @@ static void describe_net(builder *b, dev *d) {
         }
         if (attr_num(d, "addr_len", 10, sizeof(hw), &len) && len > 0 &&
             read_attr(d, "address", addr, sizeof(addr)) > 0 && parse_hwaddr(addr, hw, len) == 0) {
-                if (type == ARPHRD_ETHER_ && len == 6)
+                if (type == ARPHRD_ETHER && len == 6)
                         put_data(b, "IOMACAddress", hw, len);
                 else
                         put_data(b, "RKHardwareAddress", hw, len);
@@ -803,6 +805,8 @@ static void describe_block(builder *b, dev *d) {
                 put_u64(b, "BSD Major", v);
         if (prop(d, "MINOR") && parse_u64(prop(d, "MINOR"), 10, &v) == 0)
                 put_u64(b, "BSD Minor", v);
+        if (prop(d, "DISKSEQ") && parse_u64(prop(d, "DISKSEQ"), 10, &v) == 0)
+                put_u64(b, "RKDiskSeq", v);
         if (!part)
                 put_attr_str(b, d, "loop/backing_file", "RKLoopBackingFile");
 }
@@ -916,9 +920,9 @@ static void hid_report_descriptor(builder *b, dev *d) {
         _cleanup_(freep) char *buf = NULL;
         hid_usages u;
         size_t n;
+        int r;
 
-        int r = read_all_at(d->dfd, "report_descriptor", HID_DESCRIPTOR_MAX, &buf, &n);
-
+        r = read_all_at(d->dfd, "report_descriptor", HID_DESCRIPTOR_MAX, &buf, &n);
         if (r < 0)
                 note_missing(d, "report_descriptor", -r);
         if (r < 0 || n == 0)
@@ -1119,17 +1123,14 @@ static int sysfs_parent(const char *syspath, const char *const *subsystems, char
 
 int rk_linux_describe(const char *syspath, const char *const *subsystems, rk_value **ret) {
         _cleanup_(freep) char *path = NULL, *parent = NULL;
-        size_t n;
         int r;
 
         if (!syspath || !*syspath || !ret)
                 return -EINVAL;
-        path = strdup(syspath);
+        /* canonical, as the provider's syspaths are: /sys/class/net/lo -> /sys/devices/virtual/net/lo */
+        path = realpath(syspath, NULL);
         if (!path)
-                return -ENOMEM;
-        n = strlen(path);
-        while (n > 1 && path[n - 1] == '/')
-                path[--n] = 0;
+                return errno == ENOMEM ? -ENOMEM : -ENODEV;
         r = sysfs_parent(path, subsystems ? subsystems : rk_linux_default_subsystems, &parent);
         if (r < 0)
                 return r;
