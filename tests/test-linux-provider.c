@@ -295,6 +295,7 @@ static void check_lo(const event *lo) {
         CHECK(rk_bool(rk_dict_get(lo->desc, "RKVirtual")));
         CHECK(!rk_dict_get(lo->desc, "RKParentSysPath"));
         CHECK(!rk_dict_get(lo->desc, "IOMACAddress"));
+        CHECK(!rk_dict_get(lo->desc, "RKTunFlags"));
 }
 
 TEST(enumerate_default_set) {
@@ -430,6 +431,7 @@ static void check_tap_desc(const rk_value *desc, const char *name) {
         CHECK(rk_bool(rk_dict_get(desc, "RKVirtual")));
         CHECK(!rk_dict_get(desc, "RKParentSysPath"));
         CHECK(!rk_dict_get(desc, "RKModalias"));
+        CHECK_INTEQ(U(desc, "RKTunFlags"), IFF_TAP | IFF_NO_PI);
         ASSERT(d && n == 6);
         ASSERT(hwaddr(name, mac) == 0);
         CHECK(memcmp(d, mac, 6) == 0);
@@ -870,6 +872,10 @@ static void check_pci_desc(const event *e) {
         CHECK_STREQ(S(e->desc, "IOName"), name);
         CHECK(has_string(rk_dict_get(e->desc, "IOCompatibleNames"), name));
         CHECK(has_string(rk_dict_get(e->desc, "IOCompatibleNames"), cname));
+        for (size_t i = 0, n = rk_array_size(rk_dict_get(e->desc, "IOCompatibleNames")); i < n; i++)
+                for (size_t j = i + 1; j < n; j++)
+                        CHECK(!streq(rk_string(rk_array_get(rk_dict_get(e->desc, "IOCompatibleNames"), i)),
+                                     rk_string(rk_array_get(rk_dict_get(e->desc, "IOCompatibleNames"), j))));
         CHECK(S(e->desc, "RKModalias") && strncmp(S(e->desc, "RKModalias"), "pci:v", 5) == 0);
         CHECK(S(e->desc, "IOLocation") != NULL);
         /* the PCI family reads them as IOPCIFamily's registers */
@@ -1072,6 +1078,34 @@ static const char *parent_rel(const fake *f, const rk_value *d) {
         return s && strncmp(s, f->root, n) == 0 && s[n] == '/' ? s + n + 1 : s;
 }
 
+static void check_fake_pci(const fake *f) {
+        static const char *const compat[] = { "pci8086,7270", "pci8086,a36d", "pciclass,0c0330", NULL };
+        _cleanup_(rk_value_unrefp) rk_value *d = describe_fake(f, PCI);
+        const rk_value *c;
+
+        ASSERT(d);
+        c = rk_dict_get(d, "IOCompatibleNames");
+        ASSERT(rk_array_size(c) == 3);
+        for (size_t i = 0; i < 3; i++)
+                CHECK_STREQ(rk_string(rk_array_get(c, i)), compat[i]);
+        CHECK_STREQ(S(d, "IOName"), "pci8086,a36d");
+        CHECK_STREQ(S(d, "IOLocation"), "14");
+        CHECK_STREQ(S(d, "RKPCIAddress"), "0000:00:14.0");
+        CHECK_STREQ(S(d, "RKDriver"), "xhci_hcd");
+        CHECK_INTEQ(LE32(d, "class-code"), 0x0c0330);
+        CHECK_INTEQ(LE32(d, "revision-id"), 0x10);
+        CHECK(!rk_dict_get(d, "RKParentSysPath"));
+        CHECK_INTEQ(match_desc(d, NULL,
+                               "<dict><key>IOProviderClass</key><string>IOPCIDevice</string><key>IOClass</key>"
+                               "<string>X</string><key>IOPCIClassMatch</key><string>0x0c033000&amp;0xffffff00</string>"
+                               "</dict>"),
+                    0);
+        CHECK_INTEQ(match_desc(d, NULL,
+                               "<dict><key>IOProviderClass</key><string>IOPCIDevice</string><key>IOClass</key>"
+                               "<string>X</string><key>IOPCIMatch</key><string>0x72708086</string></dict>"),
+                    0); /* a subsystem match scores no family bonus */
+}
+
 static void check_fake_usb_device(const fake *f) {
         static const char *const chain[] = { "IOUSBHostDevice", "IOUSBDevice", "RKLinuxDevice", "IOService", NULL };
         _cleanup_(rk_value_unrefp) rk_value *d = describe_fake(f, USBDEV);
@@ -1216,6 +1250,7 @@ TEST(fake_usb_hid_input) {
 
         ASSERT(mkdtemp(f.root));
         fake_usb(&f);
+        check_fake_pci(&f);
         check_fake_usb_device(&f);
         check_fake_usb_interface(&f);
         check_fake_hid(&f);
@@ -1358,4 +1393,62 @@ TEST(fake_random_report_descriptors) {
                 CHECK(d != NULL);
                 rk_value_unref(d);
         }
+}
+
+/* A loop device created and deleted (LOOP_CTL_ADD / LOOP_CTL_REMOVE): a
+ * real ADD and REMOVE of a block device, unlike attach and detach. */
+typedef struct loopctl {
+        int ctl, index;
+} loopctl;
+
+/* udev's probes may hold the new device open for a moment: retry EBUSY */
+static int loop_remove(int ctl, int index) {
+        for (int tries = 0;; tries++) {
+                if (ioctl(ctl, LOOP_CTL_REMOVE, index) >= 0)
+                        return 0;
+                if (errno != EBUSY || tries == 100)
+                        return -errno;
+                usleep(20 * 1000);
+        }
+}
+
+static void loopctl_done(loopctl *l) {
+        if (l->index >= 0 && loop_remove(l->ctl, l->index) < 0)
+                fprintf(stderr, "LOOP_CTL_REMOVE %d: %m\n", l->index);
+        if (l->ctl >= 0)
+                close(l->ctl);
+}
+
+TEST(loop_add_remove) {
+        _cleanup_(rk_linux_provider_freep) rk_linux_provider *p = NULL;
+        _cleanup_(loopctl_done) loopctl l = { .ctl = -EBADF, .index = -1 };
+        const char *const block[] = { "block", NULL };
+        char syspath[128], name[32];
+        recorder rec = { 0 };
+        ssize_t i;
+
+        ASSERT(rk_linux_provider_new(block, record_cb, &rec, &p) == 0);
+        ASSERT(rk_linux_provider_enumerate(p) > 0);
+        l.ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        for (int k = 0, want = 400 + (int) getpid() % 500; l.ctl >= 0 && l.index < 0 && k < 50; k++)
+                l.index = ioctl(l.ctl, LOOP_CTL_ADD, want + k);
+        if (l.index < 0) {
+                printf("skip: cannot add a loop device: %s\n", strerror(errno));
+                goto out;
+        }
+        snprintf(syspath, sizeof(syspath), "/sys/devices/virtual/block/loop%d", l.index);
+        snprintf(name, sizeof(name), "loop%d", l.index);
+        i = wait_for(p, &rec, 0, is_event, &(want_event){ RK_LINUX_ADD, syspath });
+        ASSERT(i >= 0);
+        check_loop_desc(rec.ev[i].desc, l.index);
+        CHECK_INTEQ(U(rec.ev[i].desc, "Size"), 0);
+        CHECK(match_desc(rec.ev[i].desc, NULL,
+                         "<dict><key>IOProviderClass</key><string>IOMedia</string><key>IOClass</key><string>X</string>"
+                         "<key>IONameMatch</key><string>%s</string></dict>",
+                         name) == 0);
+        ASSERT(loop_remove(l.ctl, l.index) == 0);
+        l.index = -1;
+        CHECK(wait_for(p, &rec, (size_t) i, is_event, &(want_event){ RK_LINUX_REMOVE, syspath }) >= 0);
+out:
+        recorder_done(&rec);
 }

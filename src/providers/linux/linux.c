@@ -720,7 +720,8 @@ static void describe_pci(builder *b, dev *d) {
                 snprintf(names[1], sizeof(names[1]), "pci%x,%x", (unsigned) v[0], (unsigned) v[1]);
                 put_str(b, "IOName", names[1]);
         }
-        if (have[2] && have[3] && v[2] != 0) {
+        /* subsystem IDs first, as IOPCIFamily lists them, unless absent or the same */
+        if (have[2] && have[3] && v[2] != 0 && (!have[0] || !have[1] || v[2] != v[0] || v[3] != v[1])) {
                 snprintf(names[0], sizeof(names[0]), "pci%x,%x", (unsigned) v[2], (unsigned) v[3]);
                 compat[nc++] = names[0];
         }
@@ -762,6 +763,7 @@ static void describe_net(builder *b, dev *d) {
         if (type != UINT64_MAX)
                 put_u64(b, "RKNetType", type);
         put_attr_num(b, d, "ifindex", "RKIfIndex", 10, INT32_MAX);
+        put_attr_num(b, d, "tun_flags", "RKTunFlags", 16, UINT32_MAX); /* TUN and TAP only */
         if (attr_num(d, "mtu", 10, UINT32_MAX, &mtu)) {
                 put_u64(b, "mtu", mtu);
                 put_u64(b, "IOMaxTransferUnit", mtu);
