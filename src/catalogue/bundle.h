@@ -8,8 +8,12 @@
  * diag naming the bundle (its identifier, or its path before that is known),
  * the personality and the key.  Returns 0 and the bundle when it has no
  * errors (warnings allowed), -EBADMSG when it has errors (*ret is still set
- * when the Info.plist could be read at all, so lint can go on), -ENOENT /
- * -ENOTDIR / -EACCES when the path cannot be read, -ENOMEM.
+ * when the Info.plist could be read at all, so lint can go on; NULL when the
+ * bundle has no readable Contents/Info.plist or the path is no bundle),
+ * -ENOENT / -ENOTDIR / -EACCES when the path cannot be opened (also
+ * reported to diag), -EINVAL for a NULL path or ret, -ENOMEM.  A NULL diag
+ * is allowed.  Errors in children count as errors of the bundle; each child
+ * names itself.  Rules and layouts: docs/bundles.md.
  */
 #pragma once
 
