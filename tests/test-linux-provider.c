@@ -324,6 +324,11 @@ TEST(enumerate_default_set) {
         lo = find_suffix(&rec, "/net/lo");
         ASSERT(lo);
         check_lo(lo);
+        CHECK(match_desc(lo->desc, NULL,
+                         "<dict><key>IOProviderClass</key><string>IONetworkInterface</string>"
+                         "<key>IOClass</key><string>AnyTap</string>"
+                         "<key>IOPropertyExistsMatch</key><string>%s</string></dict>",
+                         "RKTunFlags") == -1);
 
         /* a second enumeration resynchronises: CHANGE for what is still there */
         first = rec.n;
@@ -457,6 +462,11 @@ static void check_tap_matching(const rk_value *desc, const char *name) {
                          "<key>IOClass</key><string>Any</string>"
                          "<key>IONameMatch</key><string>%s</string></dict>",
                          name) == 0);
+        CHECK(match_desc(desc, why,
+                         "<dict><key>IOProviderClass</key><string>IONetworkInterface</string>"
+                         "<key>IOClass</key><string>AnyTap</string>"
+                         "<key>IOPropertyExistsMatch</key><string>%s</string></dict>",
+                         "RKTunFlags") == 0);
         CHECK(match_desc(desc, why,
                          "<dict><key>IOProviderClass</key><string>IOPCIDevice</string>"
                          "<key>IOClass</key><string>%s</string></dict>",
@@ -1444,7 +1454,8 @@ TEST(loop_add_remove) {
         CHECK_INTEQ(U(rec.ev[i].desc, "Size"), 0);
         CHECK(match_desc(rec.ev[i].desc, NULL,
                          "<dict><key>IOProviderClass</key><string>IOMedia</string><key>IOClass</key><string>X</string>"
-                         "<key>IONameMatch</key><string>%s</string></dict>",
+                         "<key>IONameMatch</key><string>%s</string>"
+                         "<key>IOPropertyMatch</key><dict><key>Whole</key><true/></dict></dict>",
                          name) == 0);
         ASSERT(loop_remove(l.ctl, l.index) == 0);
         l.index = -1;
