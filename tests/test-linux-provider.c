@@ -1312,12 +1312,10 @@ TEST(fake_tty_and_partitions) {
 /* Bad or missing attributes leave their property out; they never fail the
  * description, and strings stay valid UTF-8. */
 TEST(fake_bad_attributes) {
-        static const char *const generic[] = { "RKLinuxDevice", "IOService", NULL };
         _cleanup_(fake_done) fake f = { "/tmp/rk-fakesys-XXXXXX" };
         _cleanup_(rk_value_unrefp) rk_value *d = NULL, *n = NULL;
         _cleanup_(freep) char *big = malloc(ATTR_BUF);
         const char *dev = "devices/usb9/9-1", *net = "devices/virtual/net/bad0";
-        rk_value *v = NULL;
 
         ASSERT(mkdtemp(f.root) && big);
         fdev(&f, dev, "bus/usb", NULL, "DEVTYPE=usb_device\nno equals sign\n=\nPRODUCT=\n");
@@ -1354,7 +1352,17 @@ TEST(fake_bad_attributes) {
         CHECK(!rk_dict_get(n, "RKIfIndex"));
         CHECK_STREQ(S(n, "BSD Name"), "bad0");
 
-        /* caught half-built or half-removed: a required attribute or "dev" is missing */
+}
+
+/* Half-built or half-removed devices are skipped; a subsystem without a
+ * family gets the generic chain; directories that are no devices fail. */
+TEST(fake_incomplete_and_generic_devices) {
+        static const char *const generic[] = { "RKLinuxDevice", "IOService", NULL };
+        _cleanup_(fake_done) fake f = { "/tmp/rk-fakesys-XXXXXX" };
+        rk_value *v = NULL;
+
+        ASSERT(mkdtemp(f.root));
+        /* a required attribute or "dev" is missing */
         fdev(&f, "devices/virtual/net/half0", "class/net", NULL, "INTERFACE=half0\n");
         fattrs(&f, "devices/virtual/net/half0", "type", "1", "ifindex", "9", NULL);
         CHECK(describe_fake(&f, "devices/virtual/net/half0") == NULL);

@@ -687,35 +687,14 @@ static void describe_usb(builder *b, dev *d) {
 
 /* ---- PCI ---- */
 
-static void describe_pci(builder *b, dev *d) {
-        static const char *const chain[] = { "IOPCIDevice", NULL };
-        static const struct {
-                const char *attr, *key;
-                uint64_t max;
-        } regs[] = {
-                { "vendor", "vendor-id", 0xffff },
-                { "device", "device-id", 0xffff },
-                { "subsystem_vendor", "subsystem-vendor-id", 0xffff },
-                { "subsystem_device", "subsystem-id", 0xffff },
-                { "class", "class-code", 0xffffff },
-                { "revision", "revision-id", 0xff },
-        };
-        static const char *const required[] = { "vendor", "device", "subsystem_vendor", "subsystem_device",
-                                                 "class", "revision", NULL };
-        uint64_t v[ELEMENTSOF(regs)];
-        bool have[ELEMENTSOF(regs)];
-        char names[3][32], loc[16];
+#define PCI_REGS 6 /* vendor, device, subsystem vendor, subsystem, class, revision */
+
+/* IOName and IOCompatibleNames from the registers that could be read. */
+static void pci_names(builder *b, const uint64_t v[PCI_REGS], const bool have[PCI_REGS]) {
+        char names[3][32];
         const char *compat[4] = { NULL };
         size_t nc = 0;
-        unsigned dom, bus, slot, fn;
 
-        d->required = required;
-        put_chain(b, chain);
-        for (size_t i = 0; i < ELEMENTSOF(regs); i++) {
-                have[i] = attr_num(d, regs[i].attr, 16, regs[i].max, &v[i]);
-                if (have[i])
-                        put_le32(b, regs[i].key, (uint32_t) v[i]);
-        }
         if (have[0] && have[1]) {
                 snprintf(names[1], sizeof(names[1]), "pci%x,%x", (unsigned) v[0], (unsigned) v[1]);
                 put_str(b, "IOName", names[1]);
@@ -733,6 +712,36 @@ static void describe_pci(builder *b, dev *d) {
         }
         if (nc)
                 put_strings(b, "IOCompatibleNames", compat, NULL);
+}
+
+static void describe_pci(builder *b, dev *d) {
+        static const char *const chain[] = { "IOPCIDevice", NULL };
+        static const struct {
+                const char *attr, *key;
+                uint64_t max;
+        } regs[PCI_REGS] = {
+                { "vendor", "vendor-id", 0xffff },
+                { "device", "device-id", 0xffff },
+                { "subsystem_vendor", "subsystem-vendor-id", 0xffff },
+                { "subsystem_device", "subsystem-id", 0xffff },
+                { "class", "class-code", 0xffffff },
+                { "revision", "revision-id", 0xff },
+        };
+        static const char *const required[] = { "vendor", "device", "subsystem_vendor", "subsystem_device",
+                                                 "class", "revision", NULL };
+        uint64_t v[PCI_REGS];
+        bool have[PCI_REGS];
+        unsigned dom, bus, slot, fn;
+        char loc[16];
+
+        d->required = required;
+        put_chain(b, chain);
+        for (size_t i = 0; i < PCI_REGS; i++) {
+                have[i] = attr_num(d, regs[i].attr, 16, regs[i].max, &v[i]);
+                if (have[i])
+                        put_le32(b, regs[i].key, (uint32_t) v[i]);
+        }
+        pci_names(b, v, have);
         put_str(b, "RKPCIAddress", d->sysname);
         if (sscanf(d->sysname, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) == 4) {
                 if (fn)
