@@ -58,3 +58,8 @@ static inline int streq_ptr(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
 #define streq(a, b) (strcmp((a), (b)) == 0)
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}

@@ -4,6 +4,7 @@
  * only dispatches to the subcommands (cmd-*.c).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ringctl.h"
@@ -17,7 +18,14 @@ typedef struct command {
 static const command commands[] = {
         { "match", cmd_match, "explain which personalities match a device, offline" },
         { "match-alias", cmd_match_alias, "match modaliases against a modules.alias file" },
-        { "bundle", cmd_bundle, "bundle tools: lint PATH..." },
+        { "bundle", cmd_bundle, "bundle tools: lint PATH..., info PATH" },
+        { "status", cmd_status, "ringd's state and settings" },
+        { "list", cmd_list, "running dext instances and failed drivers" },
+        { "registry", cmd_registry, "the registry tree, like ioreg ([-l] [ID|PATH])" },
+        { "virt", cmd_virt, "virtual devices: add --class C [--property K=V]..., remove ID, list" },
+        { "debug", cmd_debug, "start the next instance of a bundle stopped, print its pid" },
+        { "rescan", cmd_rescan, "rescan the extension directories" },
+        { "shutdown", cmd_shutdown, "stop every driver and ringd" },
 };
 
 static void usage(FILE *f) {
@@ -28,6 +36,12 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+        /* global --root DIR before the command */
+        while (argc >= 3 && strcmp(argv[1], "--root") == 0) {
+                setenv("RINGKIT_ROOT", argv[2], 1);
+                argc -= 2;
+                argv += 2;
+        }
         if (argc < 2) {
                 usage(stderr);
                 return RK_EXIT_USAGE;

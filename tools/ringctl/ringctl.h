@@ -10,6 +10,13 @@
 int cmd_match(int argc, char **argv);
 int cmd_match_alias(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
+int cmd_virt(int argc, char **argv);
+int cmd_debug(int argc, char **argv);
+int cmd_rescan(int argc, char **argv);
+int cmd_shutdown(int argc, char **argv);
 
 /* exit codes */
 #define RK_EXIT_OK 0

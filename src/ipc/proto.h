@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Message types and payload keys of ringkit's two control protocols.  Both
+ * run over rk_channel (msg.h): SOCK_SEQPACKET, one message per datagram,
+ * payloads are binary-plist dictionaries, at most one fd per message.
+ *
+ * 1. ringctl <-> ringd, on the control socket (ROOT/run/ringd.sock).
+ *    Every request is RK_CTL_REQUEST with {"command": S, ...arguments};
+ *    the reply is RK_CTL_REPLY with {"ok": bool, "error": S (when not ok),
+ *    "errno": N, ...results}.  `peer` carries a request number that the
+ *    reply echoes.
+ *
+ * 2. ringd <-> a dext instance, on the socketpair ringd hands the process
+ *    as fd 3 (RINGKIT_FD=3 in its environment).  The lifecycle, driven by
+ *    ringd, one step at a time, each answered by the dext:
+ *
+ *        dext                               ringd
+ *        HELLO {pid, sdk, classes}   --->
+ *                                    <---   INIT {service, provider, ...} + handle fd
+ *        INIT_DONE {status}          --->
+ *                                    <---   PROBE {score}
+ *        PROBE_DONE {status, score}  --->
+ *                                    <---   START
+ *        START_DONE {status}         --->
+ *             ... running: PUBLISH, SET_PROPERTY, REGISTER, LOG ...
+ *                                    <---   STOP
+ *        STOP_DONE                   --->
+ *                                    <---   FREE   (the process exits 0)
+ *
+ *    `status` is 0 or a negative errno; -ENODEV/-ENXIO from probe mean
+ *    "not mine" and ringd tries the next candidate.  Every step has a
+ *    deadline; a dext that misses one, sends a malformed message, closes the
+ *    socket or dies is treated as crashed.
+ *
+ * Payload keys are the constants below; their types are documented beside
+ * them.  A receiver checks each key's type before using it.
+ */
+#pragma once
+
+enum {
+        /* ringctl <-> ringd */
+        RK_CTL_REQUEST = 1,
+        RK_CTL_REPLY = 2,
+
+        /* dext -> ringd */
+        RK_DEXT_HELLO = 100,        /* {pid: int, sdk: int, classes: [string]} */
+        RK_DEXT_INIT_DONE = 101,    /* {status: int} */
+        RK_DEXT_PROBE_DONE = 102,   /* {status: int, score: int} */
+        RK_DEXT_START_DONE = 103,   /* {status: int} */
+        RK_DEXT_STOP_DONE = 104,    /* {} */
+        RK_DEXT_PUBLISH = 105,      /* {cookie: int, classes: [string], name: string, properties: dict} + optional handle fd */
+        RK_DEXT_SET_PROPERTY = 106, /* {key: string, value: any} (absent value: remove) */
+        RK_DEXT_REGISTER = 107,     /* {} registerService(): the driver's service becomes visible */
+        RK_DEXT_LOG = 108,          /* {level: int (syslog), message: string} */
+        RK_DEXT_UNPUBLISH = 109,    /* {id: int} terminate a nub this instance published */
+
+        /* ringd -> dext */
+        RK_DEXT_INIT = 200,         /* {service: int, provider: int, class: string, personality: dict,
+                                        provider_properties: dict, instance: string} + handle fd if any */
+        RK_DEXT_PROBE = 201,        /* {score: int} */
+        RK_DEXT_START = 202,        /* {} */
+        RK_DEXT_STOP = 203,         /* {} */
+        RK_DEXT_FREE = 204,         /* {} */
+        RK_DEXT_PUBLISHED = 205,    /* {cookie: int, id: int, status: int} */
+};
+
+#define RK_DEXT_SDK_VERSION 1
+#define RK_DEXT_FD 3 /* where a dext finds its ringd channel */

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket (ROOT/run/ringd.sock, SOCK_SEQPACKET, mode 0600):
+ * ringctl's requests, one dispatch switch, one case per command
+ * (ipc/proto.h describes the framing).  A client that sends a malformed
+ * message is disconnected; nothing a client sends can stop ringd except the
+ * `shutdown` command.
+ *
+ *   status                       counts and settings
+ *   list                         dext instances, and categories that failed
+ *   registry {id|path, properties}  the registry tree as a plist
+ *   virt-add {class, properties} -> {id};  virt-remove {id};  virt-list
+ *   debug {bundle}               the next instance of the bundle starts
+ *                                stopped; the reply comes when it spawns
+ *   rescan                       rescan the extension directories
+ *   shutdown                     stop every driver top-down and exit
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ipc/proto.h"
+#include "ringd/ringd.h"
+#include "shared/macro.h"
+
+#define MAX_CLIENTS 64
+
+struct ctl_client {
+        ringd *d;
+        rk_channel *ch;
+        rk_source *src;
+        uint32_t debug_peer; /* a pending debug request, 0 when none */
+        char *debug_bundle;
+        ctl_client *next;
+};
+
+static void client_free(ctl_client *c) {
+        ringd *d = c->d;
+
+        for (ctl_client **p = &d->clients; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        break;
+                }
+        rk_source_unref(c->src);
+        rk_channel_free(c->ch);
+        free(c->debug_bundle);
+        free(c);
+}
+
+static void client_update(ctl_client *c) {
+        rk_source_set_io_events(c->src, EPOLLIN | (rk_channel_has_pending(c->ch) ? EPOLLOUT : 0));
+}
+
+static void reply(ctl_client *c, uint32_t peer, rk_value *body) {
+        (void) rk_channel_send_plist(c->ch, RK_CTL_REPLY, peer, -EBADF, body);
+        client_update(c);
+}
+
+static void reply_error(ctl_client *c, uint32_t peer, int error, const char *msg) {
+        _cleanup_(rk_value_unrefp) rk_value *m = NULL;
+
+        if (rk_value_new_dict(&m) < 0)
+                return;
+        (void) rk_dict_set_bool(m, "ok", false);
+        (void) rk_dict_set_integer(m, "errno", (uint64_t) (int64_t) -error, true);
+        (void) rk_dict_set_string(m, "error", msg ? msg : strerror(-error));
+        reply(c, peer, m);
+}
+
+static rk_value *ok_reply(void) {
+        rk_value *m = NULL;
+        if (rk_value_new_dict(&m) < 0)
+                return NULL;
+        if (rk_dict_set_bool(m, "ok", true) < 0)
+                return rk_value_unref(m);
+        return m;
+}
+
+/* ---- commands ---- */
+
+static int count_failed(ringd *d) {
+        int n = 0;
+        for (nub *x = d->nubs; x; x = x->next_all)
+                for (size_t k = 0; k < x->n_cats; k++)
+                        n += x->cats[k].failed != NULL;
+        return n;
+}
+
+static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        ringd *d = c->d;
+        size_t n_inst = 0, n_vdev = 0;
+
+        if (!m)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        for (instance *i = d->instances; i; i = i->next_all)
+                n_inst++;
+        {
+                _cleanup_(rk_value_unrefp) rk_value *list = NULL;
+                if (virtual_list(d, &list) >= 0)
+                        n_vdev = rk_array_size(list);
+        }
+        (void) rk_dict_set_integer(m, "pid", (uint64_t) getpid(), false);
+        (void) rk_dict_set_string(m, "root", d->root);
+        (void) rk_dict_set_integer(m, "uptime_usec", rk_now() - d->started_at, false);
+        (void) rk_dict_set_integer(m, "bundles", d->n_bundles, false);
+        (void) rk_dict_set_integer(m, "personalities", rk_match_index_size(d->index), false);
+        (void) rk_dict_set_integer(m, "services", rk_registry_size(d->reg), false);
+        (void) rk_dict_set_integer(m, "instances", n_inst, false);
+        (void) rk_dict_set_integer(m, "virtual_devices", n_vdev, false);
+        (void) rk_dict_set_integer(m, "failed", (uint64_t) count_failed(d), false);
+        (void) rk_dict_set_bool(m, "linux_provider", d->linux_provider);
+        (void) rk_dict_set_integer(m, "crash_limit", d->crash_limit, false);
+        (void) rk_dict_set_integer(m, "crash_window_usec", d->crash_window_usec, false);
+        reply(c, peer, m);
+}
+
+static int instance_value(instance *i, rk_value **ret) {
+        _cleanup_(rk_value_unrefp) rk_value *e = NULL;
+        int r;
+
+        if ((r = rk_value_new_dict(&e)) < 0 || (r = rk_dict_set_string(e, "instance", i->tag)) < 0 ||
+            (r = rk_dict_set_string(e, "bundle", i->bundle)) < 0 ||
+            (r = rk_dict_set_string(e, "personality", i->personality)) < 0 ||
+            (r = rk_dict_set_string(e, "class", i->class_name)) < 0 ||
+            (r = rk_dict_set_string(e, "category", i->category)) < 0 ||
+            (r = rk_dict_set_string(e, "state", inst_state_name(i->state))) < 0 ||
+            (r = rk_dict_set_integer(e, "pid", (uint64_t) i->pid, false)) < 0 ||
+            (r = rk_dict_set_integer(e, "score", (uint64_t) i->score, true)) < 0 ||
+            (r = rk_dict_set_integer(e, "provider", rk_service_get_id(i->provider->svc), false)) < 0 ||
+            (r = rk_dict_set_string(e, "provider_name", rk_service_get_name(i->provider->svc))) < 0 ||
+            (i->service && (r = rk_dict_set_integer(e, "service", rk_service_get_id(i->service->svc), false)) < 0))
+                return r;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+static void cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *insts = NULL, *failed = NULL;
+        ringd *d = c->d;
+
+        if (!m || rk_value_new_array(&insts) < 0 || rk_value_new_array(&failed) < 0)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        for (instance *i = d->instances; i; i = i->next_all) {
+                _cleanup_(rk_value_unrefp) rk_value *e = NULL;
+                if (instance_value(i, &e) < 0 || rk_array_append(insts, e) < 0)
+                        return reply_error(c, peer, -ENOMEM, NULL);
+        }
+        for (nub *x = d->nubs; x; x = x->next_all)
+                for (size_t k = 0; k < x->n_cats; k++) {
+                        _cleanup_(rk_value_unrefp) rk_value *e = NULL;
+                        category *cat = &x->cats[k];
+                        if (!cat->failed && !cat->restarts)
+                                continue;
+                        if (rk_value_new_dict(&e) < 0 ||
+                            rk_dict_set_integer(e, "provider", rk_service_get_id(x->svc), false) < 0 ||
+                            rk_dict_set_string(e, "provider_name", rk_service_get_name(x->svc)) < 0 ||
+                            rk_dict_set_string(e, "category", cat->name) < 0 ||
+                            rk_dict_set_integer(e, "restarts", cat->restarts, false) < 0 ||
+                            (cat->failed && rk_dict_set_string(e, "failed", cat->failed) < 0) ||
+                            rk_array_append(failed, e) < 0)
+                                return reply_error(c, peer, -ENOMEM, NULL);
+                }
+        (void) rk_dict_set(m, "instances", insts);
+        (void) rk_dict_set(m, "categories", failed);
+        reply(c, peer, m);
+}
+
+static void cmd_registry(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *tree = NULL;
+        rk_service *from = NULL;
+        const char *path = rk_dict_get_string(req, "path");
+        uint64_t id;
+        int r;
+
+        if (!m)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        if (rk_dict_get_u64(req, "id", &id)) {
+                from = rk_registry_find(c->d->reg, id);
+                if (!from)
+                        return reply_error(c, peer, -ENOENT, "no service with that registry ID");
+        } else if (path) {
+                r = rk_registry_find_path(c->d->reg, path, &from);
+                if (r < 0)
+                        return reply_error(c, peer, r, r == -ENOTUNIQ ? "two services share that name: use Name@id"
+                                                                      : "no service at that path");
+        }
+        r = rk_registry_to_value(c->d->reg, from,
+                                 rk_bool(rk_dict_get(req, "properties")) ? RK_REGISTRY_PRINT_PROPERTIES : 0, &tree);
+        if (r < 0)
+                return reply_error(c, peer, r, NULL);
+        (void) rk_dict_set(m, "tree", tree);
+        reply(c, peer, m);
+}
+
+static void cmd_virt_add(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(freep) char *error = NULL;
+        uint64_t id = 0;
+        int r;
+
+        if (!m)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        r = virtual_add(c->d, rk_dict_get_string(req, "class"), rk_dict_get(req, "properties"), &id, &error);
+        if (r < 0)
+                return reply_error(c, peer, r, error);
+        (void) rk_dict_set_integer(m, "id", id, false);
+        reply(c, peer, m);
+}
+
+static void cmd_virt_remove(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(freep) char *error = NULL;
+        uint64_t id = 0;
+        int r;
+
+        if (!m)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        if (!rk_dict_get_u64(req, "id", &id))
+                return reply_error(c, peer, -EINVAL, "virt-remove needs an id");
+        r = virtual_remove(c->d, id, &error);
+        if (r < 0)
+                return reply_error(c, peer, r, error);
+        reply(c, peer, m);
+}
+
+static void cmd_virt_list(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *list = NULL;
+
+        if (!m || virtual_list(c->d, &list) < 0)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        (void) rk_dict_set(m, "devices", list);
+        reply(c, peer, m);
+}
+
+static void cmd_debug(ctl_client *c, uint32_t peer, rk_value *req) {
+        const char *bundle = rk_dict_get_string(req, "bundle");
+        ringd *d = c->d;
+        char **x;
+
+        if (!bundle || !*bundle)
+                return reply_error(c, peer, -EINVAL, "debug needs a bundle identifier");
+        if (c->debug_peer)
+                return reply_error(c, peer, -EBUSY, "this connection already waits for an instance");
+        x = realloc(d->debug_next, (d->n_debug_next + 1) * sizeof(*x));
+        if (!x)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        d->debug_next = x;
+        if (!(x[d->n_debug_next] = strdup(bundle)) || !(c->debug_bundle = strdup(bundle)))
+                return reply_error(c, peer, -ENOMEM, NULL);
+        d->n_debug_next++;
+        c->debug_peer = peer;
+        log_notice(d, "the next instance of %s will start stopped, for a debugger", bundle);
+        /* the reply goes out from control_instance_spawned() */
+}
+
+void control_instance_spawned(ringd *d, instance *i) {
+        if (!i->debug)
+                return;
+        for (ctl_client *c = d->clients; c; c = c->next) {
+                _cleanup_(rk_value_unrefp) rk_value *m = NULL;
+                if (!c->debug_peer || !streq(c->debug_bundle, i->bundle))
+                        continue;
+                m = ok_reply();
+                if (m) {
+                        (void) rk_dict_set_integer(m, "pid", (uint64_t) i->pid, false);
+                        (void) rk_dict_set_string(m, "instance", i->tag);
+                        reply(c, c->debug_peer, m);
+                }
+                c->debug_peer = 0;
+                c->debug_bundle = mfree(c->debug_bundle);
+                return;
+        }
+}
+
+static void cmd_rescan(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        int r = catalogue_scan(c->d);
+
+        if (r < 0)
+                return reply_error(c, peer, r, NULL);
+        if (m)
+                reply(c, peer, m);
+}
+
+void ringd_shutdown(ringd *d);
+
+static void cmd_shutdown(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+
+        if (m)
+                reply(c, peer, m);
+        (void) rk_channel_flush(c->ch);
+        ringd_shutdown(c->d);
+}
+
+static const struct {
+        const char *name;
+        void (*fn)(ctl_client *c, uint32_t peer, rk_value *req);
+} commands[] = {
+        { "status", cmd_status },         { "list", cmd_list },
+        { "registry", cmd_registry },     { "virt-add", cmd_virt_add },
+        { "virt-remove", cmd_virt_remove }, { "virt-list", cmd_virt_list },
+        { "debug", cmd_debug },           { "rescan", cmd_rescan },
+        { "shutdown", cmd_shutdown },
+};
+
+static int dispatch(ctl_client *c, rk_msg *m) {
+        _cleanup_(rk_value_unrefp) rk_value *req = NULL;
+        const char *cmd;
+        int r;
+
+        if (m->type != RK_CTL_REQUEST)
+                return -EBADMSG;
+        r = rk_msg_read_plist(m, &req);
+        if (r < 0)
+                return r;
+        cmd = rk_dict_get_string(req, "command");
+        for (size_t k = 0; cmd && k < ELEMENTSOF(commands); k++)
+                if (streq(cmd, commands[k].name)) {
+                        commands[k].fn(c, m->peer, req);
+                        return 0;
+                }
+        reply_error(c, m->peer, -EOPNOTSUPP, "unknown command");
+        return 0;
+}
+
+static int on_client(rk_source *s, int fd, uint32_t revents, void *ud) {
+        ctl_client *c = ud;
+        int r;
+
+        if ((revents & EPOLLOUT) && rk_channel_flush(c->ch) < 0)
+                goto drop;
+        for (unsigned k = 0; k < 16; k++) {
+                rk_msg m = { .fd = -EBADF };
+                r = rk_channel_recv(c->ch, &m);
+                if (r == 0)
+                        break;
+                if (r < 0)
+                        goto drop;
+                r = dispatch(c, &m);
+                rk_msg_done(&m);
+                if (r < 0) {
+                        log_warning(c->d, "control: dropping a client that sent a malformed request");
+                        goto drop;
+                }
+                if (c->d->shutting_down)
+                        break;
+        }
+        client_update(c);
+        return 0;
+drop:
+        client_free(c);
+        return 0;
+}
+
+static int on_accept(rk_source *s, int fd, uint32_t revents, void *ud) {
+        ringd *d = ud;
+        unsigned n = 0;
+
+        for (ctl_client *c = d->clients; c; c = c->next)
+                n++;
+        for (;;) {
+                ctl_client *c;
+                int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (cfd < 0)
+                        return 0;
+                if (n >= MAX_CLIENTS) {
+                        close(cfd);
+                        continue;
+                }
+                c = calloc(1, sizeof(*c));
+                if (!c) {
+                        close(cfd);
+                        continue;
+                }
+                c->d = d;
+                if (rk_channel_new(cfd, 0, &c->ch) < 0 ||
+                    rk_loop_add_io(d->loop, &c->src, rk_channel_get_fd(c->ch), EPOLLIN, on_client, c) < 0) {
+                        rk_channel_free(c->ch);
+                        free(c);
+                        continue;
+                }
+                c->next = d->clients;
+                d->clients = c;
+                n++;
+        }
+}
+
+int control_listen(ringd *d) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if (strlen(d->sock_path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, d->sock_path);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(d->sock_path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || chmod(d->sock_path, 0600) < 0 || listen(fd, 16) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        d->listen_fd = fd;
+        return rk_loop_add_io(d->loop, &d->listen_src, fd, EPOLLIN, on_accept, d);
+}
+
+void control_close(ringd *d) {
+        while (d->clients)
+                client_free(d->clients);
+        d->listen_src = rk_source_unref(d->listen_src);
+        if (d->listen_fd >= 0) {
+                close(d->listen_fd);
+                d->listen_fd = -1;
+                (void) unlink(d->sock_path);
+        }
+}

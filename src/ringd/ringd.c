@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringd: the daemon that plays the kernel.  Options, directories, the event
+ * loop, signals, start-up and the orderly shutdown.
+ *
+ *   ringd [--root DIR] [--extensions DIR]... [--builtin PATH] [--no-linux]
+ *         [--crash-limit N] [--crash-window SEC] [--step-timeout MS] [-v]
+ *
+ * With --root every path lives under DIR: DIR/run/ringd.sock (control
+ * socket), DIR/var/lib/ringkit (state), DIR/extensions (bundles).  Without
+ * it: /run/ringkit, /var/lib/ringkit, /usr/lib/ringkit/extensions.
+ *
+ * Shutdown (SIGTERM, SIGINT, `ringctl shutdown`): every top-level nub is
+ * torn down (its stack stopped top-down), then the loop ends.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ringd/ringd.h"
+#include "shared/macro.h"
+
+void ringd_shutdown(ringd *d);
+
+static int mkdir_p(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+        size_t n = strlen(path);
+
+        if (n >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, n + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "usage: ringd [options]\n"
+                "  --root DIR           keep sockets, state and extensions under DIR\n"
+                "  --extensions DIR     an extension directory to scan (repeatable;\n"
+                "                       default ROOT/extensions)\n"
+                "  --builtin PATH       the built-in driver host for codeless bundles\n"
+                "  --no-linux           do not publish real Linux devices\n"
+                "  --crash-limit N      crashes within the window that fail a driver (default 5)\n"
+                "  --crash-window SEC   the crash-loop window (default 10)\n"
+                "  --step-timeout MS    deadline for each lifecycle step of a dext (default 5000)\n"
+                "  -v, --verbose        debug logging\n");
+}
+
+static char *path_join(const char *a, const char *b) {
+        char *p = NULL;
+        if (asprintf(&p, "%s%s", a, b) < 0)
+                return NULL;
+        return p;
+}
+
+static int parse_args(ringd *d, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "root", required_argument, NULL, 'r' },     { "extensions", required_argument, NULL, 'e' },
+                { "builtin", required_argument, NULL, 'b' },  { "no-linux", no_argument, NULL, 'L' },
+                { "crash-limit", required_argument, NULL, 'c' }, { "crash-window", required_argument, NULL, 'w' },
+                { "step-timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },           {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "r:e:b:vh", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'r':
+                        free(d->root);
+                        d->root = realpath(optarg, NULL);
+                        if (!d->root) {
+                                fprintf(stderr, "ringd: --root %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'e': {
+                        char **x = realloc(d->ext_dirs, (d->n_ext_dirs + 1) * sizeof(*x));
+                        if (!x)
+                                return -ENOMEM;
+                        d->ext_dirs = x;
+                        x[d->n_ext_dirs] = realpath(optarg, NULL);
+                        if (!x[d->n_ext_dirs]) {
+                                fprintf(stderr, "ringd: --extensions %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        d->n_ext_dirs++;
+                        break;
+                }
+                case 'b':
+                        free(d->builtin_path);
+                        d->builtin_path = realpath(optarg, NULL);
+                        if (!d->builtin_path) {
+                                fprintf(stderr, "ringd: --builtin %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'L':
+                        d->linux_provider = false;
+                        break;
+                case 'c':
+                        d->crash_limit = (unsigned) strtoul(optarg, NULL, 10);
+                        if (d->crash_limit == 0 || d->crash_limit > 16) {
+                                fprintf(stderr, "ringd: --crash-limit must be 1..16\n");
+                                return -EINVAL;
+                        }
+                        break;
+                case 'w':
+                        d->crash_window_usec = (uint64_t) (strtod(optarg, NULL) * 1e6);
+                        break;
+                case 't':
+                        d->step_timeout_usec = strtoull(optarg, NULL, 10) * 1000;
+                        if (d->step_timeout_usec == 0) {
+                                fprintf(stderr, "ringd: --step-timeout must be positive\n");
+                                return -EINVAL;
+                        }
+                        break;
+                case 'v':
+                        d->log_level = 7;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "ringd: unexpected argument '%s'\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int setup_paths(ringd *d) {
+        const char *root = d->root ? d->root : "";
+        int r;
+
+        d->run_dir = path_join(root, d->root ? "/run" : "/run/ringkit");
+        d->state_dir = path_join(root, "/var/lib/ringkit");
+        d->ext_dir = path_join(root, d->root ? "/extensions" : "/usr/lib/ringkit/extensions");
+        if (!d->run_dir || !d->state_dir || !d->ext_dir || asprintf(&d->sock_path, "%s/ringd.sock", d->run_dir) < 0)
+                return -ENOMEM;
+        if ((r = mkdir_p(d->run_dir, 0755)) < 0 || (r = mkdir_p(d->state_dir, 0700)) < 0 ||
+            (r = mkdir_p(d->ext_dir, 0755)) < 0)
+                return r;
+        if (d->n_ext_dirs == 0) {
+                d->ext_dirs = calloc(1, sizeof(char *));
+                if (!d->ext_dirs || !(d->ext_dirs[0] = strdup(d->ext_dir)))
+                        return -ENOMEM;
+                d->n_ext_dirs = 1;
+        }
+        if (!d->builtin_path) {
+                /* next to ringd, as installed and in the build tree */
+                char self[PATH_MAX], *slash;
+                ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+                if (n > 0) {
+                        self[n] = 0;
+                        slash = strrchr(self, '/');
+                        if (slash) {
+                                *slash = 0;
+                                if (asprintf(&d->builtin_path, "%s/ringkit-builtin", self) < 0)
+                                        return -ENOMEM;
+                                if (access(d->builtin_path, X_OK) < 0)
+                                        d->builtin_path = mfree(d->builtin_path);
+                        }
+                }
+        }
+        return 0;
+}
+
+static int on_signal(rk_source *s, const struct signalfd_siginfo *si, void *ud) {
+        ringd *d = ud;
+        log_notice(d, "received %s, shutting down", sigabbrev_np((int) si->ssi_signo) ?: "a signal");
+        ringd_shutdown(d);
+        return 0;
+}
+
+static void top_level_gone(void *ud) {
+        ringd *d = ud;
+        if (--d->pending_teardowns == 0)
+                rk_loop_exit(d->loop, 0);
+}
+
+void ringd_shutdown(ringd *d) {
+        nub *tops[4096];
+        size_t n = 0;
+        rk_service *root;
+
+        if (d->shutting_down)
+                return;
+        d->shutting_down = true;
+        linux_stop(d);
+        root = rk_registry_root(d->reg);
+        RK_SERVICE_FOREACH_CLIENT(c, root) {
+                nub *x = nub_from_service(c);
+                if (x && x->kind != NUB_ROOT && n < ELEMENTSOF(tops))
+                        tops[n++] = x;
+        }
+        d->pending_teardowns = (unsigned) n + 1;
+        for (size_t k = 0; k < n; k++)
+                nub_terminate(tops[k], top_level_gone, d);
+        top_level_gone(d);
+}
+
+int main(int argc, char **argv) {
+        ringd d = {
+                .log_level = 6,
+                .linux_provider = true,
+                .crash_limit = 5,
+                .crash_window_usec = 10 * 1000000ULL,
+                .step_timeout_usec = 5 * 1000000ULL,
+                .backoff_min_usec = 10000,
+                .backoff_max_usec = 5 * 1000000ULL,
+                .listen_fd = -1,
+                .inotify_fd = -1,
+        };
+        nub *root_nub = NULL, *res_nub = NULL;
+        int r;
+
+        setvbuf(stderr, NULL, _IOLBF, 0);
+        if (parse_args(&d, argc, argv) < 0)
+                return 2;
+        r = setup_paths(&d);
+        if (r < 0) {
+                fprintf(stderr, "ringd: cannot set up %s: %s\n", d.root ? d.root : "/", strerror(-r));
+                return 1;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        d.started_at = rk_now();
+        if ((r = rk_loop_new(&d.loop)) < 0 || (r = rk_registry_new(&d.reg)) < 0 ||
+            (r = rk_match_index_new(&d.index)) < 0)
+                goto fail;
+        /* records for Root and IOResources, so every service has one */
+        root_nub = calloc(1, sizeof(*root_nub));
+        res_nub = calloc(1, sizeof(*res_nub));
+        if (!root_nub || !res_nub) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *root_nub = (nub){ .d = &d, .svc = rk_service_ref(rk_registry_root(d.reg)), .kind = NUB_ROOT, .handle = -EBADF };
+        *res_nub = (nub){ .d = &d, .svc = rk_service_ref(rk_registry_resources(d.reg)), .kind = NUB_ROOT,
+                          .handle = -EBADF, .next_all = root_nub };
+        root_nub->prev_all = res_nub;
+        d.nubs = res_nub;
+        rk_service_set_userdata(root_nub->svc, root_nub);
+        rk_service_set_userdata(res_nub->svc, res_nub);
+        root_nub = res_nub = NULL;
+
+        if ((r = rk_loop_add_signal(d.loop, NULL, SIGTERM, on_signal, &d)) < 0 ||
+            (r = rk_loop_add_signal(d.loop, NULL, SIGINT, on_signal, &d)) < 0)
+                goto fail;
+        if ((r = control_listen(&d)) < 0) {
+                log_error(&d, "control socket %s: %s", d.sock_path, strerror(-r));
+                goto fail;
+        }
+        log_notice(&d, "ringd %d starting: root %s, control %s, extensions %s%s", (int) getpid(),
+                   d.root ? d.root : "/", d.sock_path, d.ext_dirs[0], d.n_ext_dirs > 1 ? " ..." : "");
+        if (!d.builtin_path)
+                log_warning(&d, "no built-in driver host (ringkit-builtin): codeless bundles cannot start");
+        if ((r = catalogue_scan(&d)) < 0 || (r = catalogue_watch(&d)) < 0)
+                goto fail;
+        if (d.linux_provider && (r = linux_start(&d)) < 0) {
+                log_warning(&d, "Linux devices unavailable: %s; continuing with virtual devices only", strerror(-r));
+                d.linux_provider = false;
+        }
+        log_notice(&d, "ready");
+        r = rk_loop_loop(d.loop);
+        log_notice(&d, "stopped");
+fail:
+        if (r < 0)
+                log_error(&d, "ringd: %s", strerror(-r));
+        free(root_nub);
+        free(res_nub);
+        linux_stop(&d);
+        control_close(&d);
+        d.rescan_timer = rk_source_unref(d.rescan_timer);
+        d.inotify_src = rk_source_unref(d.inotify_src);
+        if (d.inotify_fd >= 0)
+                close(d.inotify_fd);
+        while (d.instances)
+                instance_free(d.instances);
+        nub_free_all(&d);
+        virtual_free_all(&d);
+        catalogue_free(&d);
+        rk_registry_free(d.reg);
+        rk_loop_unref(d.loop);
+        for (size_t k = 0; k < d.n_ext_dirs; k++)
+                free(d.ext_dirs[k]);
+        free(d.ext_dirs);
+        for (size_t k = 0; k < d.n_debug_next; k++)
+                free(d.debug_next[k]);
+        free(d.debug_next);
+        free(d.root);
+        free(d.run_dir);
+        free(d.state_dir);
+        free(d.ext_dir);
+        free(d.sock_path);
+        free(d.builtin_path);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringd's one context (struct ringd) and the records it attaches to
+ * registry services.  Everything ringd owns hangs off struct ringd; there is
+ * no other global state.
+ *
+ *   ringd.c      main, options, directories, signals, shutdown
+ *   log.c        logging (foreground: readable lines on stderr)
+ *   control.c    the control socket: ringctl's requests
+ *   catalogue.c  extension directories: bundles, personalities, rescans
+ *   nub.c        provider nubs: publishing, matching, categories, teardown
+ *   dext.c       dext instances: spawn, lifecycle, supervision
+ *   virtual.c    the virtual provider and its device models
+ *   linux.c      glue to the Linux provider (udev enumeration, uevents)
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "catalogue/bundle.h"
+#include "ipc/msg.h"
+#include "match/index.h"
+#include "registry/registry.h"
+#include "shared/loop.h"
+
+typedef struct ringd ringd;
+typedef struct nub nub;
+typedef struct instance instance;
+typedef struct attempt attempt;
+typedef struct vdev vdev;
+typedef struct ctl_client ctl_client;
+
+/* ---- logging ---- */
+_printf_(3, 4) void rd_log(ringd *d, int level, const char *fmt, ...);
+#define log_error(d, ...) rd_log(d, 3, __VA_ARGS__)
+#define log_warning(d, ...) rd_log(d, 4, __VA_ARGS__)
+#define log_notice(d, ...) rd_log(d, 5, __VA_ARGS__)
+#define log_info(d, ...) rd_log(d, 6, __VA_ARGS__)
+#define log_debug(d, ...) rd_log(d, 7, __VA_ARGS__)
+
+/* ---- nubs: providers drivers attach to ---- */
+typedef enum nub_kind {
+        NUB_ROOT,      /* Root, IOResources */
+        NUB_VIRTUAL,   /* ringctl virt add */
+        NUB_LINUX,     /* a real device */
+        NUB_PUBLISHED, /* published by a dext */
+        NUB_DRIVER,    /* a driver instance's own service */
+} nub_kind;
+
+/* One match category on one provider: who won it, or who is being tried. */
+typedef struct category {
+        char *name;
+        instance *winner;       /* the running driver, NULL while trying or after failure */
+        attempt *attempt;       /* candidates being tried */
+        uint64_t crashes[16];   /* crash times (usec), ring */
+        unsigned n_crashes;
+        unsigned restarts;
+        char *failed;           /* crash loop: why we gave up */
+        rk_source *retry;       /* back-off timer before rematching */
+        void *retry_ctx;
+} category;
+
+struct nub {
+        ringd *d;
+        rk_service *svc;        /* a reference */
+        nub_kind kind;
+        int handle;             /* fd handed to drivers of this nub, -EBADF */
+        instance *owner;        /* NUB_PUBLISHED: the instance that published it; NUB_DRIVER: the instance */
+        category *cats;
+        size_t n_cats;
+        vdev *vdev;             /* NUB_VIRTUAL */
+        char *syspath;          /* NUB_LINUX */
+        nub *next_all;          /* every live nub */
+        nub *prev_all;
+};
+
+struct attempt {
+        nub *nub;
+        char *category;
+        rk_match_candidate *cands;
+        size_t n, next;
+};
+
+/* ---- instances ---- */
+typedef enum inst_state {
+        I_SPAWNED,   /* waiting for HELLO */
+        I_INIT,      /* INIT sent */
+        I_PROBE,     /* PROBE sent */
+        I_START,     /* START sent */
+        I_RUNNING,
+        I_STOP,      /* STOP sent */
+        I_FREE,      /* FREE sent, waiting for exit */
+        I_DEAD,
+} inst_state;
+
+struct instance {
+        ringd *d;
+        uint64_t id;
+        char *tag;              /* "com.acme.kbd#3" for logs */
+        char *bundle, *personality, *class_name, *category;
+        rk_personality *pers;
+        inst_state state;
+        pid_t pid;
+        rk_source *child;       /* pidfd */
+        rk_channel *ch;
+        rk_source *io;
+        rk_source *deadline;
+        int64_t score;
+        nub *provider;          /* the nub it drives */
+        nub *service;           /* its own driver service (NUB_DRIVER) */
+        attempt *attempt;       /* while trying: the attempt it belongs to */
+        bool debug;             /* started stopped for a debugger */
+        struct waiter {
+                void (*cb)(void *ud);
+                void *ud;
+        } *waiters;             /* called once it stopped, before it is freed */
+        size_t n_waiters;
+        instance *next_all, *prev_all;
+};
+
+/* ---- the daemon ---- */
+struct ringd {
+        rk_loop *loop;
+        rk_registry *reg;
+        char *root;
+        char *run_dir, *state_dir, *ext_dir, *sock_path;
+        char **ext_dirs;        /* extension directories scanned */
+        size_t n_ext_dirs;
+        char *builtin_path;     /* the built-in driver host (codeless dexts) */
+        bool foreground, verbose, linux_provider, json_logs;
+        int log_level;
+
+        /* catalogue */
+        rk_match_index *index;
+        rk_bundle **bundles;
+        size_t n_bundles;
+        int inotify_fd;
+        rk_source *inotify_src, *rescan_timer;
+
+        /* policy */
+        unsigned crash_limit;
+        uint64_t crash_window_usec, step_timeout_usec, backoff_min_usec, backoff_max_usec;
+        char **debug_next;      /* bundle ids whose next instance starts stopped */
+        size_t n_debug_next;
+
+        nub *nubs;
+        instance *instances;
+        uint64_t next_instance;
+        vdev *vdevs;
+        ctl_client *clients;
+        int listen_fd;
+        rk_source *listen_src;
+        void *linux_prov;       /* rk_linux_provider */
+        rk_source *linux_src;
+        bool shutting_down;
+        unsigned pending_teardowns;
+        uint64_t started_at;
+        unsigned exit_code;
+};
+
+/* catalogue.c */
+int catalogue_scan(ringd *d);
+int catalogue_watch(ringd *d);
+rk_bundle *catalogue_find_bundle(ringd *d, const char *id);
+void catalogue_free(ringd *d);
+
+/* nub.c */
+int nub_publish(ringd *d, nub *provider, nub_kind kind, const char *const *classes, size_t n, const char *name,
+                rk_value *props, int handle, nub **ret);
+void nub_match(nub *n);                      /* run matching and start candidates */
+void nub_rematch_all(ringd *d);              /* after a catalogue change */
+void nub_terminate(nub *n, void (*done)(void *ud), void *ud);  /* stop its stack top-down, then remove */
+nub *nub_from_service(rk_service *s);
+nub *nub_find(ringd *d, uint64_t id);
+category *nub_category(nub *n, const char *name, bool create);
+void nub_category_start_next(nub *n, category *c);
+void nub_instance_started(instance *i);
+void nub_instance_failed(instance *i, int error); /* attempt failed: try the next candidate */
+void nub_instance_crashed(instance *i);
+void nub_free_all(ringd *d);
+
+/* dext.c */
+int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, attempt *a, instance **ret);
+/* Stop (STOP, FREE, exit); `stopped` (may be NULL) runs once it is gone, then the record is freed. */
+void instance_stop(instance *i, void (*stopped)(void *ud), void *ud);
+void instance_kill(instance *i, const char *why);
+instance *instance_find(ringd *d, uint64_t id);
+void instance_free(instance *i);
+const char *inst_state_name(inst_state s);
+bool debug_take(ringd *d, const char *bundle);
+
+/* virtual.c */
+int virtual_add(ringd *d, const char *cls, rk_value *props, uint64_t *ret_id, char **error);
+int virtual_remove(ringd *d, uint64_t id, char **error);
+void virtual_free_all(ringd *d);
+void virtual_nub_gone(vdev *v);
+int virtual_list(ringd *d, rk_value **ret);
+
+/* linux.c */
+int linux_start(ringd *d);
+void linux_stop(ringd *d);
+
+/* control.c */
+int control_listen(ringd *d);
+void control_close(ringd *d);
+void control_instance_spawned(ringd *d, instance *i); /* answers pending `debug` requests */

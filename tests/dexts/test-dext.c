@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-dext: a driver whose behaviour the test personality chooses, for
+ * ringd's integration tests.  Keys read from the personality (or provider):
+ *
+ *   RKTestRecord     path: append "EVENT TAG PROVIDER" lines for init, probe,
+ *                    start, stop, free (O_APPEND: one line per write, so
+ *                    several processes may share the file)
+ *   RKTestProbe      "decline" (-ENODEV) or "fail" (-EIO)
+ *   RKTestScore      integer: probe sets the score to it
+ *   RKTestStart      "fail" (-EIO), "crash" (abort), "hang" (never answers),
+ *                    "exit" (_exit(0) without answering)
+ *   RKTestCrashAfter integer ms: abort() that long after start
+ *   RKTestGarbage    true: after start, write a malformed datagram on the
+ *                    ringd channel
+ *   RKTestCloseChannel true: after start, close the ringd channel
+ *   RKTestForks      integer: after start, fork that many sleeping children
+ *   RKTestEcho       true: at start, write "ping" to the provider handle and
+ *                    read it back; sets RKTestEchoed to what came back
+ *   RKTestPublish    string: publish a nub of that class (name = class) with
+ *                    RKTestLayer = this layer + 1, and a fresh socketpair
+ *                    end as its handle
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringkit/driver.h"
+
+static void record(rk_driver *d, const char *event) {
+        const char *path = NULL, *tag = getenv("RINGKIT_INSTANCE");
+        char line[512];
+        int fd, n;
+
+        if (rk_driver_get_string(d, "RKTestRecord", &path) < 0)
+                return;
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return;
+        n = snprintf(line, sizeof(line), "%s %s %s %d\n", event, tag ? tag : "?", rk_driver_get_provider_name(d),
+                     (int) getpid());
+        if (write(fd, line, (size_t) n) < 0)
+                perror("record");
+        close(fd);
+}
+
+static bool is(rk_driver *d, const char *key, const char *value) {
+        const char *s = NULL;
+        return rk_driver_get_string(d, key, &s) == 0 && strcmp(s, value) == 0;
+}
+
+static bool flag(rk_driver *d, const char *key) {
+        bool b = false;
+        return rk_driver_get_bool(d, key, &b) == 0 && b;
+}
+
+static int t_init(rk_driver *d) {
+        record(d, "init");
+        return 0;
+}
+
+static int t_probe(rk_driver *d, int64_t *score) {
+        int64_t s;
+
+        record(d, "probe");
+        if (is(d, "RKTestProbe", "decline"))
+                return -ENODEV;
+        if (is(d, "RKTestProbe", "fail"))
+                return -EIO;
+        if (rk_driver_get_integer(d, "RKTestScore", &s) == 0)
+                *score = s;
+        return 0;
+}
+
+static void crash_now(rk_driver *d, rk_driver_timer *t, void *ud) {
+        record(d, "crash");
+        abort();
+}
+
+static void echo(rk_driver *d) {
+        int fd = rk_driver_get_provider_handle(d);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char buf[16] = "";
+        ssize_t n;
+
+        if (fd < 0 || write(fd, "ping", 4) != 4 || poll(&p, 1, 2000) != 1)
+                return;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n > 0) {
+                buf[n] = 0;
+                rk_driver_set_string(d, "RKTestEchoed", buf);
+        }
+}
+
+static void published(rk_driver *d, int64_t id, void *ud) {
+        rk_driver_set_integer(d, "RKTestPublished", id);
+}
+
+static int t_start(rk_driver *d) {
+        const char *cls = NULL;
+        int64_t n;
+
+        record(d, "start");
+        if (is(d, "RKTestStart", "fail"))
+                return -EIO;
+        if (is(d, "RKTestStart", "crash"))
+                abort();
+        if (is(d, "RKTestStart", "exit"))
+                _exit(0);
+        if (is(d, "RKTestStart", "hang"))
+                for (;;)
+                        pause();
+        if (flag(d, "RKTestEcho"))
+                echo(d);
+        if (rk_driver_get_string(d, "RKTestPublish", &cls) == 0) {
+                rk_driver_nub *nub;
+                int64_t layer = 1;
+                int sv[2];
+                (void) rk_driver_get_integer(d, "RKTestLayer", &layer);
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                        return -errno;
+                if (rk_driver_nub_new(d, &cls, 1, cls, &nub) == 0) {
+                        rk_driver_nub_set_integer(nub, "RKTestLayer", layer + 1);
+                        rk_driver_nub_publish(nub, sv[1], published, NULL);
+                }
+                close(sv[1]);
+                /* sv[0] stays open for the instance's life: the nub's device */
+        }
+        if (rk_driver_get_integer(d, "RKTestCrashAfter", &n) == 0) {
+                rk_driver_timer *t;
+                rk_driver_timer_new(d, (uint64_t) n * 1000, 0, crash_now, NULL, &t);
+        }
+        if (rk_driver_get_integer(d, "RKTestForks", &n) == 0)
+                for (int64_t k = 0; k < n; k++)
+                        if (fork() == 0) {
+                                pause();
+                                _exit(0);
+                        }
+        if (flag(d, "RKTestGarbage")) {
+                static const char junk[] = "\x01\x02 this is not a frame";
+                (void) send(3, junk, sizeof(junk), 0);
+        }
+        if (flag(d, "RKTestCloseChannel"))
+                close(3);
+        return rk_driver_register_service(d);
+}
+
+static void t_stop(rk_driver *d) {
+        record(d, "stop");
+}
+
+static void t_free(rk_driver *d) {
+        record(d, "free");
+}
+
+static const rk_driver_class test_class = {
+        .name = "RKTestDriver", .init = t_init, .probe = t_probe, .start = t_start, .stop = t_stop, .free = t_free,
+};
+
+int main(int argc, char **argv) {
+        const rk_driver_class *classes[] = { &test_class };
+        return rk_driver_main(argc, argv, classes, 1);
+}

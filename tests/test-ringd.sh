@@ -1,0 +1,274 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# ringd end to end: a real daemon in a private root, real dext processes
+# built with libringdriver, driven through ringctl as a user would.
+# Covers lifecycle order, probe and start fall-through, categories, a
+# three-layer stack torn down top-down, a codeless bundle whose built-in
+# driver does real work, crash restart and crash-loop failure, hostile
+# dexts, debugging, and Linux hot-plug (a TAP interface).
+. "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+: "${RINGD:?}" "${TEST_DEXT:?}" "${RINGKIT_BUILTIN:?}"
+
+ROOT=$TMP/root
+EXT=$ROOT/extensions
+REC=$TMP/record
+mkdir -p "$EXT"
+: >"$REC"
+
+# bundle ID CLASSES... : a dext bundle whose executable is the test dext;
+# personalities come from $TMP/pers-ID.xml
+bundle() {
+        local id=$1 dir=$EXT/$1.dext
+        mkdir -p "$dir/Contents/MacOS"
+        cp "$TEST_DEXT" "$dir/Contents/MacOS/test-dext"
+        cat >"$dir/Contents/Info.plist" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>$id</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>DEXT</string>
+<key>CFBundleExecutable</key><string>test-dext</string>
+<key>IOKitPersonalities</key><dict>$(cat)</dict>
+</dict></plist>
+PL
+}
+
+# pers NAME PROVIDERCLASS EXTRA-XML
+pers() {
+        printf '<key>%s</key><dict><key>IOClass</key><string>IOUserService</string><key>IOUserClass</key><string>RKTestDriver</string><key>IOProviderClass</key><string>%s</string><key>RKTestRecord</key><string>%s</string>%s</dict>' \
+                "$1" "$2" "$REC" "$3"
+}
+S() { printf '<key>%s</key><string>%s</string>' "$1" "$2"; }
+I() { printf '<key>%s</key><integer>%s</integer>' "$1" "$2"; }
+T() { printf '<key>%s</key><true/>' "$1"; }
+
+{ pers Basic RKTestDevice ""; } | bundle com.test.basic
+{ pers High RKFallDevice "$(I IOProbeScore 2000)$(S RKTestProbe decline)"
+  pers Mid RKFallDevice "$(I IOProbeScore 1500)$(S RKTestStart fail)"
+  pers Low RKFallDevice "$(I IOProbeScore 1000)"; } | bundle com.test.fall
+{ pers Main RKCatDevice ""
+  pers Logger RKCatDevice "$(S IOMatchCategory RKTestLogger)"; } | bundle com.test.cat
+{ pers Layer1 RKStackDevice "$(S RKTestPublish RKLayer2Nub)"
+  pers Layer2 RKLayer2Nub "$(S RKTestPublish RKLayer3Nub)"
+  pers Layer3 RKLayer3Nub ""; } | bundle com.test.stack
+{ pers Crasher RKCrashDevice "$(I RKTestCrashAfter 100)"; } | bundle com.test.crash
+{ pers Garbage RKGarbageDevice "$(T RKTestGarbage)"
+  pers Closer RKCloseDevice "$(T RKTestCloseChannel)"
+  pers Hanger RKHangDevice "$(I IOProbeScore 10)$(S RKTestStart hang)"
+  pers AfterHang RKHangDevice "$(I IOProbeScore 1)"
+  pers Echo RKEchoDevice "$(T RKTestEcho)"; } | bundle com.test.hostile
+{ pers Debuggee RKDebugDevice ""; } | bundle com.test.debug
+# a codeless bundle: personalities only, mapped to a built-in driver
+mkdir -p "$EXT/UART.dext/Contents"
+cat >"$EXT/UART.dext/Contents/Info.plist" <<'PL'
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>com.test.uart</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>DEXT</string>
+<key>IOKitPersonalities</key><dict>
+<key>UART</key><dict><key>IOClass</key><string>RKSerialPTYDriver</string>
+<key>IOProviderClass</key><string>RKVirtualUART</string></dict>
+</dict></dict></plist>
+PL
+
+ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
+
+# wait_for SECONDS COMMAND...: poll until the command succeeds
+wait_for() {
+        local limit=$(($1 * 10)) n=0
+        shift
+        while ! "$@" >/dev/null 2>&1; do
+                n=$((n + 1))
+                [ $n -ge $limit ] && return 1
+                sleep 0.1
+        done
+}
+# vremove ID: remove a virtual device and wait until its driver is gone
+vremove() {
+        ringctl virt remove "$1" || return 1
+        wait_for 10 sh -c "! \"$RINGCTL\" --root \"$ROOT\" list --json | grep -q '\"provider\":$(($1)),'"
+}
+rec_has() { grep -q -- "$1" "$REC"; }
+rec_count() { grep -c -- "$1" "$REC"; }
+rec_ge() { [ "$(grep -c -- "$2" "$REC")" -ge "$1" ]; }   # rec_ge N PATTERN, evaluated at each poll
+
+start_ringd() {
+        "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --crash-limit 3 --crash-window 5 \
+                --step-timeout 1500 -v "$@" 2>>"$TMP/ringd.log" &
+        RINGD_PID=$!
+        wait_for 10 test -S "$ROOT/run/ringd.sock" && wait_for 10 ringctl status
+}
+
+if start_ringd; then ok ringd-starts; else fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
+
+expect_rc status 0 ringctl status --json
+expect_grep status-json '"personalities":1[0-9]'
+
+# --- lifecycle order ---
+id=$(ringctl virt add --class RKTestDevice --property IOName=basic0)
+if wait_for 10 rec_has "start com.test.basic"; then ok lifecycle-started; else fail lifecycle-started "$(cat "$REC")"; fi
+expect_rc list 0 ringctl list --json
+expect_grep list-running '"state":"running"'
+expect_rc registry 0 ringctl registry -l
+expect_grep registry-driver 'RKTestDriver'
+expect_grep registry-config-key 'RKTestRecord'
+vremove "$id"
+if wait_for 10 rec_has "free com.test.basic"; then ok lifecycle-freed; else fail lifecycle-freed "$(cat "$REC")"; fi
+order=$(grep "com.test.basic" "$REC" | awk '{print $1}' | tr '\n' ' ')
+[ "$order" = "init probe start stop free " ] && ok lifecycle-order || fail lifecycle-order "$order"
+
+# --- probe and start fall-through ---
+: >"$REC"
+id=$(ringctl virt add --class RKFallDevice)
+if wait_for 10 rec_has "start com.test.fall.*" && wait_for 5 rec_ge 2 '^start'; then
+        ok fallthrough-started
+else
+        fail fallthrough-started "$(cat "$REC")"
+fi
+sleep 0.3
+ringctl list --json >"$TMP/out"
+expect_grep fallthrough-winner '"personality":"Low","class":"RKTestDriver","category":"IODefaultMatchCategory","state":"running"'
+probes=$(grep -c '^probe' "$REC"); starts=$(grep -c '^start' "$REC")
+[ "$probes" -eq 3 ] && [ "$starts" -eq 2 ] && ok fallthrough-counts || fail fallthrough-counts "$(cat "$REC")"
+vremove "$id"
+
+# --- categories ---
+: >"$REC"
+id=$(ringctl virt add --class RKCatDevice)
+wait_for 10 rec_ge 2 '^start' && ok categories-both-start || fail categories-both-start "$(cat "$REC")"
+ringctl list --json >"$TMP/out"
+expect_grep categories-logger '"category":"RKTestLogger","state":"running"'
+vremove "$id"
+
+# --- a three-layer stack, torn down top-down ---
+: >"$REC"
+id=$(ringctl virt add --class RKStackDevice --property IOName=stack0)
+if wait_for 10 rec_ge 3 '^start'; then ok stack-three-layers; else fail stack-three-layers "$(cat "$REC")"; fi
+pids=$(grep '^start' "$REC" | awk '{print $4}' | sort -u | wc -l)
+[ "$pids" -eq 3 ] && ok stack-three-processes || fail stack-three-processes "$(cat "$REC")"
+ringctl registry >"$TMP/out"
+expect_grep stack-registry 'RKLayer3Nub'
+vremove "$id"
+wait_for 10 rec_ge 3 '^free' || true
+stops=$(grep '^stop' "$REC" | awk '{print $3}' | tr '\n' ' ')
+[ "$stops" = "RKLayer3Nub RKLayer2Nub stack0 " ] && ok stack-teardown-order || fail stack-teardown-order "stops: $stops"
+
+# --- codeless: the built-in serial driver does real work on a virtual UART ---
+id=$(ringctl virt add --class RKVirtualUART --property RKVirtualModel=upper)
+if wait_for 10 sh -c "\"$RINGCTL\" --root \"$ROOT\" registry -l | grep -q IOTTYDevice"; then
+        ok codeless-started
+        tty=$(ringctl registry -l --json | python3 -c '
+import json,sys
+def walk(n):
+    p = n.get("properties", {})
+    if "IOTTYDevice" in p: print(p["IOTTYDevice"]); sys.exit()
+    for c in n.get("children", []): walk(c)
+walk(json.load(sys.stdin))')
+        got=$(python3 - "$tty" <<'PY'
+import os, sys, select, termios, tty
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+tty.setraw(fd)
+os.write(fd, b"hello ringkit\n")
+out = b""
+while len(out) < 14:
+    r, _, _ = select.select([fd], [], [], 3)
+    if not r: break
+    out += os.read(fd, 64)
+print(out.decode().strip())
+PY
+)
+        [ "$got" = "HELLO RINGKIT" ] && ok codeless-serial-roundtrip || fail codeless-serial-roundtrip "got '$got' via $tty"
+else
+        fail codeless-started "$(tail -20 "$TMP/ringd.log")"
+fi
+vremove "$id"
+
+# --- the handle reaches the driver ---
+id=$(ringctl virt add --class RKEchoDevice)
+wait_for 10 sh -c "\"$RINGCTL\" --root \"$ROOT\" registry -l | grep -q RKTestEchoed" && ok handle-echo ||
+        fail handle-echo "$(ringctl registry -l)"
+vremove "$id"
+
+# --- crash restart, then crash-loop failure ---
+: >"$REC"
+id=$(ringctl virt add --class RKCrashDevice --property IOName=crashy)
+if wait_for 15 sh -c "\"$RINGCTL\" --root \"$ROOT\" list | grep -q FAILED"; then ok crash-loop-failed; else fail crash-loop-failed "$(ringctl list)"; fi
+[ "$(rec_count '^start')" -eq 3 ] && ok crash-restarted-until-limit || fail crash-restarted-until-limit "$(cat "$REC")"
+ringctl list --json >"$TMP/out"
+expect_grep crash-list-json '"failed":"com.test.crash#[0-9]+ crashed 3 times'
+left=$(pgrep -f "com.test.crash.dext" | wc -l)
+[ "$left" -eq 0 ] && ok crash-no-process-left || fail crash-no-process-left "$left processes"
+vremove "$id"
+
+# --- hostile dexts: garbage, closed channel, a hang; ringd stays up ---
+id1=$(ringctl virt add --class RKGarbageDevice)
+id2=$(ringctl virt add --class RKCloseDevice)
+id3=$(ringctl virt add --class RKHangDevice --property IOName=hang0)
+sleep 2.5
+grep -q "sent a malformed message" "$TMP/ringd.log" && ok hostile-garbage-detected || fail hostile-garbage-detected "$(tail "$TMP/ringd.log")"
+grep -q "closed its channel" "$TMP/ringd.log" && ok hostile-close-detected || fail hostile-close-detected "$(tail "$TMP/ringd.log")"
+grep -q "missed its deadline" "$TMP/ringd.log" && ok hostile-hang-deadline || fail hostile-hang-deadline "$(tail "$TMP/ringd.log")"
+ringctl list --json >"$TMP/out"
+expect_grep hostile-hang-fallthrough '"personality":"AfterHang"'
+expect_rc hostile-ringd-alive 0 ringctl status
+for i in $id1 $id2 $id3; do vremove "$i"; done
+
+# --- garbage on the control socket does not hurt ringd ---
+python3 - "$ROOT/run/ringd.sock" <<'PY'
+import socket, sys
+for junk in [b"", b"\x00" * 3, b"\xff" * 100, b"\x01\x00\x00\x00\xff\xff\xff\x7f" + b"\x00" * 12]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1]); s.send(junk); s.close()
+PY
+expect_rc control-garbage-survived 0 ringctl status
+
+# --- debugging: the next instance starts stopped ---
+ringctl debug com.test.debug >"$TMP/debug.out" 2>"$TMP/debug.err" &
+dbg=$!
+sleep 0.3
+id=$(ringctl virt add --class RKDebugDevice)
+if wait "$dbg"; then
+        pid=$(head -1 "$TMP/debug.out")
+        state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+        [ "$state" = "T" ] && ok debug-stopped || fail debug-stopped "pid $pid state '$state'"
+        gdb -q -batch -p "$pid" -ex 'info inferiors' >"$TMP/gdb.out" 2>&1 && ok debug-gdb-attaches ||
+                fail debug-gdb-attaches "$(cat "$TMP/gdb.out")"
+        kill -CONT "$pid" 2>/dev/null
+        wait_for 10 sh -c "\"$RINGCTL\" --root \"$ROOT\" list | grep -q 'Debuggee.*'" && ok debug-continues ||
+                fail debug-continues "$(ringctl list)"
+else
+        fail debug-stopped "$(cat "$TMP/debug.out" "$TMP/debug.err")"
+fi
+vremove "$id"
+
+# --- bad requests get clear errors ---
+expect_rc virt-add-no-class 2 ringctl virt add
+expect_rc virt-remove-unknown 1 ringctl virt remove 0x1234
+expect_grep virt-remove-unknown-msg "no virtual device with id 0x1234"
+expect_rc virt-bad-model 1 ringctl virt add --class X --property RKVirtualModel=bogus
+expect_grep virt-bad-model-msg "unknown RKVirtualModel 'bogus'"
+
+# --- a bundle removed while its driver runs: the driver stops ---
+: >"$REC"
+id=$(ringctl virt add --class RKTestDevice)
+wait_for 10 rec_has "start com.test.basic"
+rm -rf "$EXT/com.test.basic.dext"
+wait_for 10 rec_has "free com.test.basic" && ok bundle-removed-stops-driver || fail bundle-removed-stops-driver "$(cat "$REC")"
+vremove "$id"
+
+# --- clean shutdown stops everything ---
+: >"$REC"
+id=$(ringctl virt add --class RKStackDevice --property IOName=stack1)
+wait_for 10 rec_ge 3 '^start'
+ringctl shutdown
+if wait_for 10 sh -c "! kill -0 $RINGD_PID"; then ok shutdown-exits; else fail shutdown-exits "still running"; kill -9 $RINGD_PID; fi
+stops=$(grep -E '^stop .* (RKLayer3Nub|RKLayer2Nub|stack1) ' "$REC" | awk '{print $3}' | tr '\n' ' ')
+[ "$stops" = "RKLayer3Nub RKLayer2Nub stack1 " ] && ok shutdown-top-down || fail shutdown-top-down "stops: $stops"
+wait "$RINGD_PID"
+rc=$?
+[ $rc -eq 0 ] && ok shutdown-status || fail shutdown-status "exit $rc; $(tail -5 "$TMP/ringd.log")"
+grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$TMP/ringd.log" && fail ringd-sanitizers "$(grep -A5 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
+
+# keep ringd's log where the build can show it
+cp "$TMP/ringd.log" "${RK_TEST_LOGDIR:-$TMP}/ringd-test.log" 2>/dev/null
+finish
