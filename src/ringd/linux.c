@@ -54,12 +54,14 @@ static void on_add(ringd *d, const char *syspath, const rk_value *desc) {
         nub_match(x);
 }
 
+/* New properties may make new personalities match (a loop device gains its backing file): match again. */
 static void on_change(ringd *d, nub *x, const rk_value *desc) {
         for (size_t k = 0; k < rk_dict_size(desc); k++) {
                 const char *key = rk_dict_key_at(desc, k);
                 if (!streq(key, "IOClassChain"))
                         (void) rk_service_set_property(x->svc, key, rk_dict_value_at(desc, k));
         }
+        nub_match(x);
 }
 
 static void on_device(rk_linux_provider *p, rk_linux_action action, const char *syspath, const rk_value *desc,

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Real Linux hot-plug through ringd: creating a TAP interface starts the
+# dext whose personality matches it (by its BSD name), deleting it stops
+# the dext; attaching a loop device (a uevent "change") is seen too.
+# Needs root and /dev/net/tun, as CI has.
+. "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+: "${RINGD:?}" "${TEST_DEXT:?}" "${RINGKIT_BUILTIN:?}"
+
+if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/net/tun ]; then
+        fail hotplug-prerequisites "needs root and /dev/net/tun"
+        finish
+        exit 1
+fi
+
+ROOT=$TMP/root
+EXT=$ROOT/extensions
+REC=$TMP/record
+TAP=rktap$$
+TAP=${TAP:0:15}
+mkdir -p "$EXT/Tap.dext/Contents/MacOS"
+: >"$REC"
+cp "$TEST_DEXT" "$EXT/Tap.dext/Contents/MacOS/test-dext"
+cat >"$EXT/Tap.dext/Contents/Info.plist" <<PL
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>com.test.tap</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>DEXT</string>
+<key>CFBundleExecutable</key><string>test-dext</string>
+<key>IOKitPersonalities</key><dict>
+<key>TapDriver</key><dict>
+<key>IOClass</key><string>IOUserService</string><key>IOUserClass</key><string>RKTestDriver</string>
+<key>IOProviderClass</key><string>RKLinuxDevice</string>
+<key>IOPropertyMatch</key><dict><key>BSD Name</key><string>$TAP</string></dict>
+<key>RKTestRecord</key><string>$REC</string>
+</dict></dict></dict></plist>
+PL
+
+cleanup() {
+        ip link del "$TAP" 2>/dev/null
+        [ -n "${RINGD_PID:-}" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
+        rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+wait_for() {
+        local limit=$(($1 * 10)) n=0
+        shift
+        while ! "$@" >/dev/null 2>&1; do
+                n=$((n + 1))
+                [ $n -ge $limit ] && return 1
+                sleep 0.1
+        done
+}
+rec_has() { grep -q -- "$1" "$REC"; }
+
+"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" -v 2>"$TMP/ringd.log" &
+RINGD_PID=$!
+if wait_for 20 "$RINGCTL" --root "$ROOT" status; then ok ringd-with-linux-starts; else fail ringd-with-linux-starts "$(tail "$TMP/ringd.log")"; fi
+"$RINGCTL" --root "$ROOT" status --json >"$TMP/out"
+expect_grep linux-provider-on '"linux_provider":true'
+"$RINGCTL" --root "$ROOT" registry >"$TMP/out"
+expect_grep registry-has-lo '"?lo"?'
+
+ip tuntap add dev "$TAP" mode tap || fail tap-create "ip tuntap add failed"
+if wait_for 10 rec_has "start com.test.tap"; then ok tap-add-starts-dext; else fail tap-add-starts-dext "$(grep -i "$TAP\|tap" "$TMP/ringd.log" | tail)"; fi
+"$RINGCTL" --root "$ROOT" list --json >"$TMP/out"
+expect_grep tap-listed "\"provider_name\":\"$TAP\""
+ip tuntap del dev "$TAP" mode tap
+if wait_for 10 rec_has "free com.test.tap"; then ok tap-remove-stops-dext; else fail tap-remove-stops-dext "$(cat "$REC")"; fi
+order=$(awk '{print $1}' "$REC" | tr '\n' ' ')
+[ "$order" = "init probe start stop free " ] && ok tap-lifecycle-order || fail tap-lifecycle-order "$order"
+
+# again: the same name comes back, a new instance starts
+: >"$REC"
+ip tuntap add dev "$TAP" mode tap
+wait_for 10 rec_has "start com.test.tap" && ok tap-readd-starts-again || fail tap-readd-starts-again "$(cat "$REC")"
+ip tuntap del dev "$TAP" mode tap
+wait_for 10 rec_has "free com.test.tap" && ok tap-readd-stops || fail tap-readd-stops "$(cat "$REC")"
+
+"$RINGCTL" --root "$ROOT" shutdown
+wait "$RINGD_PID"
+rc=$?
+RINGD_PID=
+[ $rc -eq 0 ] && ok ringd-exit-status || fail ringd-exit-status "exit $rc"
+grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$TMP/ringd.log" &&
+        fail ringd-sanitizers "$(grep -A8 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
+finish
