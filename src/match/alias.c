@@ -28,10 +28,10 @@
  *     path is some L keeps the "group" of patterns with that prefix, and the
  *     pattern equal to the path if there is one;
  *   - per group of FILTER_MIN or more patterns, a gram filter: each tail
- *     contributes its rarest (within the group) run of literal bytes that
- *     any matching string must contain, 8 bytes long when the tail has such
- *     a run, else 4 (binary mdio ids have only 16 different 4-grams); the
- *     tails with neither are "always" tried.  A hash table maps (group,
+ *     contributes its rarest (within the group) run of 4 or 8 literal bytes
+ *     that any matching string must contain (8 help where 4 are all common:
+ *     binary mdio ids have only 16 different 4-grams); the tails with
+ *     neither are "always" tried.  A hash table maps (group,
  *     gram) to its patterns; an 8-gram is folded to 32 bits, so two may
  *     share a bucket: that costs a glob, never a wrong answer.
  * The lookup walks the trie along the modalias once; at each node with a
@@ -401,6 +401,10 @@ static int flatten_trie(struct rk_alias_index *idx, const struct builder *b) {
 
 /* ---- gram filters ---------------------------------------------------- */
 
+static size_t slot_hash(uint64_t key, size_t mask) {
+        return (size_t) ((key * 0x9E3779B97F4A7C15ULL) >> 32) & mask;
+}
+
 struct gram_pair {
         uint64_t tag;
         uint32_t pat, freq;
@@ -428,7 +432,8 @@ static int cmp_pair_gram(const void *a, const void *b) {
         return x->pat < y->pat ? -1 : x->pat > y->pat;
 }
 
-/* by pattern, then the rarest first */
+/* by pattern, then the rarest first, an 8-gram before a 4-gram as rare
+ * (it is rarer in modaliases) */
 static int cmp_pair_pat(const void *a, const void *b) {
         const struct gram_pair *x = a, *y = b;
 
@@ -436,38 +441,36 @@ static int cmp_pair_pat(const void *a, const void *b) {
                 return x->pat < y->pat ? -1 : 1;
         if (x->freq != y->freq)
                 return x->freq < y->freq ? -1 : 1;
+        if ((x->tag & TAG_LONG) != (y->tag & TAG_LONG))
+                return x->tag & TAG_LONG ? -1 : 1;
         return x->tag < y->tag ? -1 : x->tag > y->tag;
 }
 
 /*
- * Appends the grams of the literal runs in a tail, bytes that any match
- * must contain consecutively: its 8-grams, or its 4-grams when no run is 8
- * bytes long (a pattern is filed under one gram, a long one when it can).
- * Stops at the first '[' (what follows depends on how the set parses) and
- * skips escaped bytes.  At most one gram per byte of the tail.
+ * Appends the 4- and 8-grams of the literal runs in a tail: bytes that any
+ * match must contain consecutively.  Stops at the first '[' (what follows
+ * depends on how the set parses) and skips escaped bytes.  At most two
+ * grams per byte of the tail.
  */
 static size_t tail_grams(const struct pattern *p, uint32_t id, struct gram_pair *out) {
-        size_t n = 0, q = GRAM8;
+        size_t n = 0, run = 0;
 
-        for (int pass = 0; pass < 2 && n == 0; pass++, q = GRAM4) {
-                size_t run = 0;
+        for (size_t i = p->lit; i < p->len;) {
+                uchar c = (uchar) p->str[i];
 
-                for (size_t i = p->lit; i < p->len;) {
-                        uchar c = (uchar) p->str[i];
-
-                        if (c == '[')
-                                break;
-                        if (c == '*' || c == '?' || c == '\\') {
-                                run = 0;
-                                i += c == '\\' ? 2 : 1;
-                                continue;
-                        }
-                        if (++run >= q)
-                                out[n++] = (struct gram_pair){
-                                        q == GRAM8 ? tag_long(p->str + i + 1 - q) : tag_short(p->str + i + 1 - q), id, 0
-                                };
-                        i++;
+                if (c == '[')
+                        break;
+                if (c == '*' || c == '?' || c == '\\') {
+                        run = 0;
+                        i += c == '\\' ? 2 : 1;
+                        continue;
                 }
+                run++;
+                if (run >= GRAM4)
+                        out[n++] = (struct gram_pair){ tag_short(p->str + i + 1 - GRAM4), id, 0 };
+                if (run >= GRAM8)
+                        out[n++] = (struct gram_pair){ tag_long(p->str + i + 1 - GRAM8), id, 0 };
+                i++;
         }
         return n;
 }
@@ -479,6 +482,40 @@ struct filter_build {
         size_t n_bucket;
 };
 
+/* Sets pairs[].freq to the number of pairs with the same tag. */
+struct gram_count {
+        uint64_t tag;
+        uint32_t count;
+};
+
+static int count_grams(struct gram_pair *pairs, size_t np) {
+        struct gram_count *t;
+        size_t size = 16, mask;
+
+        while (size < np * 2)
+                size *= 2;
+        mask = size - 1;
+        t = malloc(size * sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        for (size_t i = 0; i < size; i++)
+                t[i].tag = EMPTY_KEY; /* tags are under 2^33 */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < np; i++) {
+                        size_t h = slot_hash(pairs[i].tag, mask);
+                        while (t[h].tag != EMPTY_KEY && t[h].tag != pairs[i].tag)
+                                h = (h + 1) & mask;
+                        if (pass == 0 && t[h].tag == EMPTY_KEY)
+                                t[h] = (struct gram_count){ pairs[i].tag, 0 };
+                        if (pass == 0)
+                                t[h].count++;
+                        else
+                                pairs[i].freq = t[h].count;
+                }
+        free(t);
+        return 0;
+}
+
 /* Chooses each pattern's rarest gram and records the buckets; pats[] are the group's patterns, in increasing
  * order.  The "always" ones are written to always[]. */
 static int build_filter(const struct rk_alias_index *idx, uint32_t group, const uint32_t *pats, size_t n,
@@ -489,34 +526,28 @@ static int build_filter(const struct rk_alias_index *idx, uint32_t group, const 
 
         for (size_t i = 0; i < n; i++)
                 total += idx->pats[pats[i]].len;
-        pairs = malloc((total + 1) * sizeof(*pairs));
+        pairs = malloc((2 * total + 1) * sizeof(*pairs));
         if (!pairs)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 np += tail_grams(&idx->pats[pats[i]], pats[i], pairs + np);
 
-        /* distinct (gram, pattern), then how many patterns share each gram */
-        qsort(pairs, np, sizeof(*pairs), cmp_pair_gram);
+        /* how many patterns share each gram (a gram twice in one tail
+         * counts twice: this only steers the choice), then the pattern's
+         * rarest gram; a pattern's grams are contiguous in pairs[] */
+        r = count_grams(pairs, np);
+        if (r < 0)
+                goto out;
+        r = -ENOMEM;
         w = 0;
-        for (size_t i = 0; i < np; i++)
-                if (w == 0 || pairs[i].tag != pairs[w - 1].tag || pairs[i].pat != pairs[w - 1].pat)
-                        pairs[w++] = pairs[i];
-        np = w;
         for (size_t i = 0; i < np;) {
-                size_t j = i;
-                while (j < np && pairs[j].tag == pairs[i].tag)
-                        j++;
-                for (size_t k = i; k < j; k++)
-                        pairs[k].freq = (uint32_t) (j - i);
+                size_t j = i, best = i;
+                for (; j < np && pairs[j].pat == pairs[i].pat; j++)
+                        if (cmp_pair_pat(&pairs[j], &pairs[best]) < 0)
+                                best = j;
+                pairs[w++] = pairs[best];
                 i = j;
         }
-
-        /* the gram of each pattern */
-        qsort(pairs, np, sizeof(*pairs), cmp_pair_pat);
-        w = 0;
-        for (size_t i = 0; i < np; i++)
-                if (w == 0 || pairs[i].pat != pairs[w - 1].pat)
-                        pairs[w++] = pairs[i];
         np = w;
 
         for (size_t i = 0, j = 0; i < n; i++) {
@@ -555,10 +586,6 @@ static int build_filter(const struct rk_alias_index *idx, uint32_t group, const 
 out:
         free(pairs);
         return r;
-}
-
-static size_t slot_hash(uint64_t key, size_t mask) {
-        return (size_t) ((key * 0x9E3779B97F4A7C15ULL) >> 32) & mask;
 }
 
 static int build_slot_table(struct rk_alias_index *idx, const struct filter_build *fb) {
