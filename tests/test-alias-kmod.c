@@ -27,8 +27,9 @@
  * the pattern matches (each '*' filled with a few plausible bytes, each '?'
  * and set with a member), and three near misses of it (one byte changed,
  * cut short, one byte longer); plus, for every 16th alias, the pattern
- * itself, which holds wildcard bytes and so exercises libkmod's literal
- * descent through wildcard edges.  For each, the lists of module names
+ * itself, and for every 4th the matching modalias with one byte turned
+ * into '*' or '?': these hold wildcard bytes and so exercise libkmod's
+ * literal descent through wildcard edges.  For each, the lists of module names
  * from both must be equal (as multisets: a module named by two matching
  * lines comes twice from both), or the sets for a modalias with wildcard
  * bytes, where libkmod may list a line more than once.
@@ -527,6 +528,12 @@ TEST(kmod_oracle) {
 
                 if (i % 16 == 0)
                         compare(ctx, idx, pats.v[i], &s);
+                if (i % 4 == 1 && ql > 0) {
+                        /* a wildcard byte in a modalias that matched */
+                        memcpy(near, q, ql + 1);
+                        near[pick(&st, (unsigned) ql)] = "*?*"[pick(&st, 3)];
+                        compare(ctx, idx, near, &s);
+                }
         }
         strv_uniq(&buses);
         printf("# bus prefixes:");
