@@ -1066,7 +1066,7 @@ static int check_object(bscan *s, uint64_t i, unsigned depth, uint8_t *height, u
 static int check_refs(bscan *s, uint64_t off, uint64_t hdr, uint64_t n, bool dict, unsigned depth, uint8_t *height,
                       uint32_t *values) {
         for (uint64_t k = 0; k < n; k++) {
-                uint64_t ref = be(s->b + off + hdr + k * s->ref_size, s->ref_size), koff;
+                uint64_t ref = be(s->b + off + hdr + k * s->ref_size, s->ref_size), koff = 0;
                 uint8_t h = 0;
                 uint32_t v = 0;
                 int r;
