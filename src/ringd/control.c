@@ -380,8 +380,12 @@ static int on_accept(rk_source *s, int fd, uint32_t revents, void *ud) {
                         continue;
                 }
                 c->d = d;
-                if (rk_channel_new(cfd, 0, &c->ch) < 0 ||
-                    rk_loop_add_io(d->loop, &c->src, rk_channel_get_fd(c->ch), EPOLLIN, on_client, c) < 0) {
+                if (rk_channel_new(cfd, 0, &c->ch) < 0) {
+                        close(cfd); /* still ours when the channel was not made */
+                        free(c);
+                        continue;
+                }
+                if (rk_loop_add_io(d->loop, &c->src, rk_channel_get_fd(c->ch), EPOLLIN, on_client, c) < 0) {
                         rk_channel_free(c->ch);
                         free(c);
                         continue;

@@ -166,6 +166,9 @@ static void on_step_done(instance *i, uint32_t type, rk_value *body) {
         int status = get_status(body);
         int64_t score;
 
+        /* asked to stop while a step was in flight: its late answer is no news */
+        if ((i->state == I_STOP && type != RK_DEXT_STOP_DONE) || i->state == I_FREE)
+                return;
         if (status == -EBADMSG && type != RK_DEXT_STOP_DONE) {
                 on_failure(i, -EBADMSG, "answered without a valid status");
                 return;
@@ -578,8 +581,10 @@ static int attach_process(instance *i, int parent_fd) {
                 return r;
         }
         r = rk_channel_new(parent_fd, RK_CHANNEL_FDS, &i->ch);
-        if (r < 0)
+        if (r < 0) {
+                close(parent_fd); /* still ours when the channel was not made */
                 return r;
+        }
         return rk_loop_add_io(i->d->loop, &i->io, rk_channel_get_fd(i->ch), EPOLLIN, on_io, i);
 }
 

@@ -9,7 +9,7 @@
  *     (none) --nub_match()--> trying: attempt holds the ranked candidates
  *     trying --candidate started--> won (winner = the instance)
  *     trying --candidate failed--> trying the next; none left --> (none)
- *     won --winner crashed--> back-off timer --> nub_match() again
+ *     won --winner crashed--> back-off timer (0 for a lone crash) --> nub_match() again
  *     won --crashed crash_limit times within crash_window--> failed
  *
  * Teardown (device removed, bundle removed, shutdown, a crashed driver's
@@ -313,7 +313,8 @@ void nub_instance_crashed(instance *i) {
                 instance_free(i);
                 return;
         }
-        delay = d->backoff_min_usec << (c->restarts < 16 ? c->restarts : 16);
+        /* a lone crash restarts at once; repeated ones back off exponentially */
+        delay = recent <= 1 ? 0 : d->backoff_min_usec << (recent - 2 < 16 ? recent - 2 : 16);
         if (delay > d->backoff_max_usec)
                 delay = d->backoff_max_usec;
         c->restarts++;

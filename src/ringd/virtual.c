@@ -28,7 +28,7 @@
 #include "ringd/ringd.h"
 #include "shared/macro.h"
 
-#define VDEV_BUF 65536
+#define VDEV_BUF 65536 /* allocated while data is in flight, freed when drained */
 
 typedef enum model {
         MODEL_ECHO,
@@ -43,7 +43,7 @@ struct vdev {
         int fd;
         rk_source *src;
         model model;
-        uint8_t buf[VDEV_BUF];
+        uint8_t *buf;
         size_t len;
         uint64_t in, out;
         vdev *next;
@@ -63,6 +63,11 @@ static int on_model(rk_source *s, int fd, uint32_t revents, void *ud) {
         vdev *v = ud;
         ssize_t k;
 
+        if ((revents & EPOLLIN) && !v->buf) {
+                v->buf = malloc(VDEV_BUF);
+                if (!v->buf)
+                        return 0; /* try again on the next wake-up */
+        }
         if (revents & EPOLLIN) {
                 k = read(fd, v->buf + v->len, VDEV_BUF - v->len);
                 if (k > 0) {
@@ -86,6 +91,8 @@ static int on_model(rk_source *s, int fd, uint32_t revents, void *ud) {
                         v->len -= (size_t) k;
                 }
         }
+        if (v->len == 0)
+                v->buf = mfree(v->buf);
         vdev_update(v);
         return 0;
 }
@@ -170,6 +177,7 @@ int virtual_add(ringd *d, const char *cls, rk_value *props, uint64_t *ret_id, ch
 }
 
 static void vdev_free(vdev *v) {
+        free(v->buf);
         rk_source_unref(v->src);
         if (v->fd >= 0)
                 close(v->fd);
