@@ -157,7 +157,10 @@ static void start_daemon(daemon_t *d) {
                 _exit(127);
         }
         snprintf(sock, sizeof(sock), "%s/run/ringd.sock", d->root);
-        strncpy(sa.p, sock, sizeof(sa.p) - 1);
+        if ((size_t) snprintf(sa.p, sizeof(sa.p), "%s", sock) >= sizeof(sa.p)) {
+                fprintf(stderr, "bench-ringd: socket path too long\n");
+                exit(1);
+        }
         for (int k = 0; k < 200; k++) {
                 fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
                 if (connect(fd, (void *) &sa, sizeof(sa)) == 0)
