@@ -56,7 +56,8 @@ T() { printf '<key>%s</key><true/>' "$1"; }
   pers Closer RKCloseDevice "$(T RKTestCloseChannel)"
   pers Hanger RKHangDevice "$(I IOProbeScore 10)$(S RKTestStart hang)"
   pers AfterHang RKHangDevice "$(I IOProbeScore 1)"
-  pers Echo RKEchoDevice "$(T RKTestEcho)"; } | bundle com.test.hostile
+  pers Echo RKEchoDevice "$(T RKTestEcho)"
+  pers Forker RKForkDevice "$(I RKTestForks 200)"; } | bundle com.test.hostile
 { pers Debuggee RKDebugDevice ""; } | bundle com.test.debug
 # a codeless bundle: personalities only, mapped to a built-in driver
 mkdir -p "$EXT/UART.dext/Contents"
@@ -94,7 +95,7 @@ rec_ge() { [ "$(grep -c -- "$2" "$REC")" -ge "$1" ]; }   # rec_ge N PATTERN, eva
 
 start_ringd() {
         "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --crash-limit 3 --crash-window 5 \
-                --step-timeout 1500 -v "$@" 2>>"$TMP/ringd.log" &
+                --step-timeout 1500 --max-tasks 16 -v "$@" 2>>"$TMP/ringd.log" &
         RINGD_PID=$!
         wait_for 10 test -S "$ROOT/run/ringd.sock" && wait_for 10 ringctl status
 }
@@ -212,6 +213,21 @@ ringctl list --json >"$TMP/out"
 expect_grep hostile-hang-fallthrough '"personality":"AfterHang"'
 expect_rc hostile-ringd-alive 0 ringctl status
 for i in $id1 $id2 $id3; do vremove "$i"; done
+
+# --- a fork bomb is capped, and nothing it forked outlives it ---
+id=$(ringctl virt add --class RKForkDevice)
+wait_for 10 sh -c "\"$RINGCTL\" --root \"$ROOT\" list | grep -q Forker" && ok forkbomb-started || fail forkbomb-started "$(ringctl list)"
+sleep 0.5
+dext=$(ringctl list --json | python3 -c 'import json,sys; print([i["pid"] for i in json.load(sys.stdin)["instances"] if i["personality"]=="Forker"][0])')
+kids=$(pgrep -g "$dext" | wc -l)
+if [ -d /sys/fs/cgroup/pids ] || grep -qw pids /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+        [ "$kids" -le 16 ] && ok forkbomb-capped || fail forkbomb-capped "$kids processes in the group"
+fi
+expect_rc forkbomb-ringd-alive 0 ringctl status
+vremove "$id"
+alive() { ps -o stat= -g "$dext" 2>/dev/null | grep -qv '^Z'; }   # zombies wait for init; they hold nothing
+wait_for 5 sh -c "! ps -o stat= -g $dext 2>/dev/null | grep -qv '^Z'" && ok forkbomb-children-killed ||
+        fail forkbomb-children-killed "$(ps -o pid,stat,cmd -g "$dext")"
 
 # --- garbage on the control socket does not hurt ringd ---
 python3 - "$ROOT/run/ringd.sock" <<'PY'

@@ -435,13 +435,15 @@ void instance_kill(instance *i, const char *why) {
         i->ch = rk_channel_free(i->ch);
         if (i->pid > 0) {
                 /* SIGKILL cannot be caught or held off for long: reap it now */
-                (void) kill(i->pid, SIGKILL);
+                limits_kill_all(i->d, i);
                 while (waitpid(i->pid, NULL, 0) < 0 && errno == EINTR)
                         ;
                 i->pid = 0;
-        }
+        } else
+                limits_kill_all(i->d, i); /* the leader exited: its children may not have */
         i->child = rk_source_unref(i->child);
         i->state = I_DEAD;
+        limits_release(i->d, i);
 }
 
 void instance_free(instance *i) {
@@ -678,6 +680,9 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
                 log_error(d, "%s: cannot run %s: %s", i->tag, exe, strerror(-r));
                 goto fail;
         }
+        r = limits_attach(d, i);
+        if (r < 0)
+                log_warning(d, "%s: cannot apply limits: %s", i->tag, strerror(-r));
         r = attach_process(i, sv[0]);
         if (r < 0)
                 goto fail;

@@ -58,6 +58,7 @@ static void usage(FILE *f) {
                 "  --crash-limit N      crashes within the window that fail a driver (default 5)\n"
                 "  --crash-window SEC   the crash-loop window (default 10)\n"
                 "  --step-timeout MS    deadline for each lifecycle step of a dext (default 5000)\n"
+                "  --max-tasks N        processes and threads a dext may have (default 64)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -74,6 +75,7 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "builtin", required_argument, NULL, 'b' },  { "no-linux", no_argument, NULL, 'L' },
                 { "crash-limit", required_argument, NULL, 'c' }, { "crash-window", required_argument, NULL, 'w' },
                 { "step-timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
+                { "max-tasks", required_argument, NULL, 'm' },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         int c;
@@ -126,6 +128,13 @@ static int parse_args(ringd *d, int argc, char **argv) {
                         d->step_timeout_usec = strtoull(optarg, NULL, 10) * 1000;
                         if (d->step_timeout_usec == 0) {
                                 fprintf(stderr, "ringd: --step-timeout must be positive\n");
+                                return -EINVAL;
+                        }
+                        break;
+                case 'm':
+                        d->max_tasks = (unsigned) strtoul(optarg, NULL, 10);
+                        if (d->max_tasks < 2) {
+                                fprintf(stderr, "ringd: --max-tasks must be at least 2\n");
                                 return -EINVAL;
                         }
                         break;
@@ -223,6 +232,7 @@ int main(int argc, char **argv) {
                 .log_level = 6,
                 .linux_provider = true,
                 .crash_limit = 5,
+                .max_tasks = 64,
                 .crash_window_usec = 10 * 1000000ULL,
                 .step_timeout_usec = 5 * 1000000ULL,
                 .backoff_min_usec = 10000,
@@ -262,6 +272,7 @@ int main(int argc, char **argv) {
         rk_service_set_userdata(res_nub->svc, res_nub);
         root_nub = res_nub = NULL;
 
+        limits_init(&d);
         if ((r = rk_loop_add_signal(d.loop, NULL, SIGTERM, on_signal, &d)) < 0 ||
             (r = rk_loop_add_signal(d.loop, NULL, SIGINT, on_signal, &d)) < 0)
                 goto fail;
@@ -297,6 +308,7 @@ fail:
                 instance_free(d.instances);
         nub_free_all(&d);
         virtual_free_all(&d);
+        limits_done(&d);
         catalogue_free(&d);
         rk_registry_free(d.reg);
         rk_loop_unref(d.loop);

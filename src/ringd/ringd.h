@@ -141,6 +141,8 @@ struct ringd {
 
         /* policy */
         unsigned crash_limit;
+        unsigned max_tasks;     /* pids.max per instance */
+        char *cgroup_root;      /* NULL without a pids controller */
         uint64_t crash_window_usec, step_timeout_usec, backoff_min_usec, backoff_max_usec;
         char **debug_next;      /* bundle ids whose next instance starts stopped */
         size_t n_debug_next;
@@ -201,6 +203,13 @@ int virtual_list(ringd *d, rk_value **ret);
 /* linux.c */
 int linux_start(ringd *d);
 void linux_stop(ringd *d);
+
+/* limits.c */
+void limits_init(ringd *d);
+int limits_attach(ringd *d, instance *i);
+void limits_kill_all(ringd *d, instance *i);
+void limits_release(ringd *d, instance *i);
+void limits_done(ringd *d);
 
 /* control.c */
 int control_listen(ringd *d);

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Resource limits for dext instances, and making sure nothing an instance
+ * started outlives it.
+ *
+ * Every instance is spawned as the leader of its own process group.  Where
+ * the pids controller is available (cgroup v2 with "pids" enabled, or the
+ * v1 "pids" hierarchy), ringd makes a cgroup per instance under
+ * .../ringkit-<ringd pid>/, caps its task count at max_tasks (a fork bomb
+ * gets EAGAIN from fork, not the machine), and moves the instance in right
+ * after spawning it -- before it has run a line of the driver, since the
+ * SDK only starts driver code after its handshake.
+ *
+ * Killing an instance kills its process group and every task left in its
+ * cgroup (children that called setsid() included), then removes the
+ * cgroup.  Without a pids controller only the process group is killed and
+ * ringd says so once at start.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ringd/ringd.h"
+#include "shared/macro.h"
+
+static int write_file(const char *path, const char *s) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = write(fd, s, strlen(s));
+        close(fd);
+        return n == (ssize_t) strlen(s) ? 0 : -EIO;
+}
+
+static bool has_pids_v2(const char *base) {
+        char path[512], buf[256] = "";
+        int fd;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/cgroup.controllers", base);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = 0;
+        return strstr(buf, "pids") != NULL;
+}
+
+void limits_init(ringd *d) {
+        static const char *const bases[] = { "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+        char path[512];
+
+        for (size_t k = 0; k < ELEMENTSOF(bases); k++) {
+                struct stat st;
+                snprintf(path, sizeof(path), "%s/pids.max", bases[k]);
+                bool v1 = k == 0 && stat(bases[k], &st) == 0;
+                if (!v1 && !has_pids_v2(bases[k]))
+                        continue;
+                snprintf(path, sizeof(path), "%s/ringkit-%d", bases[k], (int) getpid());
+                if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                        continue;
+                if (!v1) {
+                        /* v2: children of our group need the controller enabled here */
+                        char ctl[600];
+                        snprintf(ctl, sizeof(ctl), "%s/cgroup.subtree_control", path);
+                        if (write_file(ctl, "+pids") < 0) {
+                                rmdir(path);
+                                continue;
+                        }
+                }
+                d->cgroup_root = strdup(path);
+                log_info(d, "limits: at most %u tasks per dext (cgroup %s)", d->max_tasks, path);
+                return;
+        }
+        log_warning(d, "limits: no pids cgroup controller; a dext's children are killed with it, but not capped");
+}
+
+static char *instance_cgroup(ringd *d, instance *i) {
+        char *p = NULL;
+        if (!d->cgroup_root || asprintf(&p, "%s/i%llu", d->cgroup_root, (unsigned long long) i->id) < 0)
+                return NULL;
+        return p;
+}
+
+int limits_attach(ringd *d, instance *i) {
+        _cleanup_(freep) char *cg = instance_cgroup(d, i);
+        char path[700], num[32];
+        int r;
+
+        if (!cg)
+                return 0;
+        if (mkdir(cg, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        snprintf(path, sizeof(path), "%s/pids.max", cg);
+        snprintf(num, sizeof(num), "%u", d->max_tasks);
+        if ((r = write_file(path, num)) < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+        snprintf(num, sizeof(num), "%d", (int) i->pid);
+        return write_file(path, num);
+}
+
+/* SIGKILL the process group and whatever is left in the cgroup, until it is empty. */
+void limits_kill_all(ringd *d, instance *i) {
+        _cleanup_(freep) char *cg = instance_cgroup(d, i);
+        char path[700], buf[4096];
+
+        if (i->pid > 0)
+                (void) kill(-i->pid, SIGKILL);
+        if (!cg)
+                return;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+        for (int round = 0; round < 50; round++) {
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                ssize_t n;
+                bool any = false;
+
+                if (fd < 0)
+                        return;
+                n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (n <= 0)
+                        break;
+                buf[n] = 0;
+                for (char *p = buf, *e; *p; p = e) {
+                        long pid = strtol(p, &e, 10);
+                        if (e == p)
+                                break;
+                        if (pid > 0 && pid != i->pid) {
+                                (void) kill((pid_t) pid, SIGKILL);
+                                any = true;
+                        }
+                }
+                if (!any)
+                        break;
+                usleep(1000);
+        }
+}
+
+void limits_release(ringd *d, instance *i) {
+        _cleanup_(freep) char *cg = instance_cgroup(d, i);
+
+        if (cg)
+                (void) rmdir(cg); /* fails harmlessly while a killed task is still being reaped */
+}
+
+void limits_done(ringd *d) {
+        if (d->cgroup_root) {
+                (void) rmdir(d->cgroup_root);
+                d->cgroup_root = mfree(d->cgroup_root);
+        }
+}
