@@ -83,6 +83,6 @@ wait "$RINGD_PID"
 rc=$?
 RINGD_PID=
 [ $rc -eq 0 ] && ok ringd-exit-status || fail ringd-exit-status "exit $rc"
-grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$TMP/ringd.log" &&
+grep -q "runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer: detected" "$TMP/ringd.log" &&
         fail ringd-sanitizers "$(grep -A8 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
 finish

@@ -283,7 +283,7 @@ stops=$(grep -E '^stop .* (RKLayer3Nub|RKLayer2Nub|stack1) ' "$REC" | awk '{prin
 wait "$RINGD_PID"
 rc=$?
 [ $rc -eq 0 ] && ok shutdown-status || fail shutdown-status "exit $rc; $(tail -5 "$TMP/ringd.log")"
-grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$TMP/ringd.log" && fail ringd-sanitizers "$(grep -A5 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
+grep -q "runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer: detected" "$TMP/ringd.log" && fail ringd-sanitizers "$(grep -A5 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
 
 # keep ringd's log where the build can show it
 cp "$TMP/ringd.log" "${RK_TEST_LOGDIR:-$TMP}/ringd-test.log" 2>/dev/null
