@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+#include "test.h"
+TEST(placeholder) {}
