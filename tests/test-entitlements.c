@@ -48,6 +48,8 @@ TEST(validate_shapes) {
                 "<dict><key>com.apple.developer.driverkit.transport.usb</key><true/></dict>",
                 "<dict><key>com.apple.developer.driverkit.transport.usb</key><array><dict><key>idProduct</key><integer>1</integer></dict></array></dict>",
                 "<dict><key>com.apple.developer.driverkit.transport.usb</key><array><dict><key>idVendor</key><integer>70000</integer></dict></array></dict>",
+                "<dict><key>com.apple.developer.driverkit.transport.usb</key><array><dict><key>idVendor</key><string>05ac</string></dict></array></dict>",
+                "<dict><key>com.apple.developer.driverkit.family.hid.device</key><integer>1</integer></dict>",
                 "<dict><key>com.apple.developer.driverkit.transport.pci</key><array><string>8086</string></array></dict>",
                 "<dict><key>com.apple.developer.driverkit.userclient-access</key><array><integer>1</integer></array></dict>",
                 "<dict><key>com.apple.developer.networking.networkextension</key><true/></dict>",
@@ -122,6 +124,14 @@ TEST(usb_vendor_scoping) {
                                                           "<array><dict><key>idVendor</key><integer>1452</integer></dict></array></dict>");
         CHECK(!allow(nodk, usbdev, 2, "<dict><key>idVendor</key><integer>1452</integer></dict>", 0, &why));
         CHECK_STREQ(why, "missing com.apple.developer.driverkit");
+
+        /* the development variant: any vendor, in developer mode only */
+        _cleanup_(rk_value_unrefp) rk_value *star = parse("<dict><key>com.apple.developer.driverkit</key><true/>"
+                                                          "<key>com.apple.developer.driverkit.transport.usb</key>"
+                                                          "<array><dict><key>idVendor</key><string>*</string></dict></array></dict>");
+        CHECK_INTEQ(rk_entitlements_validate(star, "e", NULL), 0);
+        CHECK(!allow(star, usbdev, 2, "<dict><key>idVendor</key><integer>1133</integer></dict>", 0, &why));
+        CHECK(allow(star, usbdev, 2, "<dict><key>idVendor</key><integer>1133</integer></dict>", RK_ENT_DEVELOPER_MODE, &why));
 }
 
 TEST(pci_and_families) {

@@ -32,6 +32,9 @@ static const struct known {
         { RK_ENT_NETWORKING, SHAPE_BOOL, true },
         { RK_ENT_USERCLIENT, SHAPE_STRINGS_OR_TRUE, true },
         { RK_ENT_ANY_USERCLIENT, SHAPE_BOOL, true },
+        { RK_ENT_THIRD_PARTY_USERCLIENTS, SHAPE_BOOL, true },
+        { RK_ENT_HID_DEVICE, SHAPE_BOOL, true },
+        { RK_ENT_HID_EVENTSERVICE, SHAPE_BOOL, true },
         { RK_ENT_ENDPOINT_SECURITY, SHAPE_BOOL, true },
         { RK_ENT_NETWORK_EXTENSION, SHAPE_STRINGS, true },
         { RK_ENT_SYSEXT_INSTALL, SHAPE_BOOL, false },
@@ -63,6 +66,8 @@ static bool device_dict_ok(const rk_value *d, bool pci) {
                 return false;
         if (rk_dict_get_u64(d, pci ? "vendor-id" : "idVendor", &u))
                 return u <= 0xffff;
+        if (!pci && streq_ptr(rk_dict_get_string(d, "idVendor"), "*"))
+                return true;
         return pci && rk_dict_get_string(d, "IOPCIPrimaryMatch");
 }
 
@@ -77,7 +82,7 @@ static const char *shape_problem(const rk_value *v, shape s) {
                 for (size_t i = 0; i < rk_array_size(v); i++)
                         if (!device_dict_ok(rk_array_get(v, i), s == SHAPE_PCI))
                                 return s == SHAPE_PCI ? "each item needs vendor-id (0..0xffff) or IOPCIPrimaryMatch"
-                                                      : "each item needs idVendor (0..0xffff)";
+                                                      : "each item needs idVendor (0..0xffff, or \"*\" for development)";
                 return NULL;
         case SHAPE_STRINGS_OR_TRUE:
                 if (rk_value_is(v, RK_TYPE_BOOL))
@@ -158,10 +163,14 @@ static bool provider_u64(const rk_match_provider *p, const char *key, uint64_t *
         return false;
 }
 
-static bool usb_allowed(const rk_value *list, uint64_t vendor) {
+/* idVendor "*" is the development variant (any vendor): honoured in developer mode only. */
+static bool usb_allowed(const rk_value *list, uint64_t vendor, unsigned flags) {
         for (size_t i = 0; i < rk_array_size(list); i++) {
+                const rk_value *d = rk_array_get(list, i);
                 uint64_t v;
-                if (rk_dict_get_u64(rk_array_get(list, i), "idVendor", &v) && v == vendor)
+                if (rk_dict_get_u64(d, "idVendor", &v) && v == vendor)
+                        return true;
+                if ((flags & RK_ENT_DEVELOPER_MODE) && streq_ptr(rk_dict_get_string(d, "idVendor"), "*"))
                         return true;
         }
         return false;
@@ -237,7 +246,7 @@ bool rk_entitlements_allow_provider(const rk_value *ents, const rk_match_provide
         if (has_any(prov, usb)) {
                 if (!provider_u64(prov, "idVendor", &vendor))
                         return deny(why, "USB provider has no idVendor");
-                if (!usb_allowed(rk_dict_get(ents, RK_ENT_USB), vendor))
+                if (!usb_allowed(rk_dict_get(ents, RK_ENT_USB), vendor, flags))
                         return deny(why, "idVendor not in " RK_ENT_USB);
                 return true;
         }

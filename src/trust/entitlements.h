@@ -30,6 +30,9 @@
 #define RK_ENT_NETWORKING "com.apple.developer.driverkit.family.networking"
 #define RK_ENT_USERCLIENT "com.apple.developer.driverkit.userclient-access"
 #define RK_ENT_ANY_USERCLIENT "com.apple.developer.driverkit.allow-any-userclient-access"
+#define RK_ENT_THIRD_PARTY_USERCLIENTS "com.apple.developer.driverkit.allow-third-party-userclients"
+#define RK_ENT_HID_DEVICE "com.apple.developer.driverkit.family.hid.device"
+#define RK_ENT_HID_EVENTSERVICE "com.apple.developer.driverkit.family.hid.eventservice"
 #define RK_ENT_ENDPOINT_SECURITY "com.apple.developer.endpoint-security.client"
 #define RK_ENT_NETWORK_EXTENSION "com.apple.developer.networking.networkextension"
 #define RK_ENT_SYSEXT_INSTALL "com.apple.developer.system-extension.install"
@@ -69,7 +72,8 @@ int rk_entitlements_check_restricted(const rk_value *ents, const rk_value *grant
 /*
  * May a dext with `ents` be matched to and handed `prov`?  USB providers
  * (class chain has IOUSBHostDevice or IOUSBHostInterface) need the USB
- * transport entitlement listing their idVendor; PCI providers (IOPCIDevice)
+ * transport entitlement listing their idVendor (an idVendor of "*", the
+ * development variant, counts only with RK_ENT_DEVELOPER_MODE); PCI providers (IOPCIDevice)
  * need the PCI one matching vendor-id/device-id; HID event services
  * (IOHIDInterface/IOHIDDevice) need transport.hid or USB; serial
  * (IOSerialStreamSync/IOUserSerial) family.serial; virtual devices
