@@ -672,6 +672,30 @@ static void check_entitlements(verify *v, const char *ents, size_t len) {
         fail(v, rk_entitlements_check_restricted(v->info->entitlements, v->info->granted, v->info->signer, v->diag));
 }
 
+/* The signature directory holds our three files and nothing else. */
+static int check_sigdir(verify *v, int sigfd) {
+        int fd = fcntl(sigfd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return -errno;
+        }
+        rewinddir(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                const char *n = de->d_name;
+                if (streq(n, ".") || streq(n, "..") || streq(n, "CodeDirectory") || streq(n, "CodeSignature") ||
+                    streq(n, "Entitlements.plist"))
+                        continue;
+                rk_diag_add(v->diag, RK_DIAG_ERROR, &(rk_where){ .bundle = v->bname }, "file added: %s/%s",
+                            RK_SIGNATURE_DIR, n);
+                fail(v, -EBADMSG);
+        }
+        closedir(d);
+        return 0;
+}
+
 static int verify_signed(verify *v, int sigfd, const char *identifier, const char *expected_team) {
         _cleanup_(freep) char *cd = NULL, *sig = NULL, *ents = NULL;
         size_t cdlen = 0, siglen = 0, entslen = 0;
@@ -701,6 +725,9 @@ static int verify_signed(verify *v, int sigfd, const char *identifier, const cha
                 return -ENOMEM;
         v->info->n_files = expected->n_entries;
         r = check_files(v, expected, identifier, ents, entslen);
+        if (r < 0)
+                return r;
+        r = check_sigdir(v, sigfd);
         if (r < 0)
                 return r;
         check_entitlements(v, ents, entslen);
