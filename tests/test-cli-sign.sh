@@ -173,6 +173,16 @@ quiet signit dev "$APP/Contents/Library/SystemExtensions/$B"
 expect_rc "nested re-signed refused in parent" 1 $S verify --trust "$TMP/trust" "$APP"
 expect_grep "nested re-sign named" "file changed: Contents/Library/SystemExtensions/$B/Contents/_CodeSignature/CodeDirectory"
 
+# --- an intermediate CA: the chain travels in the signature ---------------------------
+quiet $S ca create --out "$TMP/inter" --issuer "$TMP/ca" --name "Test Intermediate"
+quiet $S cert create --ca "$TMP/inter" --team ABCDE12345 --name "Chained Dev" --out "$TMP/chained"
+fresh; quiet signit chained "$TMP/t.dext"
+refused "intermediate missing" "certificate untrusted: CN = ringkit Developer: Chained Dev"
+quiet signit chained "$TMP/t.dext" --chain "$TMP/inter/ca.pem"
+expect_rc "intermediate embedded" 0 $S verify --trust "$TMP/trust" "$TMP/t.dext"
+quiet $S ca crl --ca "$TMP/inter" --revoke "$TMP/chained/developer.pem" --out "$TMP/trust-crl/inter.crl.pem"
+TRUST=$TMP/trust-crl refused "revoked by the intermediate's CRL" "certificate revoked: CN = ringkit Developer: Chained Dev"
+
 # --- usage -----------------------------------------------------------------------------------
 expect_rc "help" 0 $S --help
 expect_grep "help lists verify" "verify --trust DIR"

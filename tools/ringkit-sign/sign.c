@@ -4,7 +4,7 @@
  * certificates, sign bundles, verify them and print their signing
  * information (docs/signing.md).
  *
- *   ringkit-sign ca create --out DIR [--name N] [--days D]
+ *   ringkit-sign ca create --out DIR [--name N] [--days D] [--issuer CADIR]
  *   ringkit-sign ca crl --ca DIR --revoke CERT... --out FILE [--days D]
  *   ringkit-sign cert create --ca DIR --team TEAMID --name NAME --out DIR
  *                [--days D] [--expired] [--not-yet-valid] [--entitlements-allowed PLIST]
@@ -142,20 +142,50 @@ static X509 *new_cert(EVP_PKEY *key, X509_NAME *subject, X509 *issuer, EVP_PKEY 
         return TAKE_PTR(c);
 }
 
+static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key);
+
+/* A root, or with `issuer_dir` an intermediate (pathlen 0) issued by that CA. */
+static int ca_make(const char *out, const char *name, long days, const char *issuer_dir) {
+        _cleanup_(X509_freep) X509 *icert = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *ikey = NULL, *key = EVP_EC_gen("P-256");
+        if (issuer_dir && load_ca(issuer_dir, &icert, &ikey) < 0)
+                return 1;
+        X509_NAME *n = X509_NAME_new();
+        if (!key || !n || !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *) name, -1, -1, 0) ||
+            !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *) "ringkit local", -1, -1, 0)) {
+                X509_NAME_free(n);
+                return err("cannot make key or name");
+        }
+        _cleanup_(X509_freep) X509 *cert = new_cert(key, n, icert, ikey, 0, days * DAY);
+        X509_NAME_free(n);
+        X509 *issuer = icert ?: cert;
+        if (!cert ||
+            add_ext(cert, issuer, NID_basic_constraints, icert ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE") < 0 ||
+            add_ext(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
+            add_ext(cert, issuer, NID_subject_key_identifier, "hash") < 0 ||
+            (icert && add_ext(cert, issuer, NID_authority_key_identifier, "keyid") < 0) ||
+            X509_sign(cert, ikey ?: key, EVP_sha256()) <= 0)
+                return err("cannot make the CA certificate");
+        return write_key_cert(out, "ca", key, cert);
+}
+
 static int ca_create(int argc, char **argv) {
         static const struct option opts[] = {
                 { "out", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
-                { "days", required_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' }, {},
+                { "days", required_argument, NULL, 'd' }, { "issuer", required_argument, NULL, 'i' },
+                { "help", no_argument, NULL, 'h' }, {},
         };
-        const char *out = NULL, *name = "ringkit Local Root CA";
+        const char *out = NULL, *name = NULL, *issuer = NULL;
         long days = 3650;
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
                 switch (c) {
                 case 'o': out = optarg; break;
                 case 'n': name = optarg; break;
                 case 'd': days = strtol(optarg, NULL, 10); break;
-                case 'h': puts("ringkit-sign ca create --out DIR [--name NAME] [--days D]\n"
-                               "Write DIR/ca.key and DIR/ca.pem: a local root for testing and signing to run locally.");
+                case 'i': issuer = optarg; break;
+                case 'h': puts("ringkit-sign ca create --out DIR [--name NAME] [--days D] [--issuer CADIR]\n"
+                               "Write DIR/ca.key and DIR/ca.pem: a local root for testing and signing to run locally,\n"
+                               "or with --issuer an intermediate CA issued by CADIR (pass its ca.pem to sign --chain).");
                           return 0;
                 default: return 2;
                 }
@@ -163,21 +193,7 @@ static int ca_create(int argc, char **argv) {
                 fprintf(stderr, "ringkit-sign ca create: --out DIR is required\n");
                 return 2;
         }
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = EVP_EC_gen("P-256");
-        X509_NAME *n = X509_NAME_new();
-        if (!key || !n || !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *) name, -1, -1, 0) ||
-            !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *) "ringkit local", -1, -1, 0)) {
-                X509_NAME_free(n);
-                return err("cannot make key or name");
-        }
-        _cleanup_(X509_freep) X509 *cert = new_cert(key, n, NULL, key, 0, days * DAY);
-        X509_NAME_free(n);
-        if (!cert || add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
-            add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
-            add_ext(cert, cert, NID_subject_key_identifier, "hash") < 0 ||
-            X509_sign(cert, key, EVP_sha256()) <= 0)
-                return err("cannot make the CA certificate");
-        return write_key_cert(out, "ca", key, cert);
+        return ca_make(out, name ?: issuer ? "ringkit Local Intermediate CA" : "ringkit Local Root CA", days, issuer);
 }
 
 static int load_ca(const char *dir, X509 **cert, EVP_PKEY **key) {
@@ -489,7 +505,7 @@ static int cmd_verify_info(int argc, char **argv, bool verify) {
 
 static int usage(FILE *f) {
         fputs("usage: ringkit-sign COMMAND ...\n"
-              "  ca create --out DIR [--name N] [--days D]\n"
+              "  ca create --out DIR [--name N] [--days D] [--issuer CADIR]\n"
               "  ca crl --ca DIR --revoke CERT... --out FILE [--days D]\n"
               "  cert create --ca DIR --team TEAMID --name NAME --out DIR [--days D] [--expired]\n"
               "              [--not-yet-valid] [--entitlements-allowed PLIST]\n"
