@@ -245,6 +245,10 @@ TEST(sign_and_verify) {
         CHECK_INTEQ(info->n_files, 2);
         CHECK(!info->entitlements);
         CHECK(info->not_after > info->not_before);
+        ASSERT(info->codedir);
+        const rk_codedir_entry *e = rk_codedir_find(info->codedir, "Contents/MacOS/b");
+        uint8_t h[32];
+        CHECK(e && rk_codedir_hash_file(AT_FDCWD, at("b.dext/Contents/MacOS/b"), h) == 0 && memcmp(h, e->hash, 32) == 0);
         rk_diag_done(&d);
         expect(b, "trust-crl", NULL, 0, NULL); /* a CRL that does not list it */
         CHECK_INTEQ(rk_verify_bundle(b, NULL, NULL, 0, NULL, NULL), -EINVAL);

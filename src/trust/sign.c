@@ -423,6 +423,7 @@ rk_signing_info *rk_signing_info_free(rk_signing_info *i) {
         free(i->issuer);
         rk_value_unref(i->entitlements);
         rk_value_unref(i->granted);
+        rk_codedir_free(i->codedir);
         free(i);
         return NULL;
 }
@@ -730,6 +731,7 @@ static int verify_signed(verify *v, int sigfd, const char *identifier, const cha
         r = check_sigdir(v, sigfd);
         if (r < 0)
                 return r;
+        v->info->codedir = TAKE_PTR(expected);
         check_entitlements(v, ents, entslen);
         if (expected_team && !streq_ptr(expected_team, v->info->team)) {
                 rk_diag_add(v->diag, RK_DIAG_ERROR, &(rk_where){ .bundle = v->bname },

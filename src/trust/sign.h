@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "shared/diag.h"
+#include "trust/codedir.h"
 #include "value/value.h"
 
 #define RK_SIGN_ALLOW_UNGRANTED 1u /* sign even when the certificate does not grant an entitlement (tests) */
@@ -76,6 +77,12 @@ typedef struct rk_signing_info {
         size_t n_files;       /* entries in the code directory */
         rk_value *entitlements; /* dictionary, NULL when none */
         rk_value *granted;    /* array of grants from the certificate, NULL when none */
+        /*
+         * The signed code directory, set once the CMS signature over it checked
+         * out (even when the chain or the files did not): a launcher compares
+         * the bytes it is about to run with rk_codedir_find(codedir, path)->hash.
+         */
+        rk_codedir *codedir;
 } rk_signing_info;
 
 rk_signing_info *rk_signing_info_free(rk_signing_info *i);
