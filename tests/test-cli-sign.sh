@@ -97,6 +97,8 @@ fresh; cp "$TMP/another.dext/Contents/_CodeSignature/"* "$TMP/t.dext/Contents/_C
 refused "swapped signature and directory" "identifier changed: signed for com.acme.driver.other"
 fresh; rm "$TMP/t.dext/Contents/_CodeSignature/CodeSignature"
 refused "unsigned" "not signed: Contents/_CodeSignature/CodeSignature missing"
+expect_rc "no bundle" 1 $S verify --trust "$TMP/trust" "$TMP/nonexistent.dext"
+expect_grep "no bundle named" "cannot open bundle: No such file or directory"
 expect_rc "unsigned bundle" 1 $S verify --trust "$TMP/trust" "$SRC"
 expect_grep "unsigned named" "not signed"
 
@@ -137,7 +139,7 @@ expect_grep "escalation named at signing" "entitlement escalation: com.apple.dev
 expect_rc "malformed entitlements refused" 1 signit granted "$TMP/t.dext" --entitlements "$TMP/bad.plist"
 expect_grep "malformed entitlement named" "com.apple.developer.driverkit.transport.usb must be an array"
 expect_rc "escalation forced" 0 signit dev "$TMP/t.dext" --entitlements "$TMP/usb.plist" --allow-ungranted
-refused "escalation" "entitlement escalation: com.apple.developer.driverkit.transport.usb is not granted"
+refused "escalation" "bundle com.acme.driver.keyboard: key com.apple.developer.driverkit.transport.usb: entitlement escalation: com.apple.developer.driverkit.transport.usb is not granted"
 expect_rc "granted entitlements sign" 0 signit granted "$TMP/t.dext" --entitlements "$TMP/usb.plist"
 expect_rc "granted entitlements verify" 0 $S verify --trust "$TMP/trust" "$TMP/t.dext"
 expect_rc "entitlements in info" 0 $S info --json "$TMP/t.dext"

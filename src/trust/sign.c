@@ -670,7 +670,12 @@ static void check_entitlements(verify *v, const char *ents, size_t len) {
                 fail(v, -EBADMSG);
                 return;
         }
+        size_t first = v->diag ? v->diag->n : 0;
         fail(v, rk_entitlements_check_restricted(v->info->entitlements, v->info->granted, v->info->signer, v->diag));
+        /* name the bundle too: with nested bundles the key alone is ambiguous */
+        for (size_t i = first; v->diag && i < v->diag->n; i++)
+                if (!v->diag->items[i].bundle)
+                        v->diag->items[i].bundle = strdup(v->bname);
 }
 
 /* The signature directory holds our three files and nothing else. */
@@ -752,6 +757,13 @@ int rk_verify_bundle(const char *bundle_path, const char *trust_dir, const char 
         const char *identifier = b ? b->identifier : NULL;
         verify v = { .path = bundle_path, .bname = identifier ?: bundle_path, .trust = trust_dir,
                      .flags = flags, .diag = diag };
+        struct stat st;
+        int r0 = stat(bundle_path, &st) < 0 ? -errno : !S_ISDIR(st.st_mode) ? -ENOTDIR : 0;
+        if (r0 < 0) {
+                rk_diag_add(diag, RK_DIAG_ERROR, &(rk_where){ .bundle = bundle_path }, "cannot open bundle: %s",
+                            strerror(-r0));
+                return r0;
+        }
         int sigfd = open_sigdir(bundle_path, false);
         if (sigfd < 0) {
                 rk_diag_add(diag, RK_DIAG_ERROR, &(rk_where){ .bundle = v.bname }, "not signed: %s: %s",

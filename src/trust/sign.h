@@ -97,7 +97,8 @@ const char *rk_verdict_name(rk_verdict v); /* "valid", "tampered", ... */
  * RK_VERIFY_NO_TRUST (read the signature without judging the chain: `info`).
  * expected_team may be NULL.  *ret (may be NULL) gets what could be read
  * even on failure (NULL for -ENOENT).  Errors: as above, plus -EINVAL,
- * -ENOMEM, -EIO.
+ * -ENOMEM, -EIO, and -ENOENT/-ENOTDIR/-EACCES when there is no bundle
+ * directory at the path ("cannot open bundle" in diag).
  */
 #define RK_VERIFY_NO_TRUST 1u
 int rk_verify_bundle(const char *bundle_path, const char *trust_dir, const char *expected_team, unsigned flags,
