@@ -337,6 +337,7 @@ struct rk_ll_path_beneath {
 #define LL_SCOPE_SIGNAL (1ULL << 1)
 #define LL_CREATE_RULESET_VERSION (1U << 0)
 #define LL_RULE_PATH_BENEATH 1
+#define LL_LOG_NEW_EXEC_ON (1U << 1)
 
 typedef struct ll_ctx {
         int abi, ruleset;
@@ -441,7 +442,8 @@ static int step_landlock(const rk_sandbox_config *c, rk_diag *d) {
                 return r;
         }
         r = ll_rules(&l, c);
-        if (r >= 0 && syscall(SYS_landlock_restrict_self, l.ruleset, 0) < 0) {
+        /* ABI 7: audit denials made after our exec too, not only in this image */
+        if (r >= 0 && syscall(SYS_landlock_restrict_self, l.ruleset, l.abi >= 7 ? LL_LOG_NEW_EXEC_ON : 0) < 0) {
                 r = -errno;
                 rk_diag_add(d, RK_DIAG_ERROR, NULL, "landlock: restrict self: %s", strerror(-r));
         }
