@@ -158,21 +158,27 @@ const char *rk_extdb_error_name(rk_extdb_error e) {
         return (unsigned) e < ELEMENTSOF(names) ? names[e] : NULL;
 }
 
-/* One dotted component: its number, then what follows the digits. */
+/* One dotted component, naturally: digit runs by value, the rest bytewise
+ * ("1b2" < "1b10"). */
 static int compare_part(const char *a, size_t na, const char *b, size_t nb) {
-        unsigned long long x = 0, y = 0;
         size_t i = 0, j = 0;
-        for (; i < na && a[i] >= '0' && a[i] <= '9'; i++)
-                x = x * 10 + (unsigned) (a[i] - '0');
-        for (; j < nb && b[j] >= '0' && b[j] <= '9'; j++)
-                y = y * 10 + (unsigned) (b[j] - '0');
-        if (x != y)
-                return x < y ? -1 : 1;
-        size_t ra = na - i, rb = nb - j, n = ra < rb ? ra : rb;
-        int c = memcmp(a + i, b + j, n);
-        if (c)
-                return c < 0 ? -1 : 1;
-        return ra == rb ? 0 : ra < rb ? -1 : 1;
+        while (i < na && j < nb) {
+                bool da = a[i] >= '0' && a[i] <= '9', db = b[j] >= '0' && b[j] <= '9';
+                if (da && db) {
+                        unsigned long long x = 0, y = 0;
+                        for (; i < na && a[i] >= '0' && a[i] <= '9'; i++)
+                                x = x * 10 + (unsigned) (a[i] - '0');
+                        for (; j < nb && b[j] >= '0' && b[j] <= '9'; j++)
+                                y = y * 10 + (unsigned) (b[j] - '0');
+                        if (x != y)
+                                return x < y ? -1 : 1;
+                        continue;
+                }
+                if (a[i] != b[j])
+                        return (unsigned char) a[i] < (unsigned char) b[j] ? -1 : 1;
+                i++, j++;
+        }
+        return (na - i) == (nb - j) ? 0 : (na - i) < (nb - j) ? -1 : 1;
 }
 
 int rk_extdb_version_compare(const char *a, const char *b) {
@@ -180,7 +186,8 @@ int rk_extdb_version_compare(const char *a, const char *b) {
         b = b ? b : "";
         while (*a || *b) {
                 size_t na = strcspn(a, "."), nb = strcspn(b, ".");
-                int c = compare_part(a, na, b, nb);
+                /* a missing part counts as 0: "1.2" == "1.2.0" */
+                int c = compare_part(na ? a : "0", na ? na : 1, nb ? b : "0", nb ? nb : 1);
                 if (c)
                         return c;
                 a += na + (a[na] == '.');
