@@ -20,6 +20,7 @@ quiet $S cert create --ca "$TMP/ca" --team ABCDE12345 --name "Jo Dev" --out "$TM
 quiet $S cert create --ca "$TMP/ca" --team ZZZZZ99999 --name "Mallory" --out "$TMP/other"
 quiet $S cert create --ca "$TMP/ca" --team ABCDE12345 --name "Old Dev" --out "$TMP/expired" --expired
 quiet $S cert create --ca "$TMP/ca" --team ABCDE12345 --name "Future Dev" --out "$TMP/future" --not-yet-valid
+quiet $S cert create --ca "$TMP/ca" --team ABCDE12345 --name "Later Dev" --out "$TMP/later" --not-before 3
 quiet $S cert create --ca "$TMP/ca2" --team ABCDE12345 --name "Stranger" --out "$TMP/stranger"
 quiet $S cert create --ca "$TMP/ca" --team ABCDE12345 --name "Gone Dev" --out "$TMP/revoked"
 cat >"$TMP/grants.plist" <<'P'
@@ -110,6 +111,8 @@ fresh; quiet signit expired "$TMP/t.dext"
 refused "expired certificate" "certificate expired: CN = ringkit Developer: Old Dev \(ABCDE12345\).*not after"
 fresh; quiet signit future "$TMP/t.dext"
 refused "not-yet-valid certificate" "certificate not yet valid: CN = ringkit Developer: Future Dev"
+fresh; quiet signit later "$TMP/t.dext"
+refused "--not-before in the future" "certificate not yet valid: CN = ringkit Developer: Later Dev"
 fresh; quiet signit stranger "$TMP/t.dext"
 refused "untrusted root" "certificate untrusted: CN = ringkit Developer: Stranger \(ABCDE12345\)"
 fresh; quiet signit revoked "$TMP/t.dext"

@@ -7,7 +7,8 @@
  *   ringkit-sign ca create --out DIR [--name N] [--days D] [--issuer CADIR]
  *   ringkit-sign ca crl --ca DIR --revoke CERT... --out FILE [--days D]
  *   ringkit-sign cert create --ca DIR --team TEAMID --name NAME --out DIR
- *                [--days D] [--expired] [--not-yet-valid] [--entitlements-allowed PLIST]
+ *                [--days D] [--expired] [--not-yet-valid] [--not-before DAYS]
+ *                [--entitlements-allowed PLIST]
  *   ringkit-sign sign --key K --cert C [--chain CH] [--entitlements PLIST] BUNDLE
  *   ringkit-sign verify --trust DIR [--team T] [--json] BUNDLE
  *   ringkit-sign info [--json] BUNDLE
@@ -271,11 +272,12 @@ static int cert_create(int argc, char **argv) {
                 { "ca", required_argument, NULL, 'c' }, { "team", required_argument, NULL, 't' },
                 { "name", required_argument, NULL, 'n' }, { "out", required_argument, NULL, 'o' },
                 { "days", required_argument, NULL, 'd' }, { "expired", no_argument, NULL, 'E' },
-                { "not-yet-valid", no_argument, NULL, 'N' }, { "not-before", no_argument, NULL, 'N' },
+                { "not-yet-valid", no_argument, NULL, 'N' }, { "not-before", required_argument, NULL, 'B' },
                 { "entitlements-allowed", required_argument, NULL, 'g' }, { "help", no_argument, NULL, 'h' }, {},
         };
         cert_args a = { .days = 365 };
         bool expired = false, future = false;
+        long start = 0;
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
                 switch (c) {
                 case 'c': a.ca = optarg; break;
@@ -285,10 +287,13 @@ static int cert_create(int argc, char **argv) {
                 case 'd': a.days = strtol(optarg, NULL, 10); break;
                 case 'E': expired = true; break;
                 case 'N': future = true; break;
+                case 'B': start = strtol(optarg, NULL, 10); break;
                 case 'g': a.grants = optarg; break;
                 case 'h': puts("ringkit-sign cert create --ca DIR --team TEAMID --name NAME --out DIR [--days D]\n"
-                               "        [--expired] [--not-yet-valid] [--entitlements-allowed PLIST]\n"
+                               "        [--expired] [--not-yet-valid] [--not-before DAYS] [--entitlements-allowed PLIST]\n"
                                "Write DIR/developer.key and DIR/developer.pem, signed by the CA in --ca.\n"
+                               "--not-before DAYS starts the validity DAYS from now (negative: in the past);\n"
+                               "--expired and --not-yet-valid make certificates for tests.\n"
                                "--entitlements-allowed: a plist array of restricted entitlements the certificate grants.");
                           return 0;
                 default: return 2;
@@ -297,8 +302,8 @@ static int cert_create(int argc, char **argv) {
                 fprintf(stderr, "ringkit-sign cert create: --ca, --team, --name and --out are required\n");
                 return 2;
         }
-        a.nb = expired ? -2 * DAY : future ? DAY : 0;
-        a.na = expired ? -DAY : future ? 2 * DAY : a.days * DAY;
+        a.nb = expired ? -2 * DAY : future ? DAY : start * DAY;
+        a.na = expired ? -DAY : future ? 2 * DAY : (start + a.days) * DAY;
         return cert_make(&a);
 }
 
@@ -508,7 +513,7 @@ static int usage(FILE *f) {
               "  ca create --out DIR [--name N] [--days D] [--issuer CADIR]\n"
               "  ca crl --ca DIR --revoke CERT... --out FILE [--days D]\n"
               "  cert create --ca DIR --team TEAMID --name NAME --out DIR [--days D] [--expired]\n"
-              "              [--not-yet-valid] [--entitlements-allowed PLIST]\n"
+              "              [--not-yet-valid] [--not-before DAYS] [--entitlements-allowed PLIST]\n"
               "  sign --key K --cert C [--chain CH] [--entitlements PLIST] BUNDLE\n"
               "  verify --trust DIR [--team TEAMID] [--json] BUNDLE\n"
               "  info [--json] BUNDLE\n"
