@@ -580,3 +580,285 @@ TEST(check_finds_breakage) {
         broken("INSERT INTO pending VALUES('com.example.other', 'TEAMB', '9', '9', '/a', 'a', '/s', x'00', 3, 0)",
                "pending replacement");
 }
+
+/*
+ * Crash test.  The child keeps a shadow database in step with the real one:
+ * before each operation it applies it to the shadow, sends the shadow's
+ * digest as the "in flight" state, applies it to the real database, then
+ * sends "done".  After the SIGKILL the parent reopens the real database,
+ * checks it, and requires its digest to be the last done state or the in
+ * flight one.  Digests leave out timestamps; row ids are deterministic.
+ */
+enum { MSG_INTENT = 1, MSG_DONE = 2 };
+
+typedef struct crash_msg {
+        uint32_t kind, k;
+        uint64_t digest;
+} crash_msg;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+        const uint8_t *b = p;
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 0x100000001b3ULL;
+        return h;
+}
+
+static int digest_db(const char *path, uint64_t *ret) {
+        static const char *const queries[] = {
+                "SELECT row, team, ident, version, short_version, state, app_path, app_ident, store_path,"
+                " hex(cdhash), replaced_by FROM extensions ORDER BY row",
+                "SELECT seq, ext, from_state, to_state, op FROM history ORDER BY seq",
+                "SELECT ident, team, version, short_version, app_path, app_ident, store_path, hex(cdhash),"
+                " replaces FROM pending ORDER BY ident",
+                "SELECT key, value FROM settings ORDER BY key",
+        };
+        sqlite3 *s = NULL;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        int rc = sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL);
+        for (size_t q = 0; rc == SQLITE_OK && q < ELEMENTSOF(queries); q++) {
+                sqlite3_stmt *st = NULL;
+                rc = sqlite3_prepare_v2(s, queries[q], -1, &st, NULL);
+                while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        for (int c = 0; c < sqlite3_column_count(st); c++) {
+                                const unsigned char *t = sqlite3_column_text(st, c);
+                                h = fnv(h, t ? (const char *) t : "\1NULL", t ? strlen((const char *) t) : 5);
+                                h = fnv(h, "|", 1);
+                        }
+                        h = fnv(h, "\n", 1);
+                        rc = SQLITE_OK;
+                }
+                if (rc == SQLITE_DONE)
+                        rc = SQLITE_OK;
+                sqlite3_finalize(st);
+                h = fnv(h, "#", 1);
+        }
+        sqlite3_close(s);
+        *ret = h;
+        return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
+}
+
+static const char *const crash_ids[] = { "com.example.a", "com.example.b", "com.example.c" };
+static const char *const crash_versions[] = { "1", "1.1", "2", "2.0.1", "3", "10" };
+
+typedef struct crash_op {
+        unsigned kind;
+        const char *id, *version, *team;
+        unsigned code;
+        bool force;
+} crash_op;
+
+static crash_op crash_pick(uint64_t *rng, rk_extdb *shadow) {
+        crash_op o = { 0 };
+        uint64_t x = rng_next(rng);
+        o.kind = (unsigned) (x % 100);
+        o.id = crash_ids[(x >> 8) % ELEMENTSOF(crash_ids)];
+        unsigned vi = (unsigned) ((x >> 16) % ELEMENTSOF(crash_versions));
+        o.version = crash_versions[vi];
+        o.team = (x >> 24) % 16 == 0 ? "TEAMB" : "TEAMA";
+        o.code = vi % 3 + ((x >> 28) % 8 == 0);
+        o.force = (x >> 32) % 10 == 0;
+        if (o.kind >= 40 && o.kind < 55) { /* accept/refuse: use the pending version most of the time */
+                rk_value *v = NULL;
+                if (rk_extdb_get(shadow, o.id, &v) == 0) {
+                        const char *pv = rk_dict_get_string(rk_dict_get(v, "pending"), "version");
+                        for (size_t i = 0; pv && i < ELEMENTSOF(crash_versions); i++)
+                                if (streq(pv, crash_versions[i]) && (x >> 40) % 8)
+                                        o.version = crash_versions[i];
+                        rk_value_unref(v);
+                }
+        }
+        return o;
+}
+
+static int crash_apply(rk_extdb *db, const crash_op *o) {
+        rk_extdb_result res;
+        if (o->kind < 40) {
+                rk_extdb_request q = req(o->id, o->version, o->team, o->code);
+                q.force = o->force;
+                return rk_extdb_request_activation(db, &q, &res);
+        }
+        if (o->kind < 50)
+                return rk_extdb_accept_replacement(db, o->team, o->id, o->version, &res);
+        if (o->kind < 55)
+                return rk_extdb_refuse_replacement(db, o->team, o->id, o->version, &res);
+        if (o->kind < 72)
+                return rk_extdb_approve(db, o->id, &res);
+        if (o->kind < 78)
+                return rk_extdb_deny(db, o->id, &res);
+        if (o->kind < 88)
+                return rk_extdb_deactivate(db, o->id, &res);
+        if (o->kind < 97)
+                return rk_extdb_finish_uninstall(db, o->id, &res);
+        if (o->kind < 99)
+                return rk_extdb_set_developer_mode(db, o->kind == 97);
+        return rk_extdb_reset(db, &res);
+}
+
+static bool expected_errno(int r) {
+        return r >= 0 || r == -ENOENT || r == -EEXIST || r == -EPERM || r == -ESTALE || r == -EALREADY ||
+               r == -EBUSY;
+}
+
+static void send_msg(int fd, uint32_t kind, uint32_t k, uint64_t digest) {
+        crash_msg m = { kind, k, digest };
+        if (write(fd, &m, sizeof m) != (ssize_t) sizeof m)
+                _exit(3);
+}
+
+_Noreturn static void crash_child(const char *real, const char *shadow_path, uint64_t seed, int fd) {
+        rk_extdb *db = NULL, *shadow = NULL;
+        if (rk_extdb_open(real, &db, NULL) < 0 || rk_extdb_open(shadow_path, &shadow, NULL) < 0)
+                _exit(2);
+        uint64_t rng = seed;
+        for (uint32_t k = 1; k < 1000000; k++) {
+                crash_op o = crash_pick(&rng, shadow);
+                int r1 = crash_apply(shadow, &o);
+                uint64_t d;
+                if (!expected_errno(r1) || digest_db(shadow_path, &d) < 0)
+                        _exit(4);
+                send_msg(fd, MSG_INTENT, k, d);
+                int r2 = crash_apply(db, &o);
+                if (r2 != r1)
+                        _exit(5);
+                send_msg(fd, MSG_DONE, k, d);
+        }
+        _exit(0);
+}
+
+static int copy_db(const char *from, const char *to) {
+        char p[256];
+        snprintf(p, sizeof p, "%s-wal", to);
+        unlink(p);
+        snprintf(p, sizeof p, "%s-shm", to);
+        unlink(p);
+        unlink(to);
+        sqlite3 *src = NULL, *dst = NULL;
+        int rc = sqlite3_open(from, &src);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_open(to, &dst);
+        if (rc == SQLITE_OK) {
+                sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+                rc = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+                if (b)
+                        sqlite3_backup_finish(b);
+                rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+        sqlite3_close(dst);
+        sqlite3_close(src);
+        return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+typedef struct crash_stats {
+        unsigned kills, at_done, at_intent, ops, restarts_checked;
+} crash_stats;
+
+/* Reads what the dead child reported: last done digest, in-flight digest. */
+static void crash_read(int fd, uint64_t *done, uint64_t *intent, bool *in_flight, unsigned *ops) {
+        crash_msg m;
+        while (read(fd, &m, sizeof m) == (ssize_t) sizeof m) {
+                if (m.kind == MSG_INTENT) {
+                        *intent = m.digest;
+                        *in_flight = true;
+                } else {
+                        *done = m.digest;
+                        *in_flight = false;
+                        (*ops)++;
+                }
+        }
+}
+
+static bool crash_verify(const char *real, uint64_t done, uint64_t intent, bool in_flight, crash_stats *st) {
+        rk_extdb *db = NULL;
+        if (rk_extdb_open(real, &db, NULL) < 0)
+                return false;
+        bool ok = consistent(db);
+        /* what `ringctl list` would show is the table */
+        size_t listed = n_rows(db);
+        rk_extdb_close(db);
+        uint64_t d = 0;
+        ok = ok && digest_db(real, &d) == 0;
+        int64_t rows = -1;
+        sqlite3 *s = NULL;
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_open_v2(real, &s, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(s, "SELECT count(*) FROM extensions", -1, &q, NULL) == SQLITE_OK &&
+            sqlite3_step(q) == SQLITE_ROW)
+                rows = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        sqlite3_close(s);
+        ok = ok && (int64_t) listed == rows;
+        if (d == done)
+                st->at_done++;
+        else if (in_flight && d == intent)
+                st->at_intent++;
+        else
+                ok = false;
+        st->restarts_checked++;
+        return ok;
+}
+
+static bool crash_iteration(tmp *t, const char *shadow, unsigned i, uint64_t *rng, crash_stats *st) {
+        uint64_t start;
+        if (copy_db(t->db, shadow) < 0 || digest_db(t->db, &start) < 0)
+                return false;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return false;
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+                close(p[0]);
+                crash_child(t->db, shadow, 0x9e3779b97f4a7c15ULL ^ ((uint64_t) i * 0x100000001b3ULL + 1), p[1]);
+        }
+        close(p[1]);
+        struct timespec ts = { 0, (long) (rng_next(rng) % 40000) * 1000 };
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        uint64_t done = start, intent = 0;
+        bool in_flight = false;
+        crash_read(p[0], &done, &intent, &in_flight, &st->ops);
+        close(p[0]);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+                fprintf(stderr, "iteration %u: child ended with status %#x\n", i, (unsigned) status);
+                return false;
+        }
+        st->kills++;
+        if (!crash_verify(t->db, done, intent, in_flight, st)) {
+                fprintf(stderr, "iteration %u: database is not the committed state\n", i);
+                return false;
+        }
+        return true;
+}
+
+TEST(crash_consistency) {
+        tmp t;
+        tmp_init(&t);
+        char shadow[160];
+        snprintf(shadow, sizeof shadow, "%s/shadow.db", t.dir);
+        rk_extdb *db = open_db(&t);
+        ASSERT(db);
+        rk_extdb_close(db);
+        crash_stats st = { 0 };
+        uint64_t rng = 0x5eed5eedULL;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (unsigned i = 0; i < 200; i++)
+                ASSERT(crash_iteration(&t, shadow, i, &rng, &st));
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        printf("crash test: %u kills, %u operations committed, after each restart: %u at the last committed "
+               "state, %u at the in-flight one; %.1f s\n",
+               st.kills, st.ops, st.at_done, st.at_intent,
+               (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9);
+        CHECK_INTEQ(st.kills, 200);
+        CHECK_INTEQ(st.restarts_checked, 200);
+        tmp_done(&t);
+}
