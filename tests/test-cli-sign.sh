@@ -194,4 +194,6 @@ expect_grep "help lists verify" "verify --trust DIR"
 expect_rc "verify --help" 0 $S verify --help
 expect_rc "usage error" 2 $S verify "$TMP/signed.dext"
 expect_rc "unknown command" 2 $S frobnicate
+expect_rc "bad team id" 2 $S cert create --ca "$TMP/ca" --team "ab, CN=x" --name N --out "$TMP/bad"
+expect_grep "bad team id named" "a Team ID is 1 to 32 upper-case letters and digits"
 finish

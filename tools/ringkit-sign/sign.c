@@ -302,6 +302,11 @@ static int cert_create(int argc, char **argv) {
                 fprintf(stderr, "ringkit-sign cert create: --ca, --team, --name and --out are required\n");
                 return 2;
         }
+        if (!*a.team || strspn(a.team, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(a.team) || strlen(a.team) > 32) {
+                fprintf(stderr, "ringkit-sign cert create: --team %s: a Team ID is 1 to 32 upper-case letters and digits "
+                                "(Apple's are 10)\n", a.team);
+                return 2;
+        }
         a.nb = expired ? -2 * DAY : future ? DAY : start * DAY;
         a.na = expired ? -DAY : future ? 2 * DAY : (start + a.days) * DAY;
         return cert_make(&a);
