@@ -589,7 +589,7 @@ TEST(check_finds_breakage) {
  * checks it, and requires its digest to be the last done state or the in
  * flight one.  Digests leave out timestamps; row ids are deterministic.
  */
-enum { MSG_INTENT = 1, MSG_DONE = 2 };
+enum { MSG_INTENT = 1, MSG_DONE = 2, MSG_READY = 3 };
 
 typedef struct crash_msg {
         uint32_t kind, k;
@@ -716,6 +716,7 @@ _Noreturn static void crash_child(const char *real, const char *shadow_path, uin
         rk_extdb *db = NULL, *shadow = NULL;
         if (rk_extdb_open(real, &db, NULL) < 0 || rk_extdb_open(shadow_path, &shadow, NULL) < 0)
                 _exit(2);
+        send_msg(fd, MSG_READY, 0, 0);
         uint64_t rng = seed;
         for (uint32_t k = 1; k < 1000000; k++) {
                 crash_op o = crash_pick(&rng, shadow);
@@ -818,6 +819,11 @@ static bool crash_iteration(tmp *t, const char *shadow, unsigned i, uint64_t *rn
                 crash_child(t->db, shadow, 0x9e3779b97f4a7c15ULL ^ ((uint64_t) i * 0x100000001b3ULL + 1), p[1]);
         }
         close(p[1]);
+        /* the random moment counts from the child's first operation, so
+         * that slow start-up (sanitizers) does not eat the window */
+        crash_msg ready;
+        if (read(p[0], &ready, sizeof ready) != (ssize_t) sizeof ready || ready.kind != MSG_READY)
+                fprintf(stderr, "iteration %u: child did not start\n", i);
         struct timespec ts = { 0, (long) (rng_next(rng) % 40000) * 1000 };
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
