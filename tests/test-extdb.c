@@ -579,6 +579,8 @@ TEST(check_finds_breakage) {
                " WHERE row = 2", "impossible step");
         broken("INSERT INTO pending VALUES('com.example.other', 'TEAMB', '9', '9', '/a', 'a', '/s', x'00', 3, 0)",
                "pending replacement");
+        broken("INSERT INTO pending VALUES('com.example.other', 'TEAMA', '0.9', '0.9', '/a', 'a', '/s', x'00', 3, 0)",
+               "older active row");
 }
 
 /*
@@ -866,5 +868,34 @@ TEST(crash_consistency) {
                (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9);
         CHECK_INTEQ(st.kills, 200);
         CHECK_INTEQ(st.restarts_checked, 200);
+        tmp_done(&t);
+}
+
+TEST(open_missing_directory) {
+        rk_diag d;
+        rk_diag_init(&d);
+        rk_extdb *db = NULL;
+        int r = rk_extdb_open("/nonexistent-rk-dir/extensions.db", &db, &d);
+        CHECK(r == -ENOENT || r == -EACCES);
+        CHECK(!db);
+        CHECK(diag_mentions(&d, "/nonexistent-rk-dir/extensions.db"));
+        rk_diag_done(&d);
+}
+
+TEST(two_handles) {
+        tmp t;
+        tmp_init(&t);
+        rk_extdb *a = open_db(&t), *b = open_db(&t);
+        ASSERT(a && b);
+        rk_extdb_result res;
+        rk_extdb_request q = req("com.example.drv", "1", "TEAMA", 1);
+        CHECK_INTEQ(rk_extdb_request_activation(a, &q, &res), 0);
+        CHECK_INTEQ(rk_extdb_approve(b, "com.example.drv", &res), 0);
+        int r = rk_extdb_approve(a, "com.example.drv", &res);
+        CHECK_ERR(r, -EALREADY, res, RK_EXTDB_ERR_INVALID_STATE, "com.example.drv");
+        CHECK_STREQ(state_of(a, "com.example.drv"), "activated_enabled");
+        CHECK(consistent(b));
+        rk_extdb_close(a);
+        rk_extdb_close(b);
         tmp_done(&t);
 }

@@ -802,9 +802,18 @@ static int create_schema(rk_extdb *db, rk_diag *diag) {
         return 0;
 }
 
+static void sql_version_compare(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+        sqlite3_result_int(ctx, rk_extdb_version_compare((const char *) sqlite3_value_text(argv[0]),
+                                                         (const char *) sqlite3_value_text(argv[1])));
+}
+
 static int setup(rk_extdb *db, rk_diag *diag) {
         int64_t v = 0;
-        int rc = query_int(db, "PRAGMA user_version", &v);
+        int rc = sqlite3_create_function_v2(db->sql, "rk_version_compare", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                            NULL, sql_version_compare, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return open_fail(db, diag, sql_errno(rc) ?: -EIO, "cannot register functions");
+        rc = query_int(db, "PRAGMA user_version", &v);
         if (rc != SQLITE_OK)
                 return open_fail(db, diag, sql_errno(rc) ?: -EIO, "not a readable SQLite database");
         if (v > RK_EXTDB_SCHEMA_VERSION) {
@@ -1062,8 +1071,9 @@ static const struct {
         { "SELECT h.seq, h.ext FROM history h LEFT JOIN extensions e ON e.row = h.ext WHERE e.row IS NULL",
           "history entry of a missing row" },
         { "SELECT p.replaces, p.ident FROM pending p LEFT JOIN extensions e ON e.row = p.replaces"
-          " WHERE e.row IS NULL OR e.state NOT IN " ACTIVE_SQL " OR e.ident != p.ident OR e.team != p.team",
-          "pending replacement does not name the active row" },
+          " WHERE e.row IS NULL OR e.state NOT IN " ACTIVE_SQL " OR e.ident != p.ident OR e.team != p.team"
+          " OR rk_version_compare(p.version, e.version) <= 0",
+          "pending replacement does not name an older active row" },
 };
 
 static int check_all(rk_extdb *db, rk_diag *diag) {
