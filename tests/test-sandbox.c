@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -260,6 +261,7 @@ static void probe_all(const fixture *f, int out, int stray) {
         R("setresgid_0", setresgid(0, 0, 0));
         R("unshare_user", unshare(CLONE_NEWUSER));
         R("clone3", syscall(SYS_clone3, NULL, 0));
+        R("ioctl_tiocsti", syscall(SYS_ioctl, 0, (unsigned long) TIOCSTI | (1UL << 32), "x"));
         dprintf(out, "fork %d\n", try_fork());
         R("stray_fd_closed", fcntl(stray, F_GETFD));
 }
@@ -388,6 +390,7 @@ TEST(sandbox_no_network) {
         expect(rep, "setresgid_0", EPERM);
         expect(rep, "unshare_user", EPERM);
         expect(rep, "clone3", ENOSYS);
+        expect(rep, "ioctl_tiocsti", EPERM);
         expect(rep, "fork", EAGAIN);
         expect(rep, "stray_fd_closed", EBADF);
         fixture_done(&f);

@@ -495,10 +495,8 @@ static int set_one_rlimit(int res, rlim_t v, const char *name, rk_diag *d) {
 }
 
 static int step_rlimits(const rk_sandbox_config *c, rk_diag *d) {
-        int r = set_one_rlimit(RLIMIT_AS, c->rlimit_as, "RLIMIT_AS", d);
+        int r = set_one_rlimit(RLIMIT_NOFILE, c->rlimit_nofile, "RLIMIT_NOFILE", d);
 
-        if (r >= 0)
-                r = set_one_rlimit(RLIMIT_NOFILE, c->rlimit_nofile, "RLIMIT_NOFILE", d);
         if (r >= 0)
                 r = set_one_rlimit(RLIMIT_NPROC, c->rlimit_nproc, "RLIMIT_NPROC", d);
         return r;
@@ -615,19 +613,47 @@ static int sc_rules(scmp_filter_ctx ctx, const rk_sandbox_config *c) {
         if (r >= 0)
                 r = sc_add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
         /* ioctl: devices are limited by landlock (IOCTL_DEV); TIOCSTI would type into a tty */
-        a = SCMP_A1_32(SCMP_CMP_NE, TIOCSTI);
-        if (r >= 0)
-                r = sc_add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &a);
+        if (r >= 0) /* TIOCSTI is refused by the filter below */
+                r = sc_add(ctx, SCMP_ACT_ALLOW, "ioctl", 0, NULL);
         if (c->no_network)
-                a = SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX);
+                a = SCMP_A0_32(SCMP_CMP_EQ, AF_UNIX, 0);
         if (r >= 0)
                 r = sc_add(ctx, SCMP_ACT_ALLOW, "socket", c->no_network ? 1 : 0, &a);
         return r;
 }
 
-static int step_seccomp(const rk_sandbox_config *c, rk_diag *d) {
-        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+/*
+ * TIOCSTI (typing into a terminal the dext inherited) gets a filter of its
+ * own: libseccomp cannot hold an unconditional allow and a conditional deny
+ * for the same call, and the kernel applies the stricter of two filters.
+ * The kernel reads cmd as 32 bits, so the compare is masked: high garbage
+ * bits cannot slip past.  Loaded first, while seccomp() is still allowed.
+ */
+static int sc_load_tiocsti(void) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        struct scmp_arg_cmp a = SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI);
         int r;
+
+        if (!ctx)
+                return -ENOMEM;
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+        if (r >= 0)
+                r = sc_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &a);
+        if (r >= 0)
+                r = seccomp_load(ctx);
+        seccomp_release(ctx);
+        return r;
+}
+
+static int step_seccomp(const rk_sandbox_config *c, rk_diag *d) {
+        scmp_filter_ctx ctx;
+        int r = sc_load_tiocsti();
+
+        if (r < 0) {
+                rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp (TIOCSTI filter): %s", strerror(-r));
+                return r;
+        }
+        ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 
         if (!ctx) {
                 rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp: cannot make a filter");
@@ -664,5 +690,12 @@ int rk_sandbox_apply(const rk_sandbox_config *c, rk_diag *d) {
                 r = step_drop(c, d);
         if (r >= 0)
                 r = step_seccomp(c, d);
+        /*
+         * RLIMIT_AS last: earlier, it could starve the steps' own allocations
+         * (libseccomp; a sanitizer build's shadow).  Soft = hard, and raising
+         * the hard limit needs CAP_SYS_RESOURCE, gone with the drop.
+         */
+        if (r >= 0)
+                r = set_one_rlimit(RLIMIT_AS, c->rlimit_as, "RLIMIT_AS", d);
         return r;
 }
