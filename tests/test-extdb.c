@@ -579,6 +579,10 @@ TEST(check_finds_breakage) {
                " WHERE row = 2", "impossible step");
         broken("INSERT INTO pending VALUES('com.example.other', 'TEAMB', '9', '9', '/a', 'a', '/s', x'00', 3, 0)",
                "pending replacement");
+        broken("UPDATE history SET to_state = 'bogus' WHERE seq = (SELECT min(seq) FROM history WHERE ext = 3)",
+               "history");
+        broken("UPDATE history SET from_state = 'bogus' WHERE seq = (SELECT max(seq) FROM history WHERE ext = 1)",
+               "breaks its chain");
         broken("INSERT INTO pending VALUES('com.example.other', 'TEAMA', '0.9', '0.9', '/a', 'a', '/s', x'00', 3, 0)",
                "older active row");
 }
@@ -897,5 +901,32 @@ TEST(two_handles) {
         CHECK(consistent(b));
         rk_extdb_close(a);
         rk_extdb_close(b);
+        tmp_done(&t);
+}
+
+/* Every descriptor SQLite opened for us is close-on-exec. */
+TEST(descriptors_cloexec) {
+        tmp t;
+        tmp_init(&t);
+        rk_extdb *db = open_db(&t);
+        ASSERT(db);
+        rk_extdb_result res;
+        rk_extdb_request q = req("com.example.drv", "1", "TEAMA", 1);
+        CHECK_INTEQ(rk_extdb_request_activation(db, &q, &res), 0);
+        unsigned seen = 0;
+        for (int fd = 3; fd < 1024; fd++) {
+                char p[64], target[256];
+                snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(p, target, sizeof target - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = 0;
+                if (!strstr(target, t.dir))
+                        continue;
+                seen++;
+                CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        }
+        CHECK(seen >= 2); /* the database and its WAL at least */
+        rk_extdb_close(db);
         tmp_done(&t);
 }

@@ -1043,9 +1043,12 @@ static int check_history(rk_extdb *db, rk_diag *diag) {
                 rc = SQLITE_OK;
                 if (!to_id)
                         continue; /* no history at all: reported at the row's end */
+                /* -1 is creation, -2 a word that names no state */
                 int from = from_id ? (int) rk_extdb_state_from_id(from_id) : -1;
                 int to = rk_extdb_state_from_id(to_id);
-                if (from != prev || to < 0 || !transition_allowed(from, to))
+                from = from_id && from < 0 ? -2 : from;
+                to = to < 0 ? -2 : to;
+                if (from != prev || !transition_allowed(from, to))
                         n += history_problem(db, diag, row, ident, from != prev ? "breaks its chain" : "has an impossible step");
                 prev = to;
         }
