@@ -212,6 +212,16 @@ for name, argv in runs.items():
     for _ in range(n):
         subprocess.run(argv, pass_fds=(fd,), stderr=subprocess.DEVNULL)
     print("cost: %-32s %7.1f us per launch (%d runs)" % (name, (time.perf_counter() - t) / n * 1e6, n))
+# Inside the helper, step by step (medians), cold verify of true vs a passed memfd
+env = dict(os.environ, RINGKIT_SANDBOX_TIMING="1")
+for name, argv in list(runs.items())[2:]:
+    rows = []
+    for _ in range(100):
+        err = subprocess.run(argv, pass_fds=(fd,), env=env, stderr=subprocess.PIPE, text=True).stderr
+        line = [l for l in err.splitlines() if "timing us:" in l][0].split("timing us:")[1].split()
+        rows.append({line[i]: float(line[i + 1]) for i in range(0, len(line), 2)})
+    med = {k: sorted(r[k] for r in rows)[len(rows) // 2] for k in rows[0]}
+    print("steps: %-32s " % name + " ".join("%s %.1f" % kv for kv in med.items()) + " (us, median of 100)")
 EOF
 
 finish

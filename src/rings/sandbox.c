@@ -674,22 +674,33 @@ static int step_seccomp(const rk_sandbox_config *c, rk_diag *d) {
         return r;
 }
 
+static uint64_t now_ns(void) {
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (uint64_t) ts_ns(t);
+}
+
+/* Runs one step and, when asked, records how long it took. */
+#define STEP(field, call)                                         \
+        do {                                                      \
+                uint64_t _t0 = now_ns();                          \
+                if (r >= 0)                                       \
+                        r = (call);                               \
+                if (c->timing)                                    \
+                        c->timing->field = now_ns() - _t0;        \
+        } while (0)
+
 int rk_sandbox_apply(const rk_sandbox_config *c, rk_diag *d) {
-        int r;
+        int r = 0;
 
         if (!c || (c->uid == (uid_t) -1) != (c->gid == (gid_t) -1))
                 return -EINVAL;
-        r = step_close_fds(c, d);
-        if (r >= 0)
-                r = step_rlimits(c, d);
-        if (r >= 0)
-                r = step_no_new_privs(d);
-        if (r >= 0)
-                r = step_landlock(c, d);
-        if (r >= 0)
-                r = step_drop(c, d);
-        if (r >= 0)
-                r = step_seccomp(c, d);
+        STEP(close_fds, step_close_fds(c, d));
+        STEP(rlimits, step_rlimits(c, d));
+        STEP(landlock, step_no_new_privs(d) < 0 ? -EPERM : step_landlock(c, d));
+        STEP(drop, step_drop(c, d));
+        STEP(seccomp, step_seccomp(c, d));
         /*
          * RLIMIT_AS last: earlier, it could starve the steps' own allocations
          * (libseccomp; a sanitizer build's shadow).  Soft = hard, and raising

@@ -66,6 +66,11 @@ int rk_memfd_check_sealed(int fd);
 /* SHA-256 hex (64 chars) <-> bytes.  Returns 0 or -EINVAL. */
 int rk_sha256_from_hex(const char *hex, uint8_t ret[RK_SHA256_LEN]);
 
+/* Nanoseconds each step of rk_sandbox_apply() took (for the cost figures in docs/sandbox.md). */
+typedef struct rk_sandbox_timing {
+        uint64_t close_fds, rlimits, landlock, drop, seccomp;
+} rk_sandbox_timing;
+
 typedef struct rk_sandbox_config {
         uid_t uid;                  /* (uid_t) -1: keep (only allowed when not root) */
         gid_t gid;
@@ -80,6 +85,7 @@ typedef struct rk_sandbox_config {
         int exec_fd;                /* the memfd to exec, or -EBADF */
         bool no_network;
         rlim_t rlimit_as, rlimit_nofile, rlimit_nproc; /* 0: unchanged */
+        rk_sandbox_timing *timing;  /* filled in when not NULL */
 } rk_sandbox_config;
 
 #define RK_SANDBOX_CONFIG_INIT                                            \

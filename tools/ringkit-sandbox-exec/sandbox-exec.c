@@ -19,6 +19,8 @@
  *   2. rk_sandbox_apply(): close fds -> rlimits -> no_new_privs -> landlock
  *      -> drop uid/gid -> seccomp
  *   3. fexecve(memfd, argv, environ)
+ * RINGKIT_SANDBOX_TIMING set in the environment: one line on stderr with
+ * the microseconds each step took, just before the exec.
  * Any failure before the exec prints "ringkit-sandbox-exec: STEP: why" and
  * exits 127; after the exec the exit status is the program's.
  */
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rings/sandbox.h"
@@ -179,15 +182,29 @@ static int prepare_exec(opts *o, rk_diag *d) {
         return 0;
 }
 
+static double now_us(void) {
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
 int main(int argc, char **argv) {
+        rk_sandbox_timing timing = { 0 };
+        double t0, t_verify = 0;
         rk_diag d;
         opts o = { 0 };
         int r;
 
         rk_diag_init(&d);
         r = parse(&o, argc, argv);
-        if (r == 0)
+        if (r == 0) {
+                t0 = now_us();
                 r = prepare_exec(&o, &d);
+                t_verify = now_us() - t0;
+        }
+        if (getenv("RINGKIT_SANDBOX_TIMING"))
+                o.c.timing = &timing;
         for (size_t k = 0; r == 0 && k < o.n_keep; k++) /* granted fds survive the exec */
                 if (fcntl(o.keep[k], F_SETFD, 0) < 0)
                         r = die("keep fd", "%s", "not an open descriptor");
@@ -196,7 +213,11 @@ int main(int argc, char **argv) {
                 r = rk_sandbox_apply(&o.c, &d);
                 if (r < 0)
                         die_diag("sandbox", &d, r);
-                else
+                else if (o.c.timing)
+                        fprintf(stderr, "ringkit-sandbox-exec: timing us: verify %.1f close_fds %.1f rlimits %.1f "
+                                "landlock %.1f drop %.1f seccomp %.1f\n", t_verify, timing.close_fds / 1e3,
+                                timing.rlimits / 1e3, timing.landlock / 1e3, timing.drop / 1e3, timing.seccomp / 1e3);
+                if (r == 0)
                         fexecve(o.c.exec_fd, o.argv, environ);
                 if (r == 0)
                         die("exec", "%s", strerror(errno));
