@@ -170,6 +170,35 @@ expect_grep "sealed memfd output" '^from-memfd$'
 expect_rc "unsealed memfd refused" 127 memfd_run 0 "$X" "${SB[@]}" -- sh -c 'echo from-memfd'
 expect_grep "unsealed memfd message" "not a sealed memfd"
 
+# --- a real libringdriver dext (the build's test-dext) under the sandbox ----------
+# It must reach its channel and send its hello; closing our end makes it exit
+# 1 on its own, not by SIGSYS (159) or a refused set-up (127).
+DEXT=$(dirname "$X")/tests/test-dext
+if [ -x "$DEXT" ]; then
+        mkdir -p "$TMP/dext.bundle"
+        cp "$DEXT" "$TMP/dext.bundle/test-dext"
+        expect_rc "test-dext runs sandboxed" 0 "$PY" - "$TMP/dext.bundle/test-dext" "$X" "$(sha "$DEXT")" $RK_UID <<'EOF'
+import os, socket, subprocess, sys
+d, x, sha, uid = sys.argv[1:5]
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+a = socket.socket(fileno=os.dup2(a.detach(), 20))
+os.dup2(b.fileno(), 3)
+b.close()
+p = subprocess.Popen([x, "--exec", d, "--sha256", sha, "--uid", uid, "--gid", uid, "--bundle",
+                      os.path.dirname(d), "--no-network", "--keep-fd", "3", "--", "test-dext"], pass_fds=(3,))
+os.close(3)
+a.settimeout(10)
+n = len(a.recv(65536))
+a.close()
+rc = p.wait()
+print("hello bytes", n, "exit", rc)
+sys.exit(0 if n > 0 and rc == 1 else 1)
+EOF
+        expect_grep "test-dext said hello and exited 1" "hello bytes [1-9][0-9]* exit 1"
+else
+        echo "skip: no $DEXT (the build's test dext) to run sandboxed"
+fi
+
 # --- exit codes and argument errors -------------------------------------------
 expect_rc "program exit code passes through" 7 "$X" --exec "$SH" --sha256 "$(sha "$SH")" "${SB[@]}" -- sh -c 'exit 7'
 expect_rc "dangerous syscall kills (SIGSYS)" $((128 + 31)) "$PY" -c '

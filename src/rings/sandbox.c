@@ -574,7 +574,8 @@ static const char *const sc_allow[] = {
         "accept4", "sendmsg", "recvmsg", "sendto", "recvfrom", "sendmmsg", "recvmmsg", "shutdown",
         "getsockopt", "setsockopt", "getsockname", "getpeername", "memfd_create", "sched_yield",
         "sched_getaffinity", "getrandom", "execve", "execveat", "fork", "vfork", "capget",
-        "getpriority", "ioprio_get", "sched_getparam", "sched_getscheduler",
+        "getpriority", "ioprio_get", "sched_getparam", "sched_getscheduler", "pidfd_open",
+        "pidfd_send_signal",
 };
 
 static const char *const sc_kill[] = {
