@@ -141,7 +141,7 @@ TEST(verified_exec_refuses) {
         fixture_done(&f);
 }
 
-/* Backdates the file's ctime by backdating the clock is not possible; wait instead. */
+/* ctime cannot be set from user space: wait until the file is old enough for the cache. */
 static void age_ctime(const char *path) {
         struct stat st;
         struct timespec now;

@@ -456,7 +456,12 @@ static int step_close_fds(const rk_sandbox_config *c, rk_diag *d) {
         size_t n = 0;
         unsigned from = 3;
 
-        for (size_t k = 0; k < c->n_keep_fds && n < ELEMENTSOF(keep) - 1; k++)
+        if (c->n_keep_fds >= ELEMENTSOF(keep)) {
+                rk_diag_add(d, RK_DIAG_ERROR, NULL, "close fds: more than %zu fds to keep",
+                            ELEMENTSOF(keep) - 1);
+                return -E2BIG;
+        }
+        for (size_t k = 0; k < c->n_keep_fds; k++)
                 if (c->keep_fds[k] > 2)
                         keep[n++] = (unsigned) c->keep_fds[k];
         if (c->exec_fd > 2)

@@ -9,14 +9,18 @@
  *
  * Sandbox: rk_sandbox_apply() confines the calling process, in this order:
  *   1. close every fd above 2 that is not kept   (nothing leaks in)
- *   2. setrlimit AS / NOFILE / NPROC             (while still allowed to)
+ *   2. setrlimit NOFILE / NPROC                  (while raising is still
+ *                                                 possible; soft = hard)
  *   3. PR_SET_NO_NEW_PRIVS                       (landlock needs it without
  *                                                 CAP_SYS_ADMIN; free to set)
  *   4. landlock: bundle ro+exec, data rw, system libraries ro+exec,
  *      /dev/null and granted devices rw, no TCP, scoped signals and
  *      abstract sockets                          (needs no privilege)
  *   5. setgroups(0), setresgid, setresuid; check they cannot be regained
- *   6. seccomp allow-list                       (last: it forbids 5's calls)
+ *   6. seccomp: a TIOCSTI filter, then the allow-list (last but one: it
+ *      forbids the calls of 1-5)
+ *   7. setrlimit AS                              (last: it could starve the
+ *                                                 allocations of 1-6)
  * The helper tools/ringkit-sandbox-exec then execs the memfd.
  */
 #pragma once
@@ -99,7 +103,7 @@ int rk_sandbox_landlock_abi(void);
  * process that is about to exec: a forked child or ringkit-sandbox-exec.
  * On error the process is left partly confined; the caller must exit.  The
  * diagnostic names the failing step.  Returns 0, -EINVAL, -EOPNOTSUPP (no
- * landlock), -EPERM (privileges could be regained, or a drop failed) or the
- * errno of the failing step.
+ * landlock), -EPERM (privileges could be regained, or a drop failed), -E2BIG
+ * (more than 63 fds to keep) or the errno of the failing step.
  */
 int rk_sandbox_apply(const rk_sandbox_config *c, rk_diag *d);
