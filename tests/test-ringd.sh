@@ -257,6 +257,18 @@ else
 fi
 vremove "$id"
 
+# --- developer mode: off by default, persisted in the activation database ---
+ringctl status --json >"$TMP/out"
+expect_grep developer-off-by-default '"developer_mode":false'
+expect_grep extension-db-open '"extension_db":".*/var/lib/ringkit/extensions.db"'
+expect_rc developer-on 0 ringctl developer on
+ringctl status --json >"$TMP/out"
+expect_grep developer-on-status '"developer_mode":true'
+grep -q "developer mode on" "$TMP/ringd.log" && ok developer-on-logged || fail developer-on-logged "$(tail -3 "$TMP/ringd.log")"
+expect_rc developer-off 0 ringctl developer off
+expect_grep developer-off-said "developer mode: off"
+expect_rc developer-bad-arg 2 ringctl developer maybe
+
 # --- bad requests get clear errors ---
 expect_rc virt-add-no-class 2 ringctl virt add
 expect_rc virt-remove-unknown 1 ringctl virt remove 0x1234
@@ -273,6 +285,7 @@ wait_for 10 rec_has "free com.test.basic" && ok bundle-removed-stops-driver || f
 vremove "$id"
 
 # --- clean shutdown stops everything ---
+ringctl developer on >/dev/null
 : >"$REC"
 id=$(ringctl virt add --class RKStackDevice --property IOName=stack1)
 wait_for 10 rec_ge 3 '^start'
@@ -284,6 +297,18 @@ wait "$RINGD_PID"
 rc=$?
 [ $rc -eq 0 ] && ok shutdown-status || fail shutdown-status "exit $rc; $(tail -5 "$TMP/ringd.log")"
 grep -q "runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer: detected" "$TMP/ringd.log" && fail ringd-sanitizers "$(grep -A5 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
+
+# --- the activation database survives a restart: developer mode is still on ---
+if start_ringd; then
+        ringctl status --json >"$TMP/out"
+        expect_grep developer-mode-persisted '"developer_mode":true'
+        grep -q "developer mode is on" "$TMP/ringd.log" && ok developer-mode-announced-at-start ||
+                fail developer-mode-announced-at-start "$(tail -5 "$TMP/ringd.log")"
+        ringctl shutdown
+        wait "$RINGD_PID"
+else
+        fail ringd-restarts "$(tail -20 "$TMP/ringd.log")"
+fi
 
 # keep ringd's log where the build can show it
 cp "$TMP/ringd.log" "${RK_TEST_LOGDIR:-$TMP}/ringd-test.log" 2>/dev/null

@@ -13,6 +13,7 @@
  *   debug {bundle}               the next instance of the bundle starts
  *                                stopped; the reply comes when it spawns
  *   rescan                       rescan the extension directories
+ *   developer {on?}              developer mode (persisted), set or read
  *   shutdown                     stop every driver top-down and exit
  */
 #include <stdlib.h>
@@ -117,6 +118,8 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
         (void) rk_dict_set_bool(m, "linux_provider", d->linux_provider);
         (void) rk_dict_set_integer(m, "crash_limit", d->crash_limit, false);
         (void) rk_dict_set_integer(m, "crash_window_usec", d->crash_window_usec, false);
+        (void) rk_dict_set_bool(m, "developer_mode", d->extdb && rk_extdb_get_developer_mode(d->extdb) > 0);
+        (void) rk_dict_set_string(m, "extension_db", d->extdb ? d->extdb_path : "unavailable");
         reply(c, peer, m);
 }
 
@@ -288,6 +291,28 @@ static void cmd_rescan(ctl_client *c, uint32_t peer, rk_value *req) {
                 reply(c, peer, m);
 }
 
+static void cmd_developer(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        const rk_value *on = rk_dict_get(req, "on");
+        int r;
+
+        if (!m)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        if (!c->d->extdb)
+                return reply_error(c, peer, -EIO, "the activation database is unavailable (see ringd's log)");
+        if (on) {
+                if (!rk_value_is(on, RK_TYPE_BOOL))
+                        return reply_error(c, peer, -EINVAL, "developer: 'on' must be a boolean");
+                r = rk_extdb_set_developer_mode(c->d->extdb, rk_bool(on));
+                if (r < 0)
+                        return reply_error(c, peer, r, NULL);
+                log_notice(c->d, "developer mode %s", rk_bool(on) ? "on: checks are relaxed, and each relaxation is logged"
+                                                                  : "off");
+        }
+        (void) rk_dict_set_bool(m, "developer_mode", rk_extdb_get_developer_mode(c->d->extdb) > 0);
+        reply(c, peer, m);
+}
+
 void ringd_shutdown(ringd *d);
 
 static void cmd_shutdown(ctl_client *c, uint32_t peer, rk_value *req) {
@@ -307,7 +332,7 @@ static const struct {
         { "registry", cmd_registry },     { "virt-add", cmd_virt_add },
         { "virt-remove", cmd_virt_remove }, { "virt-list", cmd_virt_list },
         { "debug", cmd_debug },           { "rescan", cmd_rescan },
-        { "shutdown", cmd_shutdown },
+        { "shutdown", cmd_shutdown },     { "developer", cmd_developer },
 };
 
 static int dispatch(ctl_client *c, rk_msg *m) {

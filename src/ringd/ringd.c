@@ -193,6 +193,32 @@ static int setup_paths(ringd *d) {
         return 0;
 }
 
+/*
+ * The activation database: opened and checked at every start, so a crash
+ * of ringd at any point is noticed before anything relies on it.  ringd
+ * runs without it (and says so) rather than not at all.
+ */
+static void open_extdb(ringd *d) {
+        rk_diag diag;
+        int r;
+
+        if (asprintf(&d->extdb_path, "%s/extensions.db", d->state_dir) < 0) {
+                d->extdb_path = NULL;
+                return;
+        }
+        rk_diag_init(&diag);
+        r = rk_extdb_open(d->extdb_path, &d->extdb, &diag);
+        if (r >= 0)
+                r = rk_extdb_check(d->extdb, &diag);
+        for (size_t k = 0; k < diag.n; k++)
+                log_error(d, "%s: %s", d->extdb_path, diag.items[k].message);
+        rk_diag_done(&diag);
+        if (r < 0 && !d->extdb)
+                log_error(d, "activation database unavailable: %s", strerror(-r));
+        else if (rk_extdb_get_developer_mode(d->extdb) > 0)
+                log_warning(d, "developer mode is on: signature and location checks are relaxed, and each relaxation is logged");
+}
+
 static int on_signal(rk_source *s, const struct signalfd_siginfo *si, void *ud) {
         ringd *d = ud;
         log_notice(d, "received %s, shutting down", sigabbrev_np((int) si->ssi_signo) ?: "a signal");
@@ -273,6 +299,7 @@ int main(int argc, char **argv) {
         root_nub = res_nub = NULL;
 
         limits_init(&d);
+        open_extdb(&d);
         if ((r = rk_loop_add_signal(d.loop, NULL, SIGTERM, on_signal, &d)) < 0 ||
             (r = rk_loop_add_signal(d.loop, NULL, SIGINT, on_signal, &d)) < 0)
                 goto fail;
@@ -309,6 +336,8 @@ fail:
         nub_free_all(&d);
         virtual_free_all(&d);
         limits_done(&d);
+        rk_extdb_close(d.extdb);
+        free(d.extdb_path);
         catalogue_free(&d);
         rk_registry_free(d.reg);
         rk_loop_unref(d.loop);

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "catalogue/bundle.h"
+#include "catalogue/extdb.h"
 #include "ipc/msg.h"
 #include "match/index.h"
 #include "registry/registry.h"
@@ -143,6 +144,8 @@ struct ringd {
         unsigned crash_limit;
         unsigned max_tasks;     /* pids.max per instance */
         char *cgroup_root;      /* NULL without a pids controller */
+        rk_extdb *extdb;        /* activation state; NULL when it could not be opened */
+        char *extdb_path;
         uint64_t crash_window_usec, step_timeout_usec, backoff_min_usec, backoff_max_usec;
         char **debug_next;      /* bundle ids whose next instance starts stopped */
         size_t n_debug_next;

@@ -373,3 +373,28 @@ int cmd_rescan(int argc, char **argv) {
 int cmd_shutdown(int argc, char **argv) {
         return simple(argc, argv, "shutdown");
 }
+
+int cmd_developer(int argc, char **argv) {
+        _cleanup_(rk_value_unrefp) rk_value *req = request("developer"), *rep = NULL;
+        common c = {};
+        int i = parse_common(argc, argv, &c, "ringctl developer [on|off] [--root DIR] [--json]");
+
+        if (i < 0 || argc - i > 1)
+                return RK_EXIT_USAGE;
+        if (!req)
+                return RK_EXIT_FAIL;
+        if (i < argc) {
+                if (!streq(argv[i], "on") && !streq(argv[i], "off")) {
+                        fprintf(stderr, "ringctl developer: say 'on' or 'off', not '%s'\n", argv[i]);
+                        return RK_EXIT_USAGE;
+                }
+                rk_dict_set_bool(req, "on", streq(argv[i], "on"));
+        }
+        if (call(&c, "developer", req, &rep) < 0)
+                return RK_EXIT_FAIL;
+        if (c.json)
+                printf("{\"developer_mode\":%s}\n", rk_bool(rk_dict_get(rep, "developer_mode")) ? "true" : "false");
+        else
+                printf("developer mode: %s\n", rk_bool(rk_dict_get(rep, "developer_mode")) ? "on" : "off");
+        return RK_EXIT_OK;
+}

@@ -26,6 +26,7 @@ static const command commands[] = {
         { "debug", cmd_debug, "start the next instance of a bundle stopped, print its pid" },
         { "rescan", cmd_rescan, "rescan the extension directories" },
         { "shutdown", cmd_shutdown, "stop every driver and ringd" },
+        { "developer", cmd_developer, "developer mode: on, off, or show (persisted)" },
 };
 
 static void usage(FILE *f) {

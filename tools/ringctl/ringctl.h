@@ -17,6 +17,7 @@ int cmd_virt(int argc, char **argv);
 int cmd_debug(int argc, char **argv);
 int cmd_rescan(int argc, char **argv);
 int cmd_shutdown(int argc, char **argv);
+int cmd_developer(int argc, char **argv);
 
 /* exit codes */
 #define RK_EXIT_OK 0
