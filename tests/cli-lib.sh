@@ -29,6 +29,17 @@ expect_no_grep() {
         if grep -Eq -- "$2" "$TMP/out"; then fail "$1" "unexpected /$2/ in: $(head -c 2000 "$TMP/out")"; else ok "$1"; fi
 }
 
+# wait_for SECONDS COMMAND...: poll every 0.1 s until the command succeeds
+wait_for() {
+        local limit=$(($1 * 10)) n=0
+        shift
+        while ! "$@" >/dev/null 2>&1; do
+                n=$((n + 1))
+                [ $n -ge $limit ] && return 1
+                sleep 0.1
+        done
+}
+
 finish() {
         echo "$_passed passed, $_failed failed"
         [ "$_failed" -eq 0 ]

@@ -43,15 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() {
-        local limit=$(($1 * 10)) n=0
-        shift
-        while ! "$@" >/dev/null 2>&1; do
-                n=$((n + 1))
-                [ $n -ge $limit ] && return 1
-                sleep 0.1
-        done
-}
 rec_has() { grep -q -- "$1" "$REC"; }
 
 "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" -v 2>"$TMP/ringd.log" &

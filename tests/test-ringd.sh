@@ -74,16 +74,6 @@ PL
 
 ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
 
-# wait_for SECONDS COMMAND...: poll until the command succeeds
-wait_for() {
-        local limit=$(($1 * 10)) n=0
-        shift
-        while ! "$@" >/dev/null 2>&1; do
-                n=$((n + 1))
-                [ $n -ge $limit ] && return 1
-                sleep 0.1
-        done
-}
 # vremove ID: remove a virtual device and wait until its driver is gone
 vremove() {
         ringctl virt remove "$1" || return 1

@@ -945,3 +945,61 @@ int rk_bundle_load(const char *path, rk_bundle **ret, rk_diag *diag) {
         *ret = b;
         return r;
 }
+
+bool rk_bundle_is_bundle_name(const char *name) {
+        static const char *const sfx[] = { ".dext", ".kext", ".systemextension", ".app", ".plist" };
+        size_t len = name ? strlen(name) : 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(sfx); i++) {
+                size_t n = strlen(sfx[i]);
+                if (len > n && streq(name + len - n, sfx[i]))
+                        return true;
+        }
+        return false;
+}
+
+static int compare_paths(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int rk_bundle_list_dir(const char *dir, char ***ret, size_t *ret_n) {
+        DIR *dh;
+        struct dirent *de;
+        char **names = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        if (!dir || !ret || !ret_n)
+                return -EINVAL;
+        dh = opendir(dir);
+        if (!dh)
+                return -errno;
+        while ((de = readdir(dh))) {
+                char **x;
+                if (de->d_name[0] == '.' || !rk_bundle_is_bundle_name(de->d_name))
+                        continue;
+                x = realloc(names, (n + 1) * sizeof(*x));
+                if (!x) {
+                        r = -ENOMEM;
+                        break;
+                }
+                names = x;
+                if (asprintf(&names[n], "%s/%s", dir, de->d_name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        closedir(dh);
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+                return r;
+        }
+        if (n > 1)
+                qsort(names, n, sizeof(*names), compare_paths);
+        *ret = names;
+        *ret_n = n;
+        return 0;
+}

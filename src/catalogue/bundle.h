@@ -62,3 +62,14 @@ static inline void rk_bundle_unrefp(rk_bundle **b) {
 const char *rk_bundle_kind_name(rk_bundle_kind k); /* "dext", "kext", ... */
 /* the name to use in messages: identifier, else path */
 const char *rk_bundle_name(const rk_bundle *b);
+
+/* True for names rk_bundle_load() takes: *.dext, *.kext, *.systemextension, *.app, *.plist. */
+bool rk_bundle_is_bundle_name(const char *name);
+
+/*
+ * The bundle paths in an extension directory ("DIR/NAME" for every entry
+ * rk_bundle_is_bundle_name() accepts, hidden ones left out), sorted so that
+ * results never depend on readdir order.  Free each path and the array.
+ * Errors: those of opendir(3) (-ENOENT, -ENOTDIR, -EACCES...), -ENOMEM.
+ */
+int rk_bundle_list_dir(const char *dir, char ***ret, size_t *ret_n);

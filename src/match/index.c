@@ -220,10 +220,7 @@ static bool is_usb_nub_class(const char *c) {
 
 /* ---- insertion ---- */
 
-static int add_to(rk_match_index *idx, char kind, const char *cls, const void *payload, size_t n,
-                  rk_personality *p) {
-        char key[KEY_MAX];
-        size_t len = make_key(key, kind, cls, payload, n);
+static int push_key(rk_match_index *idx, const char *key, size_t len, rk_personality *p) {
         bucket *b;
         int r;
 
@@ -235,18 +232,15 @@ static int add_to(rk_match_index *idx, char kind, const char *cls, const void *p
         return bucket_push(b, p);
 }
 
+static int add_to(rk_match_index *idx, char kind, const char *cls, const void *payload, size_t n,
+                  rk_personality *p) {
+        char key[KEY_MAX];
+        return push_key(idx, key, make_key(key, kind, cls, payload, n), p);
+}
+
 static int add_prop(rk_match_index *idx, const char *cls, const rk_value *m, rk_personality *p) {
         char key[KEY_MAX];
-        size_t len = prop_key(key, cls, rk_dict_key_at(m, 0), rk_dict_value_at(m, 0));
-        bucket *b;
-        int r;
-
-        if (len == 0)
-                return -E2BIG;
-        r = get_bucket(idx, key, len, &b);
-        if (r < 0)
-                return r;
-        return bucket_push(b, p);
+        return push_key(idx, key, prop_key(key, cls, rk_dict_key_at(m, 0), rk_dict_value_at(m, 0)), p);
 }
 
 /* Which kind of bucket p goes to; 0 for the class bucket. */
@@ -380,6 +374,28 @@ int rk_match_index_add(rk_match_index *idx, rk_personality *p) {
         p->seq = idx->seq++;
         idx->all[idx->n_all++] = rk_personality_ref(p);
         return 0;
+}
+
+int rk_match_index_add_personalities(rk_match_index *idx, const rk_value *personalities, const char *bundle,
+                                     const char *file, rk_diag *diag, unsigned *refused) {
+        int added = 0;
+
+        if (!idx || !bundle)
+                return -EINVAL;
+        for (size_t i = 0; i < rk_dict_size(personalities); i++) {
+                _cleanup_(rk_personality_unrefp) rk_personality *p = NULL;
+                int r = rk_personality_new(rk_dict_value_at(personalities, i), bundle,
+                                           rk_dict_key_at(personalities, i), file, &p, diag);
+                if (r == -EBADMSG) {
+                        if (refused)
+                                (*refused)++;
+                        continue;
+                }
+                if (r < 0 || (r = rk_match_index_add(idx, p)) < 0)
+                        return r;
+                added++;
+        }
+        return added;
 }
 
 size_t rk_match_index_remove_bundle(rk_match_index *idx, const char *bundle) {

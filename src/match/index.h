@@ -31,6 +31,15 @@ static inline void rk_match_index_freep(rk_match_index **i) {
 
 /* Takes a reference.  -ENOMEM, -EINVAL. */
 int rk_match_index_add(rk_match_index *idx, rk_personality *p);
+/*
+ * Compile and add every entry of an IOKitPersonalities dictionary.  Entries
+ * with errors are reported to diag (naming file, bundle, personality and
+ * key) and left out: *refused counts them.  Returns the number added, or
+ * -ENOMEM / -EINVAL.
+ */
+int rk_match_index_add_personalities(rk_match_index *idx, const rk_value *personalities, const char *bundle,
+                                     const char *file, rk_diag *diag, unsigned *refused);
+
 /* Removes every personality of the bundle; returns how many. */
 size_t rk_match_index_remove_bundle(rk_match_index *idx, const char *bundle);
 size_t rk_match_index_size(const rk_match_index *idx);

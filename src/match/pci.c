@@ -89,27 +89,17 @@ static bool is_space(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int hex_digit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* A 32-bit hex number, "0x" optional.  Returns false on no digits or overflow. */
 static bool parse_hex(const char **p, uint32_t *ret) {
         const char *s = *p;
         uint64_t v = 0;
         int d;
 
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && hex_digit(s[2]) >= 0)
+        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && unhexchar(s[2]) >= 0)
                 s += 2;
-        if (hex_digit(*s) < 0)
+        if (unhexchar(*s) < 0)
                 return false;
-        for (; (d = hex_digit(*s)) >= 0; s++) {
+        for (; (d = unhexchar(*s)) >= 0; s++) {
                 v = (v << 4) | (uint64_t) d;
                 if (v > 0xffffffff)
                         return false;

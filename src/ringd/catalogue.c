@@ -14,7 +14,6 @@
  * removed at the top level); events are debounced for RESCAN_DELAY_USEC.
  * Edits inside an installed bundle are picked up by `ringctl rescan`.
  */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -34,17 +33,6 @@ typedef struct scan {
         unsigned personalities, errors;
 } scan;
 
-static bool is_bundle_name(const char *n) {
-        static const char *const sfx[] = { ".dext", ".kext", ".systemextension", ".app", ".plist" };
-        size_t len = strlen(n);
-        for (size_t i = 0; i < ELEMENTSOF(sfx); i++) {
-                size_t s = strlen(sfx[i]);
-                if (len > s && streq(n + len - s, sfx[i]))
-                        return true;
-        }
-        return false;
-}
-
 static bool have_bundle(scan *s, const char *id) {
         for (size_t k = 0; k < s->n; k++)
                 if (streq(rk_bundle_name(s->bundles[k]), id))
@@ -55,6 +43,7 @@ static bool have_bundle(scan *s, const char *id) {
 static int add_bundle(ringd *d, scan *s, rk_bundle *b, rk_diag *diag) {
         const char *id = rk_bundle_name(b);
         rk_bundle **nb;
+        int r;
 
         if (b->identifier && have_bundle(s, id)) {
                 log_warning(d, "%s: bundle %s is installed twice; ignoring this copy", b->path, id);
@@ -65,20 +54,12 @@ static int add_bundle(ringd *d, scan *s, rk_bundle *b, rk_diag *diag) {
                 return -ENOMEM;
         s->bundles = nb;
         s->bundles[s->n++] = rk_bundle_ref(b);
-        for (size_t i = 0; i < rk_dict_size(b->personalities); i++) {
-                _cleanup_(rk_personality_unrefp) rk_personality *p = NULL;
-                int r = rk_personality_new(rk_dict_value_at(b->personalities, i), id, rk_dict_key_at(b->personalities, i),
-                                           b->info_path, &p, diag);
-                if (r == -EBADMSG) {
-                        s->errors++;
-                        continue;
-                }
-                if (r < 0 || (r = rk_match_index_add(s->index, p)) < 0)
-                        return r;
-                s->personalities++;
-        }
+        r = rk_match_index_add_personalities(s->index, b->personalities, id, b->info_path, diag, &s->errors);
+        if (r < 0)
+                return r;
+        s->personalities += (unsigned) r;
         for (size_t i = 0; i < b->n_children; i++) {
-                int r = add_bundle(d, s, b->children[i], diag);
+                r = add_bundle(d, s, b->children[i], diag);
                 if (r < 0)
                         return r;
         }
@@ -86,31 +67,17 @@ static int add_bundle(ringd *d, scan *s, rk_bundle *b, rk_diag *diag) {
 }
 
 static int scan_dir(ringd *d, scan *s, const char *dir) {
-        DIR *dh = opendir(dir);
-        struct dirent *de;
         char **names = NULL;
         size_t n = 0;
-        int r = 0;
+        int r = rk_bundle_list_dir(dir, &names, &n);
 
-        if (!dh) {
-                if (errno != ENOENT)
-                        log_warning(d, "extension directory %s: %m", dir);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_warning(d, "extension directory %s: %s", dir, strerror(-r));
                 return 0;
         }
-        while ((de = readdir(dh))) {
-                char **x;
-                if (de->d_name[0] == '.' || !is_bundle_name(de->d_name))
-                        continue;
-                x = realloc(names, (n + 1) * sizeof(*x));
-                if (!x || asprintf(&x[n], "%s/%s", dir, de->d_name) < 0) {
-                        names = x ? x : names;
-                        r = -ENOMEM;
-                        break;
-                }
-                names = x;
-                n++;
-        }
-        closedir(dh);
         for (size_t k = 0; k < n; k++) {
                 _cleanup_(rk_bundle_unrefp) rk_bundle *b = NULL;
                 rk_diag diag;

@@ -101,11 +101,7 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
                 return reply_error(c, peer, -ENOMEM, NULL);
         for (instance *i = d->instances; i; i = i->next_all)
                 n_inst++;
-        {
-                _cleanup_(rk_value_unrefp) rk_value *list = NULL;
-                if (virtual_list(d, &list) >= 0)
-                        n_vdev = rk_array_size(list);
-        }
+        n_vdev = virtual_count(d);
         (void) rk_dict_set_integer(m, "pid", (uint64_t) getpid(), false);
         (void) rk_dict_set_string(m, "root", d->root);
         (void) rk_dict_set_integer(m, "uptime_usec", rk_now() - d->started_at, false);

@@ -202,6 +202,7 @@ int virtual_remove(ringd *d, uint64_t id, char **error);
 void virtual_free_all(ringd *d);
 void virtual_nub_gone(vdev *v);
 int virtual_list(ringd *d, rk_value **ret);
+size_t virtual_count(ringd *d);
 
 /* linux.c */
 int linux_start(ringd *d);

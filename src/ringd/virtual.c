@@ -221,6 +221,13 @@ void virtual_nub_gone(vdev *v) {
         v->nub = NULL;
 }
 
+size_t virtual_count(ringd *d) {
+        size_t n = 0;
+        for (vdev *v = d->vdevs; v; v = v->next)
+                n += v->nub != NULL;
+        return n;
+}
+
 /* Counters for `ringctl virt list`. */
 int virtual_list(ringd *d, rk_value **ret) {
         _cleanup_(rk_value_unrefp) rk_value *a = NULL;

@@ -580,16 +580,6 @@ static void trim(const buf *b, const char **p, size_t *n) {
         *n = m;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Decimal or 0x hex, optional sign, within 64 bits (negative: within int64). */
 static const char *integer_problem(const char *p, size_t n) {
         bool neg = false, hex;
@@ -607,7 +597,7 @@ static const char *integer_problem(const char *p, size_t n) {
                 return "integer with a leading zero (octal or decimal?)";
         limit = neg ? (uint64_t) INT64_MAX + 1 : UINT64_MAX;
         for (; i < n; i++) {
-                int d = hex ? hexval(p[i]) : (p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : -1);
+                int d = hex ? unhexchar(p[i]) : (p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : -1);
                 unsigned base = hex ? 16 : 10;
                 if (d < 0)
                         return "invalid integer";

@@ -12,7 +12,6 @@
  * Personalities with errors are reported on stderr and left out, as the
  * daemon would.
  */
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,42 +43,18 @@ typedef struct loader {
 } loader;
 
 static int add_bundle(loader *l, rk_bundle *b) {
-        const char *id = rk_bundle_name(b);
-
+        int r = rk_match_index_add_personalities(l->idx, b->personalities, rk_bundle_name(b), b->info_path,
+                                                 &l->diag, &l->skipped);
+        if (r < 0)
+                return r;
         l->bundles++;
-        for (size_t i = 0; i < rk_dict_size(b->personalities); i++) {
-                _cleanup_(rk_personality_unrefp) rk_personality *p = NULL;
-                const char *name = rk_dict_key_at(b->personalities, i);
-                int r = rk_personality_new(rk_dict_value_at(b->personalities, i), id, name, b->info_path, &p,
-                                           &l->diag);
-                if (r == -EBADMSG) {
-                        l->skipped++;
-                        continue;
-                }
-                if (r < 0)
-                        return r;
-                r = rk_match_index_add(l->idx, p);
-                if (r < 0)
-                        return r;
-                l->personalities++;
-        }
+        l->personalities += (unsigned) r;
         for (size_t i = 0; i < b->n_children; i++) {
-                int r = add_bundle(l, b->children[i]);
+                r = add_bundle(l, b->children[i]);
                 if (r < 0)
                         return r;
         }
         return 0;
-}
-
-static bool is_bundle_name(const char *n) {
-        static const char *const sfx[] = { ".dext", ".kext", ".systemextension", ".app", ".plist" };
-        size_t len = strlen(n);
-        for (size_t i = 0; i < ELEMENTSOF(sfx); i++) {
-                size_t s = strlen(sfx[i]);
-                if (len > s && streq(n + len - s, sfx[i]))
-                        return true;
-        }
-        return false;
 }
 
 static int load_path(loader *l, const char *path) {
@@ -94,51 +69,29 @@ static int load_path(loader *l, const char *path) {
         return add_bundle(l, b);
 }
 
-static int compare_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 static int load_catalogue(loader *l, const char *dir) {
         struct stat st;
-        DIR *d;
-        struct dirent *de;
-        char **names = NULL;
+        char **paths = NULL;
         size_t n = 0;
-        int r = 0;
+        int r;
 
         if (stat(dir, &st) < 0) {
                 fprintf(stderr, "ringctl: catalogue %s: %m\n", dir);
                 return -errno;
         }
-        if (!S_ISDIR(st.st_mode) || is_bundle_name(dir))
+        if (!S_ISDIR(st.st_mode) || rk_bundle_is_bundle_name(dir))
                 return load_path(l, dir);
-        d = opendir(dir);
-        if (!d) {
-                fprintf(stderr, "ringctl: catalogue %s: %m\n", dir);
-                return -errno;
+        r = rk_bundle_list_dir(dir, &paths, &n);
+        if (r < 0) {
+                fprintf(stderr, "ringctl: catalogue %s: %s\n", dir, strerror(-r));
+                return r;
         }
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.' || !is_bundle_name(de->d_name))
-                        continue;
-                char **nn = realloc(names, (n + 1) * sizeof(*nn));
-                if (!nn || asprintf(&nn[n], "%s/%s", dir, de->d_name) < 0) {
-                        names = nn ? nn : names;
-                        r = -ENOMEM;
-                        break;
-                }
-                names = nn;
-                n++;
-        }
-        closedir(d);
-        /* sorted, so output and ties do not depend on readdir order */
-        if (r == 0)
-                qsort(names, n, sizeof(*names), compare_str);
         for (size_t i = 0; i < n; i++) {
                 if (r == 0)
-                        r = load_path(l, names[i]);
-                free(names[i]);
+                        r = load_path(l, paths[i]);
+                free(paths[i]);
         }
-        free(names);
+        free(paths);
         return r;
 }
 

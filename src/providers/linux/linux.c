@@ -322,20 +322,10 @@ static int parse_decimal(const char *s, double *ret) {
         return 0;
 }
 
-static int hex_nibble(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* "52:54:00:12:34:56" -> bytes; exactly n of them. */
 static int parse_hwaddr(const char *s, uint8_t *out, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                int hi = hex_nibble(s[0]), lo = hi < 0 ? -1 : hex_nibble(s[1]);
+                int hi = unhexchar(s[0]), lo = hi < 0 ? -1 : unhexchar(s[1]);
                 if (lo < 0)
                         return -EINVAL;
                 out[i] = (uint8_t) (hi << 4 | lo);
