@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* Placeholder for the binary plist codec's tests. */
+#include "test.h"
