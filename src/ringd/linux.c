@@ -123,7 +123,8 @@ int linux_start(ringd *d) {
         r = rk_linux_provider_enumerate(p);
         if (r < 0)
                 return r;
-        log_info(d, "linux: %d devices", r);
+        log_info(d, "linux: %d devices; following %s uevents", r,
+                 rk_linux_provider_get_monitor(p) == RK_LINUX_MONITOR_UDEV ? "udevd's" : "kernel");
         return 0;
 }
 
