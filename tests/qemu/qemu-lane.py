@@ -188,6 +188,7 @@ def build_initramfs(args, kver, out):
         "ringkit-builtin": args.builtin,
         "test-dext": args.test_dext,
         "rk-evread": args.evread,
+        "rk-usbkbd-dext": args.usbkbd_dext,
     }
     libs = {}
     for name, path in binaries.items():
@@ -521,6 +522,7 @@ def main():
     p.add_argument("--builtin", required=True)
     p.add_argument("--test-dext", required=True)
     p.add_argument("--evread", required=True)
+    p.add_argument("--usbkbd-dext", required=True)
     p.add_argument("--logdir", default="qemu-lane-logs")
     p.add_argument("--kernel", help="default: the newest /boot/vmlinuz-* with its modules installed")
     p.add_argument("--qemu", default="qemu-system-x86_64")

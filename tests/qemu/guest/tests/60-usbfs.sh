@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: MIT
+# A user-space USB driver: rk-usbkbd-dext takes the keyboard's interface
+# from usbhid through usbfs and reads its interrupt endpoint itself.  Killed
+# with a URB in flight, it is restarted and reads again; when its bundle is
+# removed it gives the interface back and the kernel's evdev path works.
+REPORTS=/tmp/reports
+: >"$REPORTS"
+usb_stage=/tmp/UsbKbd.dext
+mkdir -p "$usb_stage/Contents/MacOS"
+cp /ringkit/bin/rk-usbkbd-dext "$usb_stage/Contents/MacOS/rk-usbkbd-dext"
+cat >"$usb_stage/Contents/Info.plist" <<PL
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>org.ringkit.test.usbkbd</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>DEXT</string>
+<key>CFBundleExecutable</key><string>rk-usbkbd-dext</string>
+<key>IOKitPersonalities</key><dict>
+<key>QEMUKeyboardUSB</key><dict>
+<key>IOClass</key><string>IOUserService</string>
+<key>IOUserClass</key><string>RKQEMUUSBKeyboard</string>
+<key>IOProviderClass</key><string>IOUSBHostDevice</string>
+<key>IOMatchCategory</key><string>RKQEMUUSBRead</string>
+<key>idVendor</key><integer>1575</integer>
+<key>idProduct</key><integer>1</integer>
+<key>IOPropertyMatch</key><dict><key>USB Product Name</key><string>QEMU USB Keyboard</string></dict>
+<key>RKReportLog</key><string>$REPORTS</string>
+</dict></dict></dict></plist>
+PL
+mv "$usb_stage" "$ROOT/extensions/UsbKbd.dext"
+
+claims() { grep -c '^claimed ' "$REPORTS" 2>/dev/null || true; }
+has_claims() { [ "$(claims)" -ge "$1" ]; }
+# a report from pid $1 with HID usage $2 pressed (first key slot, byte 2)
+has_report() { grep -Eq "^report $1 [0-9a-f]{2} [0-9a-f]{2} $2( |\$)" "$REPORTS"; }
+no_event_node() { ! event_node_of "$KBD1"; }
+
+check usbfs-dext-claims-interface 'reports: $(cat "$REPORTS"); log: $(tail -n 10 "$RINGD_LOG")' wait_for 20 has_claims 1
+UPID=$(grep '^claimed ' "$REPORTS" | tail -n1 | awk '{print $2}')
+check usbfs-detaches-usbhid 'event nodes: $(ls /sys/class/input)' wait_for 10 no_event_node
+req keys c
+check usbfs-dext-reads-interrupt-endpoint 'reports: $(cat "$REPORTS")' wait_for 10 has_report "$UPID" 06
+
+# killed with its interrupt URB in flight
+kill -9 "$UPID"
+check usbfs-dext-restarted 'reports: $(cat "$REPORTS"); log: $(tail -n 10 "$RINGD_LOG")' wait_for 20 has_claims 2
+UPID=$(grep '^claimed ' "$REPORTS" | tail -n1 | awk '{print $2}')
+req keys d
+check usbfs-restarted-dext-reads-again 'reports: $(cat "$REPORTS")' wait_for 10 has_report "$UPID" 07
+
+# bundle removed: the dext stops and hands the interface back to usbhid
+rm -rf "$ROOT/extensions/UsbKbd.dext"
+check usbfs-dext-releases 'reports: $(cat "$REPORTS")' wait_for 20 grep -q "^released $UPID" "$REPORTS"
+check usbhid-rebinds 'event nodes: $(ls /sys/class/input)' wait_for 20 event_node_of "$KBD1"
+keys_arrive keys-via-kernel-after-usbfs-dext "$(event_node_of "$KBD1")" e 18
+sendfile reports "$REPORTS"
