@@ -108,6 +108,45 @@ if wait_for 10 rec_has "free com.test.basic"; then ok lifecycle-freed; else fail
 order=$(grep "com.test.basic" "$REC" | awk '{print $1}' | tr '\n' ' ')
 [ "$order" = "init probe start stop free " ] && ok lifecycle-order || fail lifecycle-order "$order"
 
+# --- warm spares: once a bundle has run, its next instance is already spawned ---
+basic_pids() { pgrep -f "$EXT/com.test.basic.dext/Contents/MacOS/test-dext" | tr '\n' ' '; }
+wait_for 10 sh -c "\"$RINGCTL\" --root \"$ROOT\" status --json | grep -q '\"spares\":1'" && ok spare-kept ||
+        fail spare-kept "$(ringctl status)"
+spare=$(basic_pids)
+: >"$REC"
+id=$(ringctl virt add --class RKTestDevice --property IOName=basic1)
+wait_for 10 rec_has "start com.test.basic"
+started=$(awk '/^start com.test.basic/ {print $4}' "$REC")
+[ -n "$started" ] && [ "$spare" = "$started " ] && ok spare-adopted || fail spare-adopted "spare '$spare', started '$started'"
+grep -q "warm spare (pid $started) takes Basic 'basic1'" "$TMP/ringd.log" && ok spare-adopted-logged ||
+        fail spare-adopted-logged "$(grep spare "$TMP/ringd.log" | tail -5)"
+vremove "$id"
+wait_for 10 rec_has "free com.test.basic"
+# a spare that dies is dropped, and the next instance starts cold
+wait_for 10 sh -c "[ \$(pgrep -f '$EXT/com.test.basic.dext/Contents/MacOS/[t]est-dext' | wc -l) -eq 1 ]"
+spare=$(basic_pids)
+kill -9 $spare
+wait_for 10 grep -q "com.test.basic#[0-9]*: spare dropped" "$TMP/ringd.log" && ok spare-death-dropped ||
+        fail spare-death-dropped "$(grep spare "$TMP/ringd.log" | tail -5)"
+: >"$REC"
+id=$(ringctl virt add --class RKTestDevice --property IOName=basic2)
+wait_for 10 rec_has "start com.test.basic" && ok spare-death-cold-start || fail spare-death-cold-start "$(cat "$REC")"
+vremove "$id"
+wait_for 10 rec_has "free com.test.basic"
+# the executable replaced on disk: the spare running the old file is not used
+wait_for 10 sh -c "[ \$(pgrep -f '$EXT/com.test.basic.dext/Contents/MacOS/[t]est-dext' | wc -l) -eq 1 ]"
+spare=$(basic_pids)
+cp "$TEST_DEXT" "$EXT/com.test.basic.dext/Contents/MacOS/test-dext.new"
+mv "$EXT/com.test.basic.dext/Contents/MacOS/test-dext.new" "$EXT/com.test.basic.dext/Contents/MacOS/test-dext"
+: >"$REC"
+id=$(ringctl virt add --class RKTestDevice --property IOName=basic3)
+wait_for 10 rec_has "start com.test.basic"
+started=$(awk '/^start com.test.basic/ {print $4}' "$REC")
+[ -n "$started" ] && [ "$spare" != "$started " ] && ! kill -0 $spare 2>/dev/null && ok spare-stale-exe-dropped ||
+        fail spare-stale-exe-dropped "spare '$spare', started '$started'; $(grep spare "$TMP/ringd.log" | tail -3)"
+vremove "$id"
+wait_for 10 rec_has "free com.test.basic"
+
 # --- probe and start fall-through ---
 : >"$REC"
 id=$(ringctl virt add --class RKFallDevice)
@@ -273,6 +312,8 @@ wait_for 10 rec_has "start com.test.basic"
 rm -rf "$EXT/com.test.basic.dext"
 wait_for 10 rec_has "free com.test.basic" && ok bundle-removed-stops-driver || fail bundle-removed-stops-driver "$(cat "$REC")"
 vremove "$id"
+wait_for 10 sh -c "! pgrep -f '$EXT/com.test.basic.dext/Contents/MacOS/[t]est-dext' >/dev/null" && ok bundle-removed-no-spare-left ||
+        fail bundle-removed-no-spare-left "$(pgrep -af com.test.basic.dext)"
 
 # --- clean shutdown stops everything ---
 ringctl developer on >/dev/null

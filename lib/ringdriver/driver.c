@@ -37,6 +37,7 @@ typedef enum dstate {
         D_CONNECTED,
         D_INITED,
         D_PROBED,
+        D_DECLINED,  /* probe said no: start is refused, free still runs */
         D_STARTED,
         D_STOPPED,
 } dstate;
@@ -197,8 +198,8 @@ static int on_probe(rk_driver *d, rk_value *body) {
         (void) rk_integer_s64(rk_dict_get(body, "score"), &score);
         if (d->cls->probe)
                 r = d->cls->probe(d, &score);
-        if (r == 0)
-                d->state = D_PROBED;
+        /* ringd sends INIT, PROBE and START together: a declined probe must stop START here */
+        d->state = r == 0 ? D_PROBED : D_DECLINED;
         return send_status(d, RK_DEXT_PROBE_DONE, r, &score);
 }
 

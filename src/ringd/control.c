@@ -109,6 +109,8 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
         (void) rk_dict_set_integer(m, "personalities", rk_match_index_size(d->index), false);
         (void) rk_dict_set_integer(m, "services", rk_registry_size(d->reg), false);
         (void) rk_dict_set_integer(m, "instances", n_inst, false);
+        (void) rk_dict_set_integer(m, "spares", spares_count(d), false);
+        (void) rk_dict_set_integer(m, "spares_per_bundle", d->spares_per_bundle, false);
         (void) rk_dict_set_integer(m, "virtual_devices", n_vdev, false);
         (void) rk_dict_set_integer(m, "failed", (uint64_t) count_failed(d), false);
         (void) rk_dict_set_bool(m, "linux_provider", d->linux_provider);

@@ -10,10 +10,21 @@
  * pidfd.
  *
  *     I_SPAWNED --HELLO--> I_INIT --INIT_DONE(0)--> I_PROBE --PROBE_DONE(0)--> I_START
+ *     (INIT, PROBE and START are sent together at HELLO: send_steps())
  *     I_START --START_DONE(0)--> I_RUNNING            instance_step(), on_message()
  *     I_RUNNING --instance_stop()--> I_STOP --STOP_DONE--> I_FREE --exit--> I_DEAD
  *     any --failure before RUNNING--> nub_instance_failed() (next candidate)
  *     any --exit / deadline / bad message while RUNNING--> nub_instance_crashed()
+ *
+ * Warm spares: once an instance of a bundle has started, ringd keeps one
+ * more process of that bundle spawned and greeted (HELLO received) but not
+ * yet given a device (d->spares, --spares N per bundle).  The next instance
+ * of the bundle -- a new device, or the restart after a crash -- adopts it
+ * and goes straight to INIT, so exec and dynamic linking are off the
+ * critical path.  A spare is dropped when its bundle goes or its executable
+ * changes on disk (checked by identity at adoption), and never serves an
+ * instance started for a debugger.  A spare that dies or misbehaves is
+ * dropped with a warning and not replaced until its bundle starts again.
  *
  * Invariants: an instance is in d->instances from spawn until
  * instance_free(); its process is killed (SIGKILL) and reaped before it is
@@ -26,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +50,7 @@ extern char **environ;
 
 static void on_failure(instance *i, int error, const char *why);
 static void finish_stop(instance *i);
+static void spares_refill(ringd *d, const char *bundle, const char *exe);
 
 const char *inst_state_name(inst_state s) {
         static const char *const names[] = {
@@ -52,6 +65,15 @@ instance *instance_find(ringd *d, uint64_t id) {
                 if (i->id == id)
                         return i;
         return NULL;
+}
+
+static bool alive(ringd *d, uint64_t id) {
+        if (instance_find(d, id))
+                return true;
+        for (instance *i = d->spares; i; i = i->next_all)
+                if (i->id == id)
+                        return true;
+        return false;
 }
 
 bool debug_take(ringd *d, const char *bundle) {
@@ -142,6 +164,21 @@ static int send_probe(instance *i) {
         return send_msg(i, RK_DEXT_PROBE, m, -EBADF);
 }
 
+/*
+ * INIT, PROBE and START go out together, one round trip instead of three:
+ * the SDK runs each step only when the one before succeeded (a failed init
+ * or a declined probe makes the later steps answer -EPROTO), and ringd acts
+ * on the answers in order, so the first failure is the one reported.
+ */
+static int send_steps(instance *i) {
+        int r;
+
+        i->state = I_INIT;
+        if ((r = send_init(i)) < 0 || (r = send_probe(i)) < 0)
+                return r;
+        return send_msg(i, RK_DEXT_START, NULL, -EBADF);
+}
+
 static void advance(instance *i, inst_state next, int (*send)(instance *)) {
         uint32_t type = next == I_START ? RK_DEXT_START : next == I_STOP ? RK_DEXT_STOP : RK_DEXT_FREE;
         int r;
@@ -179,7 +216,9 @@ static void on_step_done(instance *i, uint32_t type, rk_value *body) {
                         break;
                 if (status < 0)
                         return on_failure(i, status, "init failed");
-                return advance(i, I_PROBE, send_probe);
+                i->state = I_PROBE; /* PROBE is already on its way: send_steps() */
+                arm_deadline(i);
+                return;
         case RK_DEXT_PROBE_DONE:
                 if (i->state != I_PROBE)
                         break;
@@ -188,7 +227,9 @@ static void on_step_done(instance *i, uint32_t type, rk_value *body) {
                                                                                            : "probe failed");
                 if (rk_integer_s64(rk_dict_get(body, "score"), &score))
                         i->score = score;
-                return advance(i, I_START, NULL);
+                i->state = I_START;
+                arm_deadline(i);
+                return;
         case RK_DEXT_START_DONE:
                 if (i->state != I_START)
                         break;
@@ -196,9 +237,11 @@ static void on_step_done(instance *i, uint32_t type, rk_value *body) {
                         return on_failure(i, status, "start failed");
                 disarm_deadline(i);
                 i->state = I_RUNNING;
-                log_info(i->d, "%s: started on %s (pid %d, score %lld)", i->tag, rk_service_get_name(i->provider->svc),
-                         (int) i->pid, (long long) i->score);
+                log_info(i->d, "%s: started on %s (pid %d, score %lld, %.2f ms after matching)", i->tag,
+                         rk_service_get_name(i->provider->svc), (int) i->pid, (long long) i->score,
+                         (double) (rk_now() - i->t_spawn) / 1000.0);
                 nub_instance_started(i);
+                spares_refill(i->d, i->bundle, i->exe);
                 return;
         case RK_DEXT_STOP_DONE:
                 if (i->state != I_STOP)
@@ -211,11 +254,19 @@ static void on_step_done(instance *i, uint32_t type, rk_value *body) {
 static void on_hello(instance *i, rk_value *body) {
         uint64_t sdk = 0;
 
-        if (i->state != I_SPAWNED)
+        if (i->greeted || i->state != I_SPAWNED)
                 return on_failure(i, -EPROTO, "said hello twice");
         if (!rk_dict_get_u64(body, "sdk", &sdk) || sdk != RK_DEXT_SDK_VERSION)
                 return on_failure(i, -EPROTONOSUPPORT, "speaks another protocol version");
-        advance(i, I_INIT, send_init);
+        i->greeted = true;
+        if (i->spare) {
+                disarm_deadline(i);
+                log_debug(i->d, "%s: spare ready (pid %d)", i->tag, (int) i->pid);
+                return;
+        }
+        if (send_steps(i) < 0)
+                return on_failure(i, -EPIPE, "could not be sent its first steps");
+        arm_deadline(i);
 }
 
 static void on_log(instance *i, rk_value *body) {
@@ -304,6 +355,10 @@ static int on_message(instance *i, rk_msg *m) {
 
         if (r < 0)
                 return r;
+        if (i->spare && m->type != RK_DEXT_HELLO && m->type != RK_DEXT_LOG) {
+                on_failure(i, -EPROTO, "spoke out of turn before it was given a device");
+                return 0;
+        }
         switch (m->type) {
         case RK_DEXT_HELLO:
                 on_hello(i, body);
@@ -358,7 +413,7 @@ static int on_io(rk_source *s, int fd, uint32_t revents, void *ud) {
                 if (r < 0)
                         goto lost;
                 /* a message may have ended the instance */
-                if (!instance_find(d, id) || !i->ch)
+                if (!alive(d, id) || !i->ch)
                         return 0;
         }
         update_io(i);
@@ -406,6 +461,11 @@ static void on_failure(instance *i, int error, const char *why) {
 
         if (was == I_DEAD)
                 return;
+        if (i->spare) {
+                log_warning(i->d, "%s: spare dropped: %s", i->tag, why);
+                instance_free(i);
+                return;
+        }
         if (was == I_STOP || was == I_FREE) {
                 if (error != -ECHILD || was == I_STOP)
                         log_warning(i->d, "%s: %s while stopping", i->tag, why);
@@ -459,12 +519,15 @@ void instance_free(instance *i) {
         i->deadline = rk_source_unref(i->deadline);
         if (i->prev_all)
                 i->prev_all->next_all = i->next_all;
+        else if (i->spare)
+                i->d->spares = i->next_all;
         else
                 i->d->instances = i->next_all;
         if (i->next_all)
                 i->next_all->prev_all = i->prev_all;
         rk_personality_unref(i->pers);
         free(i->waiters);
+        free(i->exe);
         free(i->tag);
         free(i->bundle);
         free(i->personality);
@@ -609,12 +672,177 @@ static int resolve_executable(ringd *d, rk_personality *p, const char **ret) {
         return 0;
 }
 
+static void exe_identify(const char *exe, struct exe_id *id) {
+        struct stat st;
+
+        *id = (struct exe_id){};
+        if (stat(exe, &st) < 0)
+                return;
+        *id = (struct exe_id){
+                .dev = st.st_dev,
+                .ino = st.st_ino,
+                .size = (uint64_t) st.st_size,
+                .mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                .ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
+        };
+}
+
+/* The process for a (new or spare) instance: channel, spawn, limits, pidfd. */
+static int start_process(instance *i) {
+        int sv[2] = { -1, -1 }, child_fd, r;
+
+        exe_identify(i->exe, &i->exe_id);
+        r = rk_socketpair(sv);
+        if (r < 0)
+                return r;
+        /* keep the child's end off fd 3, or dup2 would be a no-op that keeps CLOEXEC */
+        child_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+        close(sv[1]);
+        if (child_fd < 0) {
+                r = -errno;
+                close(sv[0]);
+                return r;
+        }
+        r = spawn_process(i, i->exe, child_fd);
+        close(child_fd);
+        if (r < 0) {
+                close(sv[0]);
+                log_error(i->d, "%s: cannot run %s: %s", i->tag, i->exe, strerror(-r));
+                return r;
+        }
+        r = limits_attach(i->d, i);
+        if (r < 0)
+                log_warning(i->d, "%s: cannot apply limits: %s", i->tag, strerror(-r));
+        return attach_process(i, sv[0]);
+}
+
+static instance *instance_new(ringd *d, const char *bundle, const char *exe, bool spare) {
+        instance *i = calloc(1, sizeof(*i));
+
+        if (!i)
+                return NULL;
+        i->d = d;
+        i->id = ++d->next_instance;
+        i->state = I_SPAWNED;
+        i->spare = spare;
+        i->bundle = strdup(bundle);
+        i->exe = strdup(exe);
+        if (!i->bundle || !i->exe || asprintf(&i->tag, "%s#%llu", bundle, (unsigned long long) i->id) < 0) {
+                i->tag = NULL;
+                free(i->bundle);
+                free(i->exe);
+                free(i);
+                return NULL;
+        }
+        instance **head = spare ? &d->spares : &d->instances;
+        i->next_all = *head;
+        if (i->next_all)
+                i->next_all->prev_all = i;
+        *head = i;
+        return i;
+}
+
+static void unlink_spare(instance *i) {
+        if (i->prev_all)
+                i->prev_all->next_all = i->next_all;
+        else
+                i->d->spares = i->next_all;
+        if (i->next_all)
+                i->next_all->prev_all = i->prev_all;
+        i->spare = false;
+        i->next_all = i->d->instances;
+        i->prev_all = NULL;
+        if (i->next_all)
+                i->next_all->prev_all = i;
+        i->d->instances = i;
+}
+
+size_t spares_count(ringd *d) {
+        size_t n = 0;
+        for (instance *i = d->spares; i; i = i->next_all)
+                n++;
+        return n;
+}
+
+static void spares_refill(ringd *d, const char *bundle, const char *exe) {
+        unsigned have = 0;
+
+        if (d->shutting_down)
+                return;
+        for (instance *i = d->spares; i; i = i->next_all)
+                if (streq(i->bundle, bundle) && streq(i->exe, exe))
+                        have++;
+        for (; have < d->spares_per_bundle; have++) {
+                instance *i = instance_new(d, bundle, exe, true);
+                if (!i)
+                        return;
+                if (start_process(i) < 0) {
+                        instance_free(i);
+                        return;
+                }
+                arm_deadline(i);
+                log_debug(d, "%s: spare spawned (pid %d)", i->tag, (int) i->pid);
+        }
+}
+
+/* A spare of this bundle running this very file, taken out of the spares; NULL when there is none. */
+static instance *spare_take(ringd *d, const char *bundle, const char *exe) {
+        for (instance *i = d->spares; i; i = i->next_all) {
+                struct exe_id now;
+
+                if (!streq(i->bundle, bundle) || !streq(i->exe, exe))
+                        continue;
+                exe_identify(exe, &now);
+                if (memcmp(&now, &i->exe_id, sizeof(now)) != 0) {
+                        log_info(d, "%s: spare dropped: %s changed since it was spawned", i->tag, exe);
+                        instance_free(i);
+                        return NULL;
+                }
+                unlink_spare(i);
+                return i;
+        }
+        return NULL;
+}
+
+void spares_prune(ringd *d) {
+        for (instance *i = d->spares, *next; i; i = next) {
+                rk_bundle *b = catalogue_find_bundle(d, i->bundle);
+                const char *exe = !b ? NULL : b->codeless || !b->executable_path ? d->builtin_path : b->executable_path;
+                struct exe_id now;
+
+                next = i->next_all;
+                if (exe && streq(exe, i->exe)) {
+                        exe_identify(exe, &now);
+                        if (memcmp(&now, &i->exe_id, sizeof(now)) == 0)
+                                continue;
+                }
+                log_info(d, "%s: spare dropped: its bundle or executable changed", i->tag);
+                instance_free(i);
+        }
+}
+
+void spares_drop(ringd *d, const char *bundle) {
+        for (instance *i = d->spares, *next; i; i = next) {
+                next = i->next_all;
+                if (streq(i->bundle, bundle)) {
+                        log_debug(d, "%s: spare dropped", i->tag);
+                        instance_free(i);
+                }
+        }
+}
+
+void spares_free_all(ringd *d) {
+        while (d->spares)
+                instance_free(d->spares);
+}
+
 int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, attempt *a, instance **ret) {
         const char *exe = NULL, *cls;
         _cleanup_(rk_value_unrefp) rk_value *props = NULL;
         const char *chain[3];
+        bool debug, warm = false;
         instance *i;
-        int sv[2] = { -1, -1 }, child_fd = -1, r;
+        int r;
 
         r = resolve_executable(d, p, &exe);
         if (r < 0) {
@@ -624,31 +852,26 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
         cls = rk_dict_get_string(p->dict, "IOUserClass");
         if (!cls)
                 cls = p->io_class;
-        i = calloc(1, sizeof(*i));
+        debug = debug_take(d, p->bundle);
+        i = debug ? NULL : spare_take(d, p->bundle, exe);
+        warm = i != NULL;
+        if (!i)
+                i = instance_new(d, p->bundle, exe, false);
         if (!i)
                 return -ENOMEM;
-        i->d = d;
-        i->id = ++d->next_instance;
+        i->debug = debug;
+        i->t_spawn = rk_now();
         i->pers = rk_personality_ref(p);
         i->score = score;
         i->provider = provider;
         i->attempt = a;
-        i->state = I_SPAWNED;
-        i->bundle = strdup(p->bundle);
         i->personality = strdup(p->name);
         i->class_name = strdup(cls ? cls : "");
         i->category = strdup(p->category);
-        if (!i->bundle || !i->personality || !i->class_name || !i->category ||
-            asprintf(&i->tag, "%s#%llu", p->bundle, (unsigned long long) i->id) < 0) {
-                i->tag = NULL;
+        if (!i->personality || !i->class_name || !i->category) {
                 r = -ENOMEM;
                 goto fail;
         }
-        i->next_all = d->instances;
-        if (i->next_all)
-                i->next_all->prev_all = i;
-        d->instances = i;
-        i->debug = debug_take(d, p->bundle);
 
         /* the driver's own service, attached to its provider; its properties are the personality's */
         r = rk_value_copy(p->dict, &props);
@@ -662,35 +885,25 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
                 goto fail;
         i->service->owner = i;
 
-        r = rk_socketpair(sv);
-        if (r < 0)
-                goto fail;
-        /* keep the child's end off fd 3, or dup2 would be a no-op that keeps CLOEXEC */
-        child_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-        close(sv[1]);
-        if (child_fd < 0) {
-                r = -errno;
-                close(sv[0]);
-                goto fail;
-        }
-        r = spawn_process(i, exe, child_fd);
-        close(child_fd);
-        if (r < 0) {
-                close(sv[0]);
-                log_error(d, "%s: cannot run %s: %s", i->tag, exe, strerror(-r));
-                goto fail;
-        }
-        r = limits_attach(d, i);
-        if (r < 0)
-                log_warning(d, "%s: cannot apply limits: %s", i->tag, strerror(-r));
-        r = attach_process(i, sv[0]);
-        if (r < 0)
-                goto fail;
-        log_info(d, "%s: spawned %s for %s '%s' (pid %d)%s", i->tag, exe, p->name, rk_service_get_name(provider->svc),
-                 (int) i->pid, i->debug ? ", stopped for a debugger" : "");
+        if (!warm) {
+                r = start_process(i);
+                if (r < 0)
+                        goto fail;
+                log_info(d, "%s: spawned %s for %s '%s' (pid %d)%s", i->tag, exe, p->name,
+                         rk_service_get_name(provider->svc), (int) i->pid,
+                         i->debug ? ", stopped for a debugger" : "");
+        } else
+                log_info(d, "%s: warm spare (pid %d) takes %s '%s'", i->tag, (int) i->pid, p->name,
+                         rk_service_get_name(provider->svc));
         if (i->debug)
                 log_notice(d, "%s: waiting for a debugger: gdb -p %d", i->tag, (int) i->pid);
         control_instance_spawned(d, i);
+        if (warm && i->greeted) {
+                /* sent here rather than through on_failure(): a failure is this spawn's failure */
+                r = send_steps(i);
+                if (r < 0)
+                        goto fail;
+        }
         arm_deadline(i);
         *ret = i;
         return 0;

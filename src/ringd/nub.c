@@ -174,6 +174,7 @@ void nub_rematch_all(ringd *d) {
         size_t cap = 0, cnt = 0;
         uint64_t *ids = NULL;
 
+        spares_prune(d);
         for (nub *n = d->nubs; n; n = n->next_all) {
                 if (n->kind == NUB_DRIVER || n->kind == NUB_ROOT)
                         continue;
@@ -310,6 +311,7 @@ void nub_instance_crashed(instance *i) {
                 log_error(d, "%s: category %s failed: %s", rk_service_get_name(p->svc), c->name,
                           c->failed ? c->failed : "crash loop");
                 (void) rk_service_set_failed(p->svc, c->failed);
+                spares_drop(d, i->bundle); /* a failed driver keeps nothing running */
                 instance_free(i);
                 return;
         }

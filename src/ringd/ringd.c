@@ -4,7 +4,7 @@
  * loop, signals, start-up and the orderly shutdown.
  *
  *   ringd [--root DIR] [--extensions DIR]... [--builtin PATH] [--no-linux]
- *         [--crash-limit N] [--crash-window SEC] [--step-timeout MS] [-v]
+ *         [--crash-limit N] [--crash-window SEC] [--step-timeout MS] [--spares N] [-v]
  *
  * With --root every path lives under DIR: DIR/run/ringd.sock (control
  * socket), DIR/var/lib/ringkit (state), DIR/extensions (bundles).  Without
@@ -59,6 +59,8 @@ static void usage(FILE *f) {
                 "  --crash-window SEC   the crash-loop window (default 10)\n"
                 "  --step-timeout MS    deadline for each lifecycle step of a dext (default 5000)\n"
                 "  --max-tasks N        processes and threads a dext may have (default 64)\n"
+                "  --spares N           warm spare processes kept per bundle once it has started\n"
+                "                       (default 1; 0: spawn every instance cold)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -75,7 +77,7 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "builtin", required_argument, NULL, 'b' },  { "no-linux", no_argument, NULL, 'L' },
                 { "crash-limit", required_argument, NULL, 'c' }, { "crash-window", required_argument, NULL, 'w' },
                 { "step-timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
-                { "max-tasks", required_argument, NULL, 'm' },
+                { "max-tasks", required_argument, NULL, 'm' }, { "spares", required_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         int c;
@@ -138,6 +140,16 @@ static int parse_args(ringd *d, int argc, char **argv) {
                                 return -EINVAL;
                         }
                         break;
+                case 'S': {
+                        char *e;
+                        unsigned long v = strtoul(optarg, &e, 10);
+                        if (!*optarg || *e || v > 8) {
+                                fprintf(stderr, "ringd: --spares must be 0..8\n");
+                                return -EINVAL;
+                        }
+                        d->spares_per_bundle = (unsigned) v;
+                        break;
+                }
                 case 'v':
                         d->log_level = 7;
                         break;
@@ -240,6 +252,7 @@ void ringd_shutdown(ringd *d) {
         if (d->shutting_down)
                 return;
         d->shutting_down = true;
+        spares_free_all(d);
         linux_stop(d);
         root = rk_registry_root(d->reg);
         RK_SERVICE_FOREACH_CLIENT(c, root) {
@@ -259,6 +272,7 @@ int main(int argc, char **argv) {
                 .linux_provider = true,
                 .crash_limit = 5,
                 .max_tasks = 64,
+                .spares_per_bundle = 1,
                 .crash_window_usec = 10 * 1000000ULL,
                 .step_timeout_usec = 5 * 1000000ULL,
                 .backoff_min_usec = 10000,
@@ -331,6 +345,7 @@ fail:
         d.inotify_src = rk_source_unref(d.inotify_src);
         if (d.inotify_fd >= 0)
                 close(d.inotify_fd);
+        spares_free_all(&d);
         while (d.instances)
                 instance_free(d.instances);
         nub_free_all(&d);

@@ -113,6 +113,14 @@ struct instance {
         nub *service;           /* its own driver service (NUB_DRIVER) */
         attempt *attempt;       /* while trying: the attempt it belongs to */
         bool debug;             /* started stopped for a debugger */
+        bool spare;             /* a warm spare: spawned, not yet given a device (d->spares) */
+        bool greeted;           /* its HELLO arrived */
+        uint64_t t_spawn;       /* when instance_spawn() ran (usec), for the log */
+        char *exe;              /* what it runs */
+        struct exe_id {
+                uint64_t dev, ino, size;
+                int64_t mtime_ns, ctime_ns;
+        } exe_id;               /* that file when it was spawned */
         struct waiter {
                 void (*cb)(void *ud);
                 void *ud;
@@ -152,6 +160,8 @@ struct ringd {
 
         nub *nubs;
         instance *instances;
+        instance *spares;       /* warm spare processes, per bundle (dext.c) */
+        unsigned spares_per_bundle;
         uint64_t next_instance;
         vdev *vdevs;
         ctl_client *clients;
@@ -195,6 +205,10 @@ instance *instance_find(ringd *d, uint64_t id);
 void instance_free(instance *i);
 const char *inst_state_name(inst_state s);
 bool debug_take(ringd *d, const char *bundle);
+void spares_prune(ringd *d);   /* drop spares whose bundle or executable changed */
+void spares_drop(ringd *d, const char *bundle);
+void spares_free_all(ringd *d);
+size_t spares_count(ringd *d);
 
 /* virtual.c */
 int virtual_add(ringd *d, const char *cls, rk_value *props, uint64_t *ret_id, char **error);
