@@ -66,18 +66,10 @@ static int add_bundle(ringd *d, scan *s, rk_bundle *b, rk_diag *diag) {
         return 0;
 }
 
-static int scan_dir(ringd *d, scan *s, const char *dir) {
-        char **names = NULL;
-        size_t n = 0;
-        int r = rk_bundle_list_dir(dir, &names, &n);
+/* Load each bundle path into the scan; consumes names. */
+static int scan_list(ringd *d, scan *s, char **names, size_t n) {
+        int r = 0;
 
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0) {
-                if (r != -ENOENT)
-                        log_warning(d, "extension directory %s: %s", dir, strerror(-r));
-                return 0;
-        }
         for (size_t k = 0; k < n; k++) {
                 _cleanup_(rk_bundle_unrefp) rk_bundle *b = NULL;
                 rk_diag diag;
@@ -113,6 +105,34 @@ static int scan_dir(ringd *d, scan *s, const char *dir) {
         }
         free(names);
         return r;
+}
+
+static int scan_dir(ringd *d, scan *s, const char *dir) {
+        char **names = NULL;
+        size_t n = 0;
+        int r = rk_bundle_list_dir(dir, &names, &n);
+
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_warning(d, "extension directory %s: %s", dir, strerror(-r));
+                return 0;
+        }
+        return scan_list(d, s, names, n);
+}
+
+/* Activated and approved extensions, from ringd's store (activation.c). */
+static int scan_store(ringd *d, scan *s) {
+        char **names = NULL;
+        size_t n = 0;
+        int r = activation_enabled_paths(d, &names, &n);
+
+        if (r < 0) {
+                log_error(d, "catalogue: cannot read the enabled extensions: %s", strerror(-r));
+                return r == -ENOMEM ? r : 0;
+        }
+        return scan_list(d, s, names, n);
 }
 
 rk_bundle *catalogue_find_bundle(ringd *d, const char *id) {
@@ -181,6 +201,8 @@ int catalogue_scan(ringd *d) {
                 return r;
         for (size_t k = 0; k < d->n_ext_dirs && r >= 0; k++)
                 r = scan_dir(d, &s, d->ext_dirs[k]);
+        if (r >= 0)
+                r = scan_store(d, &s);
         if (r < 0) {
                 rk_match_index_free(s.index);
                 for (size_t k = 0; k < s.n; k++)

@@ -14,6 +14,9 @@
  *                                stopped; the reply comes when it spawns
  *   rescan                       rescan the extension directories
  *   developer {on?}              developer mode (persisted), set or read
+ *   activate {app, bundle, replace?, force?}, approve {bundle}, deny {bundle},
+ *   deactivate {bundle, app?}, reset   extension activation (activation.c);
+ *                                errors carry code/code_name as well
  *   shutdown                     stop every driver top-down and exit
  */
 #include <stdlib.h>
@@ -118,6 +121,7 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
         (void) rk_dict_set_integer(m, "crash_window_usec", d->crash_window_usec, false);
         (void) rk_dict_set_bool(m, "developer_mode", d->extdb && rk_extdb_get_developer_mode(d->extdb) > 0);
         (void) rk_dict_set_string(m, "extension_db", d->extdb ? d->extdb_path : "unavailable");
+        (void) activation_status(d, m);
         reply(c, peer, m);
 }
 
@@ -169,6 +173,12 @@ static void cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
                 }
         (void) rk_dict_set(m, "instances", insts);
         (void) rk_dict_set(m, "categories", failed);
+        {
+                _cleanup_(rk_value_unrefp) rk_value *exts = NULL;
+                if (activation_list(d, &exts) < 0)
+                        return reply_error(c, peer, -EIO, "cannot read the activation database");
+                (void) rk_dict_set(m, "extensions", exts);
+        }
         reply(c, peer, m);
 }
 
@@ -311,6 +321,14 @@ static void cmd_developer(ctl_client *c, uint32_t peer, rk_value *req) {
         reply(c, peer, m);
 }
 
+static void cmd_activation(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = activation_handle(c->d, rk_dict_get_string(req, "command"), req);
+
+        if (!m)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        reply(c, peer, m);
+}
+
 void ringd_shutdown(ringd *d);
 
 static void cmd_shutdown(ctl_client *c, uint32_t peer, rk_value *req) {
@@ -331,6 +349,9 @@ static const struct {
         { "virt-remove", cmd_virt_remove }, { "virt-list", cmd_virt_list },
         { "debug", cmd_debug },           { "rescan", cmd_rescan },
         { "shutdown", cmd_shutdown },     { "developer", cmd_developer },
+        { "activate", cmd_activation },   { "approve", cmd_activation },
+        { "deny", cmd_activation },       { "deactivate", cmd_activation },
+        { "reset", cmd_activation },
 };
 
 static int dispatch(ctl_client *c, rk_msg *m) {

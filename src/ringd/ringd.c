@@ -61,6 +61,10 @@ static void usage(FILE *f) {
                 "  --max-tasks N        processes and threads a dext may have (default 64)\n"
                 "  --spares N           warm spare processes kept per bundle once it has started\n"
                 "                       (default 1; 0: spawn every instance cold)\n"
+                "  --trust-store DIR    CA certificates and CRLs extension signatures must chain to\n"
+                "                       (default ROOT/etc/ringkit/trust)\n"
+                "  --applications DIR   an application directory apps may activate extensions from\n"
+                "                       (repeatable; default ROOT/Applications)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -78,6 +82,8 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "crash-limit", required_argument, NULL, 'c' }, { "crash-window", required_argument, NULL, 'w' },
                 { "step-timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
                 { "max-tasks", required_argument, NULL, 'm' }, { "spares", required_argument, NULL, 'S' },
+                { "trust-store", required_argument, NULL, 'T' },
+                { "applications", required_argument, NULL, 'A' },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         int c;
@@ -148,6 +154,27 @@ static int parse_args(ringd *d, int argc, char **argv) {
                                 return -EINVAL;
                         }
                         d->spares_per_bundle = (unsigned) v;
+                        break;
+                }
+                case 'T':
+                        free(d->trust_dir);
+                        d->trust_dir = realpath(optarg, NULL);
+                        if (!d->trust_dir) {
+                                fprintf(stderr, "ringd: --trust-store %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'A': {
+                        char **x = realloc(d->app_dirs, (d->n_app_dirs + 1) * sizeof(*x));
+                        if (!x)
+                                return -ENOMEM;
+                        d->app_dirs = x;
+                        x[d->n_app_dirs] = realpath(optarg, NULL);
+                        if (!x[d->n_app_dirs]) {
+                                fprintf(stderr, "ringd: --applications %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        d->n_app_dirs++;
                         break;
                 }
                 case 'v':
@@ -314,6 +341,8 @@ int main(int argc, char **argv) {
 
         limits_init(&d);
         open_extdb(&d);
+        if ((r = activation_init(&d)) < 0)
+                goto fail;
         if ((r = rk_loop_add_signal(d.loop, NULL, SIGTERM, on_signal, &d)) < 0 ||
             (r = rk_loop_add_signal(d.loop, NULL, SIGINT, on_signal, &d)) < 0)
                 goto fail;
@@ -351,6 +380,7 @@ fail:
         nub_free_all(&d);
         virtual_free_all(&d);
         limits_done(&d);
+        activation_done(&d);
         rk_extdb_close(d.extdb);
         free(d.extdb_path);
         catalogue_free(&d);

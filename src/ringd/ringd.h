@@ -12,6 +12,7 @@
  *   dext.c       dext instances: spawn, lifecycle, supervision
  *   virtual.c    the virtual provider and its device models
  *   linux.c      glue to the Linux provider (udev enumeration, uevents)
+ *   activation.c activation requests, the extension store, approval
  */
 #pragma once
 
@@ -32,6 +33,7 @@ typedef struct instance instance;
 typedef struct attempt attempt;
 typedef struct vdev vdev;
 typedef struct ctl_client ctl_client;
+typedef struct activation activation;
 
 /* ---- logging ---- */
 _printf_(3, 4) void rd_log(ringd *d, int level, const char *fmt, ...);
@@ -154,6 +156,10 @@ struct ringd {
         char *cgroup_root;      /* NULL without a pids controller */
         rk_extdb *extdb;        /* activation state; NULL when it could not be opened */
         char *extdb_path;
+        char *trust_dir;        /* CA certificates and CRLs signatures must chain to */
+        char **app_dirs;        /* application directories apps may activate from */
+        size_t n_app_dirs;
+        activation *act;        /* activation.c's state */
         uint64_t crash_window_usec, step_timeout_usec, backoff_min_usec, backoff_max_usec;
         char **debug_next;      /* bundle ids whose next instance starts stopped */
         size_t n_debug_next;
@@ -228,6 +234,17 @@ int limits_attach(ringd *d, instance *i);
 void limits_kill_all(ringd *d, instance *i);
 void limits_release(ringd *d, instance *i);
 void limits_done(ringd *d);
+
+/* activation.c */
+/* Paths, reconciliation of what a crash left (after the database opened, before the first scan). */
+int activation_init(ringd *d);
+void activation_done(ringd *d);
+/* activate, approve, deny, deactivate, reset: the reply (ok, or code/code_name/error/errno). */
+rk_value *activation_handle(ringd *d, const char *command, rk_value *req);
+/* Store paths of enabled extensions, for the catalogue.  Free each and the array. */
+int activation_enabled_paths(ringd *d, char ***ret, size_t *ret_n);
+int activation_list(ringd *d, rk_value **ret);   /* the database rows, as `ringctl list` shows them */
+int activation_status(ringd *d, rk_value *m);    /* adds trust store, directories, relaxations */
 
 /* control.c */
 int control_listen(ringd *d);

@@ -139,6 +139,7 @@ int cmd_list(int argc, char **argv) {
                        rk_dict_get_string(e, "failed") ? ": " : "",
                        rk_dict_get_string(e, "failed") ? rk_dict_get_string(e, "failed") : "");
         }
+        ringctl_print_extensions(rk_dict_get(rep, "extensions"));
         return RK_EXIT_OK;
 }
 

@@ -27,6 +27,12 @@ static const command commands[] = {
         { "rescan", cmd_rescan, "rescan the extension directories" },
         { "shutdown", cmd_shutdown, "stop every driver and ringd" },
         { "developer", cmd_developer, "developer mode: on, off, or show (persisted)" },
+        { "activate", cmd_activate, "activate an extension an app carries: APP BUNDLE-ID [--replace accept|refuse] [--force]" },
+        { "approve", cmd_approve, "approve an activated extension: BUNDLE-ID" },
+        { "deny", cmd_deny, "deny an extension waiting for approval: BUNDLE-ID" },
+        { "deactivate", cmd_deactivate, "deactivate and uninstall an extension: [APP] BUNDLE-ID" },
+        { "reset", cmd_reset, "deactivate and remove every extension (developer mode only)" },
+        { "request", cmd_request, "send a raw request dictionary from a plist file, print the reply" },
 };
 
 static void usage(FILE *f) {

@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include "value/value.h"
+
 int cmd_match(int argc, char **argv);
 int cmd_match_alias(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
@@ -18,6 +20,15 @@ int cmd_debug(int argc, char **argv);
 int cmd_rescan(int argc, char **argv);
 int cmd_shutdown(int argc, char **argv);
 int cmd_developer(int argc, char **argv);
+int cmd_activate(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_deny(int argc, char **argv);
+int cmd_deactivate(int argc, char **argv);
+int cmd_reset(int argc, char **argv);
+int cmd_request(int argc, char **argv);
+
+/* cmd-activate.c: the extensions section of `ringctl list` (an array of database rows) */
+void ringctl_print_extensions(const rk_value *exts);
 
 /* exit codes */
 #define RK_EXIT_OK 0
