@@ -54,8 +54,33 @@ static void on_add(ringd *d, const char *syspath, const rk_value *desc) {
         nub_match(x);
 }
 
+/* The nub's properties become the new description's: keys it lost go (a
+ * USB interface unbound from its driver loses RKDriver, a detached loop
+ * device RKLoopBackingFile).  A Linux nub's table is its description and
+ * nothing else, so every key missing from `desc` is stale. */
+static void drop_stale(nub *x, const rk_value *desc) {
+        const rk_value *props = rk_service_get_properties(x->svc);
+        size_t n = rk_dict_size(props), m = 0;
+        _cleanup_(freep) char **gone = n ? calloc(n, sizeof(*gone)) : NULL;
+
+        if (n && !gone)
+                return;
+        for (size_t k = 0; k < n; k++) {
+                const char *key = rk_dict_key_at(props, k);
+                if (!rk_dict_get(desc, key))
+                        gone[m++] = strdup(key);
+        }
+        /* the table changes under removals: remove by the copied names */
+        for (size_t k = 0; k < m; k++) {
+                if (gone[k])
+                        (void) rk_service_remove_property(x->svc, gone[k]);
+                free(gone[k]);
+        }
+}
+
 /* New properties may make new personalities match (a loop device gains its backing file): match again. */
 static void on_change(ringd *d, nub *x, const rk_value *desc) {
+        drop_stale(x, desc);
         for (size_t k = 0; k < rk_dict_size(desc); k++) {
                 const char *key = rk_dict_key_at(desc, k);
                 if (!streq(key, "IOClassChain"))

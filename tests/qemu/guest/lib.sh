@@ -5,8 +5,10 @@
 # emulated hardware; a test then waits for the effect with a timeout.
 
 ROOT=/tmp/r
-REC=/tmp/record
+RW=/tmp/rw          # the one directory sandboxed dexts may write (records)
+REC=$RW/record
 RINGD_LOG=/tmp/ringd.log
+mkdir -p "$RW" && chmod 1777 "$RW"
 
 ok() { echo "ok   $1"; }
 fail() { echo "FAIL $1: $(echo "$2" | tr '\n' ' ' | cut -c1-600)"; }
@@ -30,18 +32,61 @@ sendfile() {
 
 note() { echo "@@RK NOTE $*"; }
 
-# wait_for SECONDS CMD...: poll every 0.1 s until CMD succeeds
+# uptime in tenths of a second (the guest's clock for deadlines)
+# (/proc/uptime has two decimals; their first digit is the tenths, and a
+# single digit cannot be misread as octal the way "08" would be)
+now10() {
+        _u=$(cut -d' ' -f1 /proc/uptime)
+        _f=${_u#*.}
+        echo $((${_u%.*} * 10 + ${_f%?}))
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
+# most SECONDS of wall time (a command may itself take a while under TCG)
 wait_for() {
-        _lim=$(($1 * 10))
+        _end=$(($(now10) + $1 * 10))
         shift
         while ! "$@" >/dev/null 2>&1; do
-                _lim=$((_lim - 1))
-                [ $_lim -le 0 ] && return 1
+                [ "$(now10)" -ge $_end ] && return 1
                 sleep 0.1
         done
 }
 
 rctl() { ringctl --root "$ROOT" "$@"; }
+
+# ringd_has OPTION: this ringd knows the option (the lane runs whatever
+# the tree builds, so it follows features as they land)
+ringd_has() { ringd --help 2>&1 | grep -q -- "$1"; }
+
+# start_ringd [OPTION...]: start ringd on $ROOT with the Linux provider,
+# wait until it answers, turn developer mode on (the test bundles are
+# unsigned).  Sets RINGD_PID; 1 when it does not come up.
+start_ringd() {
+        _opts="--root $ROOT --builtin /ringkit/bin/ringkit-builtin -v"
+        ringd_has --sandbox-rw && _opts="$_opts --sandbox-rw $RW"
+        # shellcheck disable=SC2086
+        ringd $_opts "$@" 2>>"$RINGD_LOG" &
+        RINGD_PID=$!
+        wait_for 30 rctl status || return 1
+        rctl developer on >/dev/null 2>&1
+        return 0
+}
+
+# stop_ringd: ringctl shutdown, then wait (SIGKILL after 30 s); ringd's
+# exit status in RINGD_RC (not in $(...): only this shell can wait for it)
+stop_ringd() {
+        rctl shutdown >/dev/null 2>&1
+        (sleep 30; kill -9 "$RINGD_PID") 2>/dev/null &
+        _wd=$!
+        wait "$RINGD_PID"
+        RINGD_RC=$?
+        kill "$_wd" 2>/dev/null
+        RINGD_PID=
+}
+
+# install_bundle NAME.dext BUILD-DIR: move a staged bundle into the
+# extension directory in one rename (ringd rescans on the change)
+install_bundle() { mv "$2" "$ROOT/extensions/$1"; }
 
 # USB devices in sysfs whose product string is $1
 usb_by_product() {
@@ -68,6 +113,7 @@ event_node_of() {
 rec_count() { grep -c "^$1 " "$REC" 2>/dev/null || true; }
 rec_has_n() { [ "$(rec_count "$1")" -ge "$2" ]; }
 rec_tags() { grep "^$1 " "$REC" 2>/dev/null | awk '{print $2}'; }
+rec_last_tag() { grep "^$1 " "$REC" 2>/dev/null | tail -n1 | awk '{print $2}'; }
 rec_pid() { grep "^$1 $2 " "$REC" 2>/dev/null | tail -n1 | awk '{print $NF}'; }
 rec_has() { grep -q "^$1 $2 " "$REC" 2>/dev/null; }
 
@@ -92,3 +138,10 @@ keys_arrive() {
                 return 1
         fi
 }
+
+# The registry properties of the Linux nub for sysfs name $1 (e.g. 1-1:1.0),
+# from `ringctl registry -l --json`: the text of its "properties" object
+# from RKSysName on (scalar values only, as an interface nub has).
+nub_props() { rctl registry -l --json | grep -o "\"RKSysName\":\"$1\"[^}]*"; }
+nub_driver_is() { nub_props "$1" | grep -q "\"RKDriver\":\"$2\""; }
+nub_has_no_driver() { nub_props "$1" >/tmp/nubp && [ -s /tmp/nubp ] && ! grep -q '"RKDriver"' /tmp/nubp; }

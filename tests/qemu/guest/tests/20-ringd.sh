@@ -1,12 +1,28 @@
 # SPDX-License-Identifier: MIT
 # ringd with the Linux provider and no udev daemon: it publishes the USB
 # keyboard (device and interface nubs, checked on the host from the JSON
-# dump) and starts the test dext whose personality matches it by idVendor,
-# idProduct and product name -- not the tablet, which has the same IDs.
-mkdir -p "$ROOT/extensions/Kbd.dext/Contents/MacOS"
-cp /ringkit/bin/test-dext "$ROOT/extensions/Kbd.dext/Contents/MacOS/test-dext"
+# dump); a test dext installed while it runs, whose personality matches the
+# keyboard by idVendor, idProduct and product name, starts on it -- and not
+# on the tablet, which has the same IDs.
+mkdir -p "$ROOT/extensions"
 : >"$REC"
-cat >"$ROOT/extensions/Kbd.dext/Contents/Info.plist" <<PL
+chmod 666 "$REC"
+if start_ringd; then
+        ok ringd-starts
+else
+        fail ringd-starts "$(tail -n 5 "$RINGD_LOG")"
+        ABORT="ringd did not start"
+        return 0
+fi
+rctl status --json >/tmp/out 2>&1
+check linux-provider-on '$(cat /tmp/out)' grep -q '"linux_provider":true' /tmp/out
+check kernel-uevent-monitor 'ringd log: $(grep linux: "$RINGD_LOG" | head -n 5)' \
+        grep -q 'linux: .*kernel uevents' "$RINGD_LOG"
+
+stage=/tmp/Kbd.dext
+mkdir -p "$stage/Contents/MacOS"
+cp /ringkit/bin/test-dext "$stage/Contents/MacOS/test-dext"
+cat >"$stage/Contents/Info.plist" <<PL
 <plist version="1.0"><dict>
 <key>CFBundleIdentifier</key><string>org.ringkit.test.qemukbd</string>
 <key>CFBundleVersion</key><string>1.0</string>
@@ -23,17 +39,18 @@ cat >"$ROOT/extensions/Kbd.dext/Contents/Info.plist" <<PL
 <key>RKTestRecord</key><string>$REC</string>
 </dict></dict></dict></plist>
 PL
-ringd --root "$ROOT" --builtin /ringkit/bin/ringkit-builtin -v 2>"$RINGD_LOG" &
-RINGD_PID=$!
-if wait_for 30 rctl status; then ok ringd-starts; else fail ringd-starts "$(tail -n 20 "$RINGD_LOG")"; fi
-rctl status --json >/tmp/out 2>&1
-check linux-provider-on '$(cat /tmp/out)' grep -q '"linux_provider":true' /tmp/out
-check kernel-uevent-monitor 'ringd log: $(grep linux: "$RINGD_LOG" | head -n 5)' \
-        grep -q 'linux: .*kernel uevents' "$RINGD_LOG"
+install_bundle Kbd.dext "$stage"
 check dext-starts-for-keyboard 'record: $(cat "$REC"); log: $(tail -n 20 "$RINGD_LOG")' wait_for 20 rec_has_n start 1
 sleep 1 # a wrong match on the tablet would show by now
 check dext-only-for-keyboard 'record: $(cat "$REC")' [ "$(rec_count start)" -eq 1 ]
-TAG1=$(rec_tags start | head -n1)
+TAG1=$(rec_last_tag start)
+if ringd_has --no-sandbox; then
+        # confined on Debian's kernel: own uid, no_new_privs, seccomp filter
+        st=/proc/$(rec_pid start "$TAG1")/status
+        check dext-sandboxed '$(grep -E "^(Uid|NoNewPrivs|Seccomp):" "$st")' \
+                sh -c "grep -Eq '^Uid:[[:space:]]+[1-9]' $st && grep -Eq '^NoNewPrivs:[[:space:]]+1' $st && grep -Eq '^Seccomp:[[:space:]]+2' $st"
+fi
+check dext-task-limit 'log: $(grep limits: "$RINGD_LOG")' grep -q 'limits: at most' "$RINGD_LOG"
 rctl list >/tmp/out 2>&1
 check dext-listed '$(cat /tmp/out)' grep -q "$TAG1" /tmp/out
 rctl registry -l --json >/tmp/registry-boot.json 2>&1
