@@ -32,7 +32,7 @@
 #include "ipc/msg.h"
 #include "shared/loop.h"
 #include "shared/macro.h"
-#include "value/plist.h"
+#include "value/bplist.h"
 
 #ifndef SCM_PIDFD
 #define SCM_PIDFD 0x04 /* Linux 6.5: installs a pidfd in the receiver */
@@ -208,7 +208,7 @@ int rk_channel_send_plist(rk_channel *ch, uint32_t type, uint32_t peer, int fd, 
 
         if (!ch || !rk_value_is(v, RK_TYPE_DICT))
                 return -EINVAL;
-        r = rk_plist_to_binary(v, &buf, &n);
+        r = rk_bplist_encode(v, &buf, &n);
         if (r < 0)
                 return r;
         if (n > RK_MSG_PAYLOAD_MAX)
@@ -373,7 +373,8 @@ int rk_msg_read_plist(const rk_msg *m, rk_value **ret) {
                 return -EINVAL;
         if (m->len < 8 || memcmp(m->data, "bplist00", 8) != 0)
                 return -EBADMSG;
-        r = rk_plist_parse(m->data, m->len, "message", &v, NULL);
+        /* our own codec, not rk_plist_parse(): a driver process must not pull in libplist */
+        r = rk_bplist_decode(m->data, m->len, &v, NULL);
         if (r == -ENOMEM)
                 return r;
         if (r < 0 || !rk_value_is(v, RK_TYPE_DICT))

@@ -371,6 +371,11 @@ static int put_string(writer *w, const char *s, size_t len) {
         int r;
 
         for (size_t i = 0; i < len; i += k) {
+                if (u[i] > 0 && u[i] < 0x80) { /* the common case, without a call */
+                        k = 1;
+                        units++;
+                        continue;
+                }
                 int32_t c = utf8_decode(u + i, len - i, &k);
                 if (c <= 0) /* invalid, or a NUL */
                         return -EILSEQ;
@@ -473,7 +478,9 @@ static int emit(writer *w) {
         offsets = malloc(w->n_objs * sizeof(*offsets));
         if (!offsets)
                 return -ENOMEM;
-        r = put(w, MAGIC, HEADER_SIZE);
+        r = GROW(w->buf, w->cap, HEADER_SIZE + 16 * w->n_objs + TRAILER_SIZE); /* a guess: fewer reallocs */
+        if (r >= 0)
+                r = put(w, MAGIC, HEADER_SIZE);
         for (size_t i = 0; r >= 0 && i < w->n_objs; i++) {
                 offsets[i] = w->len;
                 r = put_object(w, &w->objs[i], ref_size);
@@ -641,6 +648,10 @@ static int check_string(reader *rd, uint64_t i, uint64_t off, rk_value **ret) {
         if (!utf16) {
                 size_t k;
                 for (uint64_t at = 0; at < n; at += k) {
+                        if (p[at] > 0 && p[at] < 0x80) {
+                                k = 1;
+                                continue;
+                        }
                         int32_t c = utf8_decode(p + at, n - at, &k);
                         if (c == 0)
                                 return fail(rd, i, off, "string holds a NUL character (byte %llu)",

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The libplist edge of the value model: parse XML or binary plists into
- * rk_value trees and write them back.
+ * The plist edge of the value model: parse XML or binary plists into
+ * rk_value trees and write them back.  XML goes through libplist; binary
+ * plists through ringkit's own codec (bplist.c), which checks the format
+ * itself and names the object and offset at fault.
  *
  * libplist (2.2 on Debian 12) reports no error details, so when it refuses
  * an XML document we run our own scanner (plist-locate.c) to name the line,
  * column and key path of the first problem.  Input is also bounded in size
  * and depth before and after libplist sees it, so a hostile file cannot
  * exhaust the stack in our conversion.
+ *
+ * A value read here can always be written back in both forms: binary dates
+ * are held to the range libplist's XML writer can express (see
+ * dates_in_range()), as XML dates are by the locator.
  */
 #include <fcntl.h>
 #include <plist/plist.h>
@@ -17,12 +23,12 @@
 #include <unistd.h>
 
 #include "shared/macro.h"
+#include "value/bplist.h"
 #include "value/plist.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(plist_t, plist_free);
 
-/* plist-locate.c: checks that keep hostile input away from libplist 2.2 */
-int rk_plist_binary_check(const void *data, size_t len, char **message);
+/* plist-locate.c: strict UTF-8, keeping what libplist 2.2 mangles away from it */
 size_t rk_plist_utf8_check(const char *p, size_t n);
 
 static bool utf8_ok(const char *s) {
@@ -164,6 +170,46 @@ static bool looks_binary(const void *data, size_t len) {
         return len >= 8 && memcmp(data, "bplist00", 8) == 0;
 }
 
+/*
+ * libplist 2.2 keeps dates as int32 seconds since 2001 (1933..2069): a
+ * binary date outside that (or NaN) could not be written as XML, so it is
+ * refused on the way in, as the XML locator refuses such dates.
+ */
+static bool dates_in_range(const rk_value *v) {
+        double d;
+        switch (rk_value_type(v)) {
+        case RK_TYPE_DATE:
+                return rk_date(v, &d) && d > INT32_MIN - 1.0 && d < INT32_MAX + 1.0;
+        case RK_TYPE_DICT:
+                for (size_t i = 0; i < rk_dict_size(v); i++)
+                        if (!dates_in_range(rk_dict_value_at(v, i)))
+                                return false;
+                return true;
+        case RK_TYPE_ARRAY:
+                for (size_t i = 0; i < rk_array_size(v); i++)
+                        if (!dates_in_range(rk_array_get(v, i)))
+                                return false;
+                return true;
+        default:
+                return true;
+        }
+}
+
+static int parse_binary(const void *data, size_t len, const rk_where *w, rk_value **ret, rk_diag *diag) {
+        _cleanup_(rk_value_unrefp) rk_value *v = NULL;
+        int r;
+
+        r = rk_bplist_decode_named(data, len, w->file, &v, diag);
+        if (r < 0)
+                return r;
+        if (!dates_in_range(v)) {
+                rk_diag_add(diag, RK_DIAG_ERROR, w, "property list holds a date outside 1933..2069");
+                return -EBADMSG;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
 static int report_xml(const char *data, size_t len, const char *name, rk_diag *diag) {
         _cleanup_(freep) char *path = NULL, *msg = NULL;
         int line = 0, col = 0, r;
@@ -182,9 +228,9 @@ static int report_xml(const char *data, size_t len, const char *name, rk_diag *d
 
 int rk_plist_parse(const void *data, size_t len, const char *name, rk_value **ret, rk_diag *diag) {
         _cleanup_(plist_freep) plist_t p = NULL;
+        _cleanup_(freep) char *path = NULL, *msg = NULL;
         rk_where w = { .file = name ? name : "<input>" };
-        bool binary;
-        int r;
+        int line = 0, col = 0, r;
 
         if ((!data && len > 0) || !ret)
                 return -EINVAL;
@@ -198,50 +244,34 @@ int rk_plist_parse(const void *data, size_t len, const char *name, rk_value **re
                 return -EBADMSG;
         }
 
-        binary = looks_binary(data, len);
-        if (!binary) {
-                /*
-                 * Check the XML ourselves first: it gives positions, and it
-                 * keeps input libplist 2.2 mishandles (deep nesting, broken
-                 * entities) away from it.
-                 */
-                _cleanup_(freep) char *path = NULL, *msg = NULL;
-                int line = 0, col = 0;
-                r = rk_plist_xml_locate_error(data, len, &line, &col, &path, &msg);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
-                        w.line = line;
-                        w.column = col;
-                        w.key = path && *path ? path : NULL;
-                        rk_diag_add(diag, RK_DIAG_ERROR, &w, "malformed property list: %s", msg);
-                        return -EBADMSG;
-                }
-                /* libplist 2.2 refuses a UTF-8 byte-order mark; the locator accepts it */
-                const char *xml = data;
-                size_t xml_len = len;
-                if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
-                        xml += 3;
-                        xml_len -= 3;
-                }
-                plist_from_xml(xml, (uint32_t) xml_len, &p);
-                if (!p)
-                        return report_xml(data, len, w.file, diag);
-        } else {
-                _cleanup_(freep) char *msg = NULL;
-                r = rk_plist_binary_check(data, len, &msg);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
-                        rk_diag_add(diag, RK_DIAG_ERROR, &w, "malformed %s", msg);
-                        return -EBADMSG;
-                }
-                plist_from_bin(data, (uint32_t) len, &p);
-                if (!p) {
-                        rk_diag_add(diag, RK_DIAG_ERROR, &w, "malformed binary property list");
-                        return -EBADMSG;
-                }
+        if (looks_binary(data, len))
+                return parse_binary(data, len, &w, ret, diag);
+
+        /*
+         * Check the XML ourselves first: it gives positions, and it
+         * keeps input libplist 2.2 mishandles (deep nesting, broken
+         * entities) away from it.
+         */
+        r = rk_plist_xml_locate_error(data, len, &line, &col, &path, &msg);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                w.line = line;
+                w.column = col;
+                w.key = path && *path ? path : NULL;
+                rk_diag_add(diag, RK_DIAG_ERROR, &w, "malformed property list: %s", msg);
+                return -EBADMSG;
         }
+        /* libplist 2.2 refuses a UTF-8 byte-order mark; the locator accepts it */
+        const char *xml = data;
+        size_t xml_len = len;
+        if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+                xml += 3;
+                xml_len -= 3;
+        }
+        plist_from_xml(xml, (uint32_t) xml_len, &p);
+        if (!p)
+                return report_xml(data, len, w.file, diag);
 
         r = from_plist(p, 0, ret);
         if (r == -ELOOP)
@@ -381,7 +411,7 @@ static int to_plist(const rk_value *v, plist_t *ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-static int serialize(const rk_value *v, bool xml, char **ret, size_t *ret_len) {
+int rk_plist_to_xml(const rk_value *v, char **ret, size_t *ret_len) {
         _cleanup_(plist_freep) plist_t p = NULL;
         char *out = NULL;
         uint32_t n = 0;
@@ -392,31 +422,25 @@ static int serialize(const rk_value *v, bool xml, char **ret, size_t *ret_len) {
         r = to_plist(v, &p);
         if (r < 0)
                 return r;
-        if (xml)
-                plist_to_xml(p, &out, &n);
-        else
-                plist_to_bin(p, &out, &n);
+        plist_to_xml(p, &out, &n);
         if (!out)
                 return -ENOMEM;
         /* hand out memory the caller frees with free() */
         char *copy = malloc((size_t) n + 1);
         if (!copy) {
-                xml ? plist_to_xml_free(out) : plist_to_bin_free(out);
+                plist_to_xml_free(out);
                 return -ENOMEM;
         }
         memcpy(copy, out, n);
         copy[n] = 0;
-        xml ? plist_to_xml_free(out) : plist_to_bin_free(out);
+        plist_to_xml_free(out);
         *ret = copy;
         if (ret_len)
                 *ret_len = n;
         return 0;
 }
 
-int rk_plist_to_xml(const rk_value *v, char **ret, size_t *ret_len) {
-        return serialize(v, true, ret, ret_len);
-}
-
+/* Ours (bplist.c): no date range to keep, and invalid UTF-8 is refused (-EILSEQ), not cut short. */
 int rk_plist_to_binary(const rk_value *v, char **ret, size_t *ret_len) {
-        return serialize(v, false, ret, ret_len);
+        return rk_bplist_encode(v, ret, ret_len);
 }
