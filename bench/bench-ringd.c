@@ -138,7 +138,9 @@ static void write_bundle(daemon_t *d) {
         fclose(f);
 }
 
-static void start_daemon(daemon_t *d, unsigned spares) {
+static rk_value *call(daemon_t *d, rk_value *req);
+
+static void start_daemon(daemon_t *d, unsigned spares, bool sandbox) {
         char nspares[16];
         char exe[PATH_MAX + 16], sock[PATH_MAX + 32], logp[PATH_MAX + 32];
         struct sockaddr_un { sa_family_t f; char p[108]; } sa = { AF_UNIX, "" };
@@ -147,8 +149,11 @@ static void start_daemon(daemon_t *d, unsigned spares) {
         strcpy(d->root, "/tmp/bench-ringd-XXXXXX");
         if (!mkdtemp(d->root))
                 exit(1);
+        /* the dext runs as its own uid, confined: it may write the FIFO (--sandbox-rw) */
+        chmod(d->root, 0755);
         snprintf(d->fifo, sizeof(d->fifo), "%s/fifo", d->root);
-        mkfifo(d->fifo, 0600);
+        mkfifo(d->fifo, 0666);
+        chmod(d->fifo, 0666);
         d->fifo_fd = open(d->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
         write_bundle(d);
         snprintf(exe, sizeof(exe), "%s/ringd", builddir);
@@ -159,7 +164,7 @@ static void start_daemon(daemon_t *d, unsigned spares) {
                 dup2(lf, 2);
                 snprintf(nspares, sizeof(nspares), "%u", spares);
                 execl(exe, exe, "--root", d->root, "--no-linux", "--crash-limit", "16", "--crash-window", "0.001",
-                      "--spares", nspares, (char *) NULL);
+                      "--spares", nspares, "--sandbox-rw", d->root, sandbox ? "-v" : "--no-sandbox", (char *) NULL);
                 _exit(127);
         }
         snprintf(sock, sizeof(sock), "%s/run/ringd.sock", d->root);
@@ -178,6 +183,14 @@ static void start_daemon(daemon_t *d, unsigned spares) {
         if (fd < 0 || rk_channel_new(fd, 0, &d->ch) < 0) {
                 fprintf(stderr, "bench-ringd: ringd did not come up (see %s)\n", logp);
                 exit(1);
+        }
+        {
+                /* the bench bundle is unsigned: developer mode */
+                _cleanup_(rk_value_unrefp) rk_value *req = NULL, *rep = NULL;
+                rk_value_new_dict(&req);
+                rk_dict_set_string(req, "command", "developer");
+                rk_dict_set_bool(req, "on", true);
+                rep = call(d, req);
         }
 }
 
@@ -324,6 +337,7 @@ int main(int argc, char **argv) {
         unsigned n = argc > 1 ? (unsigned) atoi(argv[1]) : 100;
         double *bare = calloc(n, sizeof(double));
         phase cold = { .appear = calloc(n, sizeof(double)), .restart = calloc(n, sizeof(double)) },
+              bare_cold = { .appear = calloc(n, sizeof(double)), .restart = calloc(n, sizeof(double)) },
               warm = { .appear = calloc(n, sizeof(double)), .restart = calloc(n, sizeof(double)) };
         daemon_t d = {};
         long ringd_rss, ringd_rss0;
@@ -336,14 +350,18 @@ int main(int argc, char **argv) {
         for (unsigned k = 0; k < n; k++)
                 bare[k] = bare_spawn();
 
-        /* cold: every instance is a fresh process (ringd --spares 0) */
-        start_daemon(&d, 0);
+        /* cold: every instance is a fresh process (ringd --spares 0), unsandboxed then sandboxed */
+        start_daemon(&d, 0, false);
+        run_phase(&d, n, &bare_cold);
+        stop_daemon(&d);
+        memset(&d, 0, sizeof(d));
+        start_daemon(&d, 0, true);
         run_phase(&d, n, &cold);
         stop_daemon(&d);
 
-        /* the default: one warm spare per bundle that has run */
+        /* the default: sandboxed, one warm spare per bundle that has run */
         memset(&d, 0, sizeof(d));
-        start_daemon(&d, 1);
+        start_daemon(&d, 1, true);
         run_phase(&d, n, &warm);
         ringd_rss0 = rss_kib(d.pid);
         for (unsigned k = 0; k < 1000; k++)
@@ -352,11 +370,16 @@ int main(int argc, char **argv) {
 
         double b50 = pct(bare, n, 0.5), b99 = pct(bare, n, 0.99);
         printf("baseline posix_spawn + handshake of a no-op process: p50 %.3f ms, p99 %.3f ms\n", b50, b99);
-        for (int w = 0; w < 2; w++) {
-                phase *ph = w ? &warm : &cold;
+        for (int w = 0; w < 3; w++) {
+                static const char *const names[] = {
+                        "cold, unsandboxed (--spares 0 --no-sandbox: verified exec of the bare dext)",
+                        "cold, sandboxed (--spares 0: ringkit-sandbox-exec, own uid, landlock, seccomp)",
+                        "default (sandboxed, --spares 1: a warm spare per bundle)",
+                };
+                phase *ph = w == 0 ? &bare_cold : w == 1 ? &cold : &warm;
                 double a50 = pct(ph->appear, n, 0.5), a99 = pct(ph->appear, n, 0.99);
                 double r50 = pct(ph->restart, n, 0.5), r99 = pct(ph->restart, n, 0.99);
-                printf("%s:\n", w ? "default (--spares 1: a warm spare per bundle)" : "cold (--spares 0: a new process each time)");
+                printf("%s:\n", names[w]);
                 printf("  device appearance -> dext start: p50 %.3f ms, p99 %.3f ms (%u devices); ratio to baseline p50 "
                        "%.2fx (target <= 3x and < 3 ms: %s)\n",
                        a50, a99, n, a50 / b50, a50 <= 3 * b50 && a50 < 3 ? "met" : "NOT met");
@@ -366,12 +389,17 @@ int main(int argc, char **argv) {
                        ph->dext_rss / 1024.0, ph->dext_rss >= 0 && ph->dext_rss < 2048 ? "met" : "NOT met",
                        ph->dext_pss / 1024.0, ph->dext_priv / 1024.0);
         }
+        printf("sandbox set-up per cold launch: p50 %.3f ms (sandboxed %.3f - unsandboxed %.3f)\n",
+               pct(cold.appear, n, 0.5) - pct(bare_cold.appear, n, 0.5), pct(cold.appear, n, 0.5),
+               pct(bare_cold.appear, n, 0.5));
         printf("ringd RSS: %.1f MiB idle, %.1f MiB with 1,000 virtual devices (target < 16 MiB: %s)\n",
                ringd_rss0 / 1024.0, ringd_rss / 1024.0, ringd_rss < 16 * 1024 ? "met" : "NOT met");
         stop_daemon(&d);
         free(bare);
         free(cold.appear);
         free(cold.restart);
+        free(bare_cold.appear);
+        free(bare_cold.restart);
         free(warm.appear);
         free(warm.restart);
         return 0;

@@ -9,6 +9,8 @@
 # untrusted, revoked, missing entitlement), the app location rule,
 # developer-mode relaxations shown in status, reset, and malformed requests.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+# the system interpreter when there is one: a version-manager shim costs a second per call
+PY=$(command -v /usr/bin/python3 || command -v python3)
 : "${RINGD:?}" "${TEST_DEXT:?}" "${RINGKIT_SIGN:?}" "${RINGKIT_BUILTIN:?}"
 S=$RINGKIT_SIGN
 ROOT=$TMP/root
@@ -17,7 +19,10 @@ TRUST=$ROOT/etc/ringkit/trust
 STORE=$ROOT/var/lib/ringkit/store
 REC=$TMP/record
 mkdir -p "$APPS" "$TRUST" "$ROOT/extensions"
+# dexts run sandboxed as their own uid: they may write the record (ringd --sandbox-rw "$TMP")
+chmod 755 "$TMP"
 : >"$REC"
+chmod 666 "$REC"
 
 quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
 
@@ -94,19 +99,19 @@ rec_has() { grep -q -- "$1" "$REC"; }
 rec_ge() { [ "$(grep -c -- "$2" "$REC")" -ge "$1" ]; }
 # jcheck NAME PYTHON-EXPR: evaluate against the JSON in $TMP/out as j
 jcheck() {
-        if python3 -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
+        if "$PY" -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
                 ok "$1"
         else
                 fail "$1" "not ($2): $(head -c 1500 "$TMP/out")"
         fi
 }
 # rows ID: the extension rows of ID as JSON in $TMP/out
-rows() { ringctl list --json >"$TMP/out.all" 2>&1; python3 -c "
+rows() { ringctl list --json >"$TMP/out.all" 2>&1; "$PY" -c "
 import json; j=json.load(open('$TMP/out.all'))
 print(json.dumps([e for e in j['extensions'] if e['identifier']=='$1']))" >"$TMP/out"; }
 # state_of ID VERSION: the state_id of that version (for wait_for)
 state_is() {
-        ringctl list --json 2>/dev/null | python3 -c "
+        ringctl list --json 2>/dev/null | "$PY" -c "
 import json,sys; j=json.load(sys.stdin)
 sys.exit(0 if any(e['identifier']=='$1' and e['version']=='$2' and e['state_id']=='$3' for e in j['extensions']) else 1)"
 }
@@ -116,7 +121,7 @@ store_versions() { # store_versions ID: the version directories in the store, so
 no_running() { ! ringctl list --json | grep -q "\"bundle\":\"$1\""; }
 
 start_ringd() {
-        "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --step-timeout 3000 -v \
+        "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --step-timeout 3000 --sandbox-rw "$TMP" -v \
                 2>>"$TMP/ringd.log" &
         RINGD_PID=$!
         wait_for 20 test -S "$ROOT/run/ringd.sock" && wait_for 20 ringctl status
@@ -140,7 +145,7 @@ rows com.test.act
 jcheck activate-row "len(j) == 1 and j[0]['state'] == 'activated waiting for user' and j[0]['team'] == 'TEAMA12345' and j[0]['app_path'] == '$APPS/Foo.app' and j[0]['enabled'] == False and j[0]['active'] == True"
 jcheck activate-store-path "j[0]['store_path'].startswith('$STORE/TEAMA12345/com.test.act/1.0-') and j[0]['store_path'].endswith('/com.test.act.dext')"
 [ "$(store_versions com.test.act)" = "1.0 " ] && ok activate-stored || fail activate-stored "$(find "$STORE")"
-[ -f "$(python3 -c "import json; print(json.load(open('$TMP/out'))[0]['store_path'])")/Contents/MacOS/test-dext" ] &&
+[ -f "$("$PY" -c "import json; print(json.load(open('$TMP/out'))[0]['store_path'])")/Contents/MacOS/test-dext" ] &&
         ok activate-store-copy || fail activate-store-copy "$(find "$STORE")"
 dev_id=$(ringctl virt add --class RKActDevice --property IOName=act0)
 sleep 0.5
@@ -187,7 +192,7 @@ make_app Foo com.test.act 1.5 RKActDevice
 expect_rc downgrade 1 ringctl activate "$APPS/Foo.app" com.test.act
 expect_grep downgrade-code 'ringctl: error 10 \(forbiddenBySystemPolicy\): com.test.act: downgrade from version 2.0 to 1.5 refused'
 expect_rc downgrade-json 1 ringctl activate --json "$APPS/Foo.app" com.test.act
-python3 -c "import json; print(json.dumps(json.loads(open('$TMP/out').readline())))" >"$TMP/out.j" 2>/dev/null && mv "$TMP/out.j" "$TMP/out"
+"$PY" -c "import json; print(json.dumps(json.loads(open('$TMP/out').readline())))" >"$TMP/out.j" 2>/dev/null && mv "$TMP/out.j" "$TMP/out"
 jcheck downgrade-json-object "j['ok'] == False and j['code'] == 10 and j['code_name'] == 'forbiddenBySystemPolicy' and 'downgrade' in j['error']"
 [ "$(store_versions com.test.act)" = "2.0 " ] && ok downgrade-store-unchanged || fail downgrade-store-unchanged "$(find "$STORE" -maxdepth 3)"
 : >"$REC"

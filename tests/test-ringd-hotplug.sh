@@ -19,7 +19,10 @@ REC=$TMP/record
 TAP=rktap$$
 TAP=${TAP:0:15}
 mkdir -p "$EXT/Tap.dext/Contents/MacOS"
+# the dext runs sandboxed as its own uid; it may write the record (ringd --sandbox-rw "$TMP")
+chmod 755 "$TMP"
 : >"$REC"
+chmod 666 "$REC"
 cp "$TEST_DEXT" "$EXT/Tap.dext/Contents/MacOS/test-dext"
 cat >"$EXT/Tap.dext/Contents/Info.plist" <<PL
 <plist version="1.0"><dict>
@@ -45,13 +48,15 @@ trap cleanup EXIT
 
 rec_has() { grep -q -- "$1" "$REC"; }
 
-"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" -v 2>"$TMP/ringd.log" &
+"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --sandbox-rw "$TMP" -v 2>"$TMP/ringd.log" &
 RINGD_PID=$!
 if wait_for 20 "$RINGCTL" --root "$ROOT" status; then ok ringd-with-linux-starts; else fail ringd-with-linux-starts "$(tail "$TMP/ringd.log")"; fi
 "$RINGCTL" --root "$ROOT" status --json >"$TMP/out"
 expect_grep linux-provider-on '"linux_provider":true'
 "$RINGCTL" --root "$ROOT" registry >"$TMP/out"
 expect_grep registry-has-lo '"?lo"?'
+# the test bundle is unsigned: it runs in developer mode
+expect_rc developer-on 0 "$RINGCTL" --root "$ROOT" developer on
 
 ip tuntap add dev "$TAP" mode tap || fail tap-create "ip tuntap add failed"
 if wait_for 10 rec_has "start com.test.tap"; then ok tap-add-starts-dext; else fail tap-add-starts-dext "$(grep -i "$TAP\|tap" "$TMP/ringd.log" | tail)"; fi

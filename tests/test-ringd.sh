@@ -13,7 +13,10 @@ ROOT=$TMP/root
 EXT=$ROOT/extensions
 REC=$TMP/record
 mkdir -p "$EXT"
+# dexts run sandboxed as their own uid: they may write the record (ringd --sandbox-rw "$TMP")
+chmod 755 "$TMP"
 : >"$REC"
+chmod 666 "$REC"
 
 # bundle ID CLASSES... : a dext bundle whose executable is the test dext;
 # personalities come from $TMP/pers-ID.xml
@@ -85,7 +88,7 @@ rec_ge() { [ "$(grep -c -- "$2" "$REC")" -ge "$1" ]; }   # rec_ge N PATTERN, eva
 
 start_ringd() {
         "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --crash-limit 3 --crash-window 5 \
-                --step-timeout 1500 --max-tasks 16 -v "$@" 2>>"$TMP/ringd.log" &
+                --step-timeout 1500 --max-tasks 16 --sandbox-rw "$TMP" -v "$@" 2>>"$TMP/ringd.log" &
         RINGD_PID=$!
         wait_for 10 test -S "$ROOT/run/ringd.sock" && wait_for 10 ringctl status
 }
@@ -94,6 +97,27 @@ if start_ringd; then ok ringd-starts; else fail ringd-starts "$(tail -20 "$TMP/r
 
 expect_rc status 0 ringctl status --json
 expect_grep status-json '"personalities":1[0-9]'
+expect_grep developer-off-by-default '"developer_mode":false'
+
+# --- unsigned bundles run only in developer mode, which says so ---
+id=$(ringctl virt add --class RKTestDevice --property IOName=unsigned0)
+wait_for 10 grep -q "unsigned0: com.test.basic (personality Basic) not tried: not signed" "$TMP/ringd.log" &&
+        ok unsigned-not-tried || fail unsigned-not-tried "$(tail -5 "$TMP/ringd.log")"
+rec_has "com.test.basic" && fail unsigned-not-started "$(cat "$REC")" || ok unsigned-not-started
+expect_rc developer-on-first 0 ringctl developer on
+if wait_for 10 rec_has "start com.test.basic"; then ok unsigned-started-in-developer-mode
+else fail unsigned-started-in-developer-mode "$(tail -5 "$TMP/ringd.log")"; fi
+ringctl status --json >"$TMP/out"
+expect_grep unsigned-relaxation-shown 'com.test.basic: launched unsigned \(allowed in developer mode\)'
+# --- and sandboxed: their own uid, not root ---
+pid=$(awk '/^start com.test.basic/ {print $4; exit}' "$REC")
+uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+[ -n "$uid" ] && [ "$uid" -ge 810000 ] && ok dext-own-uid || fail dext-own-uid "pid $pid uid '$uid'"
+grep -q "NoNewPrivs:.*1" "/proc/$pid/status" && ok dext-no-new-privs || fail dext-no-new-privs "$(grep NoNewPrivs "/proc/$pid/status")"
+grep -q "Seccomp:.*2" "/proc/$pid/status" && ok dext-seccomp || fail dext-seccomp "$(grep Seccomp "/proc/$pid/status")"
+vremove "$id"
+wait_for 10 rec_has "free com.test.basic"
+: >"$REC"
 
 # --- lifecycle order ---
 id=$(ringctl virt add --class RKTestDevice --property IOName=basic0)
@@ -286,9 +310,10 @@ else
 fi
 vremove "$id"
 
-# --- developer mode: off by default, persisted in the activation database ---
+# --- developer mode: persisted in the activation database, switched off and on ---
+expect_rc developer-off-first 0 ringctl developer off
 ringctl status --json >"$TMP/out"
-expect_grep developer-off-by-default '"developer_mode":false'
+expect_grep developer-off-status '"developer_mode":false'
 expect_grep extension-db-open '"extension_db":".*/var/lib/ringkit/extensions.db"'
 expect_rc developer-on 0 ringctl developer on
 ringctl status --json >"$TMP/out"
@@ -297,6 +322,7 @@ grep -q "developer mode on" "$TMP/ringd.log" && ok developer-on-logged || fail d
 expect_rc developer-off 0 ringctl developer off
 expect_grep developer-off-said "developer mode: off"
 expect_rc developer-bad-arg 2 ringctl developer maybe
+ringctl developer on >/dev/null
 
 # --- bad requests get clear errors ---
 expect_rc virt-add-no-class 2 ringctl virt add

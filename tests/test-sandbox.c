@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -439,6 +440,65 @@ TEST(sandbox_kills_dangerous) {
         fixture_done(&f);
 }
 
+/* The filter built once and loaded from its fd behaves as the one built in place. */
+TEST(sandbox_prebuilt_seccomp) {
+        rk_sandbox_config c = RK_SANDBOX_CONFIG_INIT;
+        int fd = -1, status = -1;
+        fixture f;
+        pid_t pid;
+
+        if (!have_landlock(1))
+                return;
+        ASSERT(fixture_init(&f));
+        c.uid = c.gid = RK_TEST_UID;
+        c.bundle = f.bundle;
+        c.no_network = true;
+        ASSERT(rk_sandbox_seccomp_export(&c, &fd) == 0);
+        CHECK(rk_memfd_check_sealed(fd) == 0);
+        for (int round = 0; round < 2; round++) { /* one fd serves many launches */
+                fflush(NULL);
+                pid = fork();
+                if (pid == 0) {
+                        int s4;
+                        c.seccomp_fd = fcntl(fd, F_DUPFD, 20); /* a copy, as a spawn's dup2 gives one */
+                        if (rk_sandbox_apply(&c, NULL) < 0)
+                                _exit(1);
+                        if (fcntl(c.seccomp_fd, F_GETFD) != -1)
+                                _exit(3); /* not closed after loading */
+                        s4 = socket(AF_INET, SOCK_STREAM, 0);
+                        if (s4 >= 0 || errno != EPERM)
+                                _exit(4); /* no network: refused by the filter */
+                        if (prctl(PR_GET_SECCOMP) != 2)
+                                _exit(5);
+                        if (round == 1)
+                                syscall(SYS_bpf, 0, NULL, 0); /* killed */
+                        _exit(0);
+                }
+                ASSERT(pid > 0 && waitpid(pid, &status, 0) == pid);
+                if (round == 0)
+                        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                else
+                        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS);
+        }
+        /* garbage where the filter should be: refused, never loaded half */
+        {
+                int bad = memfd_create("bad", MFD_CLOEXEC);
+                ASSERT(bad >= 0);
+                ASSERT(write(bad, "\x08\0\0\0garbage!", 12) == 12);
+                pid = fork();
+                if (pid == 0) {
+                        c.seccomp_fd = bad;
+                        int r = rk_sandbox_apply(&c, NULL);
+                        _exit(r < 0 && prctl(PR_GET_SECCOMP) == 0 ? 0 : 1);
+                }
+                ASSERT(pid > 0 && waitpid(pid, &status, 0) == pid);
+                CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                close(bad);
+        }
+        close(fd);
+        fixture_done(&f);
+}
+
 TEST(sandbox_refuses_root) {
         rk_sandbox_config c = RK_SANDBOX_CONFIG_INIT;
         int status = -1;
@@ -454,4 +514,61 @@ TEST(sandbox_refuses_root) {
         ASSERT(pid > 0 && waitpid(pid, &status, 0) == pid);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         CHECK_INTEQ(rk_sandbox_apply(NULL, NULL), -EINVAL);
+}
+
+/* ---- the dependency-free SHA-256 against OpenSSL ---- */
+#include <openssl/evp.h>
+
+#include "shared/sha256.h"
+
+static void hex32(const uint8_t *h, char *out) {
+        for (int i = 0; i < 32; i++)
+                sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+TEST(sha256_known_vectors) {
+        uint8_t h[32];
+        char x[65];
+        static char million[1000000];
+
+        rk_sha256("", 0, h);
+        hex32(h, x);
+        CHECK(streq(x, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+        rk_sha256("abc", 3, h);
+        hex32(h, x);
+        CHECK(streq(x, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        rk_sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, h);
+        hex32(h, x);
+        CHECK(streq(x, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
+        memset(million, 'a', sizeof(million));
+        rk_sha256(million, sizeof(million), h);
+        hex32(h, x);
+        CHECK(streq(x, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
+}
+
+TEST(sha256_matches_openssl_in_pieces) {
+        static uint8_t buf[5000];
+        unsigned seed = 12345;
+
+        for (size_t k = 0; k < sizeof(buf); k++)
+                buf[k] = (uint8_t) ((seed = seed * 1103515245u + 12345u) >> 16);
+        for (size_t len = 0; len < sizeof(buf); len += 1 + len / 7) {
+                uint8_t a[32], b[32];
+                rk_sha256_ctx c;
+                size_t at = 0, step = 1 + len % 97;
+
+                rk_sha256_init(&c);
+                while (at < len) { /* odd-sized pieces cross block boundaries */
+                        size_t n = len - at < step ? len - at : step;
+                        rk_sha256_update(&c, buf + at, n);
+                        at += n;
+                }
+                rk_sha256_final(&c, a);
+                EVP_Digest(buf, len, b, NULL, EVP_sha256(), NULL);
+                if (memcmp(a, b, 32) != 0) {
+                        fprintf(stderr, "length %zu differs\n", len);
+                        CHECK(false);
+                        break;
+                }
+        }
 }

@@ -316,6 +316,8 @@ static void cmd_developer(ctl_client *c, uint32_t peer, rk_value *req) {
                         return reply_error(c, peer, r, NULL);
                 log_notice(c->d, "developer mode %s", rk_bool(on) ? "on: checks are relaxed, and each relaxation is logged"
                                                                   : "off");
+                if (rk_bool(on))
+                        nub_rematch_all(c->d); /* devices whose unsigned drivers were not tried */
         }
         (void) rk_dict_set_bool(m, "developer_mode", rk_extdb_get_developer_mode(c->d->extdb) > 0);
         reply(c, peer, m);

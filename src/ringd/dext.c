@@ -598,19 +598,32 @@ static int make_env(instance *i, char ***ret) {
         return 0;
 }
 
-static int spawn_process(instance *i, const char *exe, int child_fd) {
+static int spawn_process(instance *i, int child_fd) {
         _cleanup_(freep) char **env = NULL;
+        _cleanup_(closep) int exec_fd = -EBADF;
+        launch_plan plan = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t none, def;
-        char *argv[] = { (char *) exe, NULL };
         size_t first_own = 0;
         pid_t pid;
         int r;
 
-        r = make_env(i, &env);
+        r = launch_prepare(i->d, i->bundle, i->exe, i->tag, &plan);
         if (r < 0)
                 return r;
+        /* off the low numbers, or a dup2 onto itself would keep CLOEXEC */
+        exec_fd = fcntl(plan.exec_fd, F_DUPFD_CLOEXEC, 10);
+        if (exec_fd < 0) {
+                r = -errno;
+                launch_plan_done(&plan);
+                return r;
+        }
+        r = make_env(i, &env);
+        if (r < 0) {
+                launch_plan_done(&plan);
+                return r;
+        }
         while (env[first_own] && strncmp(env[first_own], "RINGKIT_", 8) != 0)
                 first_own++;
         posix_spawn_file_actions_init(&fa);
@@ -618,14 +631,26 @@ static int spawn_process(instance *i, const char *exe, int child_fd) {
         sigemptyset(&none);
         sigfillset(&def);
         posix_spawn_file_actions_adddup2(&fa, child_fd, RK_DEXT_FD);
+        if (plan.path)
+                posix_spawn_file_actions_adddup2(&fa, exec_fd, RK_DEXT_EXEC_FD);
+        if (plan.path && plan.seccomp_fd >= 0) /* launch.c keeps it at 10 or above */
+                posix_spawn_file_actions_adddup2(&fa, plan.seccomp_fd, RK_DEXT_SECCOMP_FD);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &def);
         posix_spawnattr_setpgroup(&attr, 0);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-        r = -posix_spawn(&pid, exe, &fa, &attr, argv, env);
+        if (plan.path)
+                r = -posix_spawn(&pid, plan.path, &fa, &attr, plan.argv, env);
+        else {
+                /* --no-sandbox: run the verified memfd itself */
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", exec_fd);
+                r = -posix_spawn(&pid, path, &fa, &attr, plan.argv, env);
+        }
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
+        launch_plan_done(&plan);
         for (size_t k = first_own; env[k]; k++)
                 free(env[k]);
         if (r < 0)
@@ -703,7 +728,7 @@ static int start_process(instance *i) {
                 close(sv[0]);
                 return r;
         }
-        r = spawn_process(i, i->exe, child_fd);
+        r = spawn_process(i, child_fd);
         close(child_fd);
         if (r < 0) {
                 close(sv[0]);

@@ -119,7 +119,20 @@ void nub_category_start_next(nub *n, category *c) {
         while (a && a->next < a->n && !nub_dying(n)) {
                 rk_match_candidate cand = a->cands[a->next++];
                 instance *i = NULL;
-                int r = instance_spawn(d, n, cand.personality, cand.score, a, &i);
+                const char *why = NULL;
+                int r;
+
+                /* entitlements: a dext is only tried on providers it may drive */
+                if (!launch_allows_provider(d, cand.personality->bundle, rk_service_match_provider(n->svc), &why)) {
+                        log_notice(d, "%s: %s (personality %s) not tried: %s%s", rk_service_get_name(n->svc),
+                                   cand.personality->bundle, cand.personality->name, why ? why : "not entitled",
+                                   why && streq(why, "not signed")
+                                           ? " (unsigned bundles run only in developer mode: ringctl developer on)"
+                                           : "");
+                        rk_personality_unref(cand.personality);
+                        continue;
+                }
+                r = instance_spawn(d, n, cand.personality, cand.score, a, &i);
                 rk_personality_unref(cand.personality);
                 if (r >= 0)
                         return; /* continues in nub_instance_started/failed */

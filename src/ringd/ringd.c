@@ -65,6 +65,10 @@ static void usage(FILE *f) {
                 "                       (default ROOT/etc/ringkit/trust)\n"
                 "  --applications DIR   an application directory apps may activate extensions from\n"
                 "                       (repeatable; default ROOT/Applications)\n"
+                "  --sandbox-exec PATH  the sandbox launcher (default: ringkit-sandbox-exec beside ringd)\n"
+                "  --sandbox-rw PATH    let every dext also write under PATH (repeatable; for tests)\n"
+                "  --dext-memory MIB    address-space limit of a dext (default 0: none)\n"
+                "  --no-sandbox         run dexts unconfined, as ringd's user (verified exec still applies)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -72,6 +76,25 @@ static char *path_join(const char *a, const char *b) {
         char *p = NULL;
         if (asprintf(&p, "%s%s", a, b) < 0)
                 return NULL;
+        return p;
+}
+
+/* A program installed beside ringd (same directory), or NULL. */
+static char *beside_self(const char *name) {
+        char self[PATH_MAX], *slash, *p = NULL;
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+        if (n <= 0)
+                return NULL;
+        self[n] = 0;
+        slash = strrchr(self, '/');
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        if (asprintf(&p, "%s/%s", self, name) < 0)
+                return NULL;
+        if (access(p, X_OK) < 0)
+                p = mfree(p);
         return p;
 }
 
@@ -84,6 +107,8 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "max-tasks", required_argument, NULL, 'm' }, { "spares", required_argument, NULL, 'S' },
                 { "trust-store", required_argument, NULL, 'T' },
                 { "applications", required_argument, NULL, 'A' },
+                { "sandbox-exec", required_argument, NULL, 'X' }, { "sandbox-rw", required_argument, NULL, 'W' },
+                { "dext-memory", required_argument, NULL, 'M' },  { "no-sandbox", no_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         int c;
@@ -163,6 +188,40 @@ static int parse_args(ringd *d, int argc, char **argv) {
                                 fprintf(stderr, "ringd: --trust-store %s: %m\n", optarg);
                                 return -EINVAL;
                         }
+                        break;
+                case 'X':
+                        free(d->sandbox_exec_path);
+                        d->sandbox_exec_path = realpath(optarg, NULL);
+                        if (!d->sandbox_exec_path) {
+                                fprintf(stderr, "ringd: --sandbox-exec %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'W': {
+                        char **x = realloc(d->sandbox_rw, (d->n_sandbox_rw + 1) * sizeof(*x));
+                        if (!x)
+                                return -ENOMEM;
+                        d->sandbox_rw = x;
+                        x[d->n_sandbox_rw] = realpath(optarg, NULL);
+                        if (!x[d->n_sandbox_rw]) {
+                                fprintf(stderr, "ringd: --sandbox-rw %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        d->n_sandbox_rw++;
+                        break;
+                }
+                case 'M': {
+                        char *e;
+                        unsigned long v = strtoul(optarg, &e, 10);
+                        if (!*optarg || *e || v > 1u << 20) {
+                                fprintf(stderr, "ringd: --dext-memory must be a number of MiB\n");
+                                return -EINVAL;
+                        }
+                        d->dext_memory_mib = (unsigned) v;
+                        break;
+                }
+                case 'N':
+                        d->no_sandbox = true;
                         break;
                 case 'A': {
                         char **x = realloc(d->app_dirs, (d->n_app_dirs + 1) * sizeof(*x));
@@ -343,6 +402,10 @@ int main(int argc, char **argv) {
         open_extdb(&d);
         if ((r = activation_init(&d)) < 0)
                 goto fail;
+        if (!d.sandbox_exec_path && !d.no_sandbox)
+                d.sandbox_exec_path = beside_self("ringkit-sandbox-exec");
+        if ((r = launch_init(&d)) < 0)
+                goto fail;
         if ((r = rk_loop_add_signal(d.loop, NULL, SIGTERM, on_signal, &d)) < 0 ||
             (r = rk_loop_add_signal(d.loop, NULL, SIGINT, on_signal, &d)) < 0)
                 goto fail;
@@ -381,6 +444,11 @@ fail:
         virtual_free_all(&d);
         limits_done(&d);
         activation_done(&d);
+        launch_done(&d);
+        for (size_t k = 0; k < d.n_sandbox_rw; k++)
+                free(d.sandbox_rw[k]);
+        free(d.sandbox_rw);
+        free(d.sandbox_exec_path);
         rk_extdb_close(d.extdb);
         free(d.extdb_path);
         catalogue_free(&d);

@@ -164,6 +164,14 @@ struct ringd {
         char **debug_next;      /* bundle ids whose next instance starts stopped */
         size_t n_debug_next;
 
+        /* launches (launch.c) */
+        struct launch_state *launch;
+        bool no_sandbox;
+        char *sandbox_exec_path;
+        char **sandbox_rw;      /* extra paths every dext may write (--sandbox-rw) */
+        size_t n_sandbox_rw;
+        unsigned dext_memory_mib; /* RLIMIT_AS of a dext, 0: none */
+
         nub *nubs;
         instance *instances;
         instance *spares;       /* warm spare processes, per bundle (dext.c) */
@@ -235,7 +243,24 @@ void limits_kill_all(ringd *d, instance *i);
 void limits_release(ringd *d, instance *i);
 void limits_done(ringd *d);
 
+/* launch.c */
+#define RK_DEXT_EXEC_FD 4    /* where ringkit-sandbox-exec finds the sealed memfd to run */
+#define RK_DEXT_SECCOMP_FD 5 /* ... and the seccomp filter ringd built once */
+typedef struct launch_plan {
+        const char *path;       /* what posix_spawn runs: ringkit-sandbox-exec; NULL: exec_fd itself */
+        char **argv;
+        int exec_fd;            /* the sealed memfd of verified bytes */
+        int seccomp_fd;         /* the prebuilt filter (borrowed), or -EBADF */
+} launch_plan;
+int launch_init(ringd *d);
+void launch_done(ringd *d);
+int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char *tag, launch_plan *ret);
+void launch_plan_done(launch_plan *p);
+bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_provider *prov, const char **why);
+
 /* activation.c */
+/* Record a developer-mode relaxation (log, and `ringctl status`). */
+void activation_relax(ringd *d, const char *id, const char *what);
 /* Paths, reconciliation of what a crash left (after the database opened, before the first scan). */
 int activation_init(ringd *d);
 void activation_done(ringd *d);

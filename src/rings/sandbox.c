@@ -27,8 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/filter.h>
 #include <linux/landlock.h>
-#include <openssl/evp.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 #include <unistd.h>
 
 #include "rings/sandbox.h"
+#include "shared/sha256.h"
 #include "shared/macro.h"
 
 #ifndef MFD_EXEC
@@ -201,8 +203,7 @@ static int hash_fd(int fd, off_t size, uint8_t out[RK_SHA256_LEN]) {
                 if (p == MAP_FAILED)
                         return -errno;
         }
-        if (!EVP_Digest(p ? p : "", (size_t) size, out, NULL, EVP_sha256(), NULL))
-                r = -ENOMEM;
+        rk_sha256(p ? p : "", (size_t) size, out);
         if (p)
                 munmap(p, (size_t) size);
         return r;
@@ -409,6 +410,8 @@ static int ll_rules(ll_ctx *l, const rk_sandbox_config *c) {
                 r = ll_allow(l, c->data, l->fs & ~(LL_EXECUTE | (1ULL << 6) | (1ULL << 11)), true);
         for (size_t k = 0; k < c->n_ro && r >= 0; k++)
                 r = ll_allow(l, c->ro[k], LL_READ_FILE | LL_READ_DIR, true);
+        for (size_t k = 0; k < c->n_rw && r >= 0; k++)
+                r = ll_allow(l, c->rw[k], l->fs & ~(LL_EXECUTE | (1ULL << 6) | (1ULL << 11)), true);
         for (size_t k = 0; k < c->n_dev && r >= 0; k++)
                 r = ll_allow(l, c->dev[k], LL_DEV_RW, true);
         return r;
@@ -456,7 +459,7 @@ static int step_close_fds(const rk_sandbox_config *c, rk_diag *d) {
         size_t n = 0;
         unsigned from = 3;
 
-        if (c->n_keep_fds >= ELEMENTSOF(keep)) {
+        if (c->n_keep_fds >= ELEMENTSOF(keep) - 1) {
                 rk_diag_add(d, RK_DIAG_ERROR, NULL, "close fds: more than %zu fds to keep",
                             ELEMENTSOF(keep) - 1);
                 return -E2BIG;
@@ -466,6 +469,8 @@ static int step_close_fds(const rk_sandbox_config *c, rk_diag *d) {
                         keep[n++] = (unsigned) c->keep_fds[k];
         if (c->exec_fd > 2)
                 keep[n++] = (unsigned) c->exec_fd;
+        if (c->seccomp_fd > 2)
+                keep[n++] = (unsigned) c->seccomp_fd;
         /* insertion sort: n is small */
         for (size_t k = 1; k < n; k++)
                 for (size_t j = k; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -635,7 +640,7 @@ static int sc_rules(scmp_filter_ctx ctx, const rk_sandbox_config *c) {
  * The kernel reads cmd as 32 bits, so the compare is masked: high garbage
  * bits cannot slip past.  Loaded first, while seccomp() is still allowed.
  */
-static int sc_load_tiocsti(void) {
+static int sc_build_tiocsti(scmp_filter_ctx *ret) {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         struct scmp_arg_cmp a = SCMP_A1_64(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI);
         int r;
@@ -645,26 +650,21 @@ static int sc_load_tiocsti(void) {
         r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
         if (r >= 0)
                 r = sc_add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &a);
-        if (r >= 0)
-                r = seccomp_load(ctx);
-        seccomp_release(ctx);
-        return r;
-}
-
-static int step_seccomp(const rk_sandbox_config *c, rk_diag *d) {
-        scmp_filter_ctx ctx;
-        int r = sc_load_tiocsti();
-
         if (r < 0) {
-                rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp (TIOCSTI filter): %s", strerror(-r));
+                seccomp_release(ctx);
                 return r;
         }
-        ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+        *ret = ctx;
+        return 0;
+}
 
-        if (!ctx) {
-                rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp: cannot make a filter");
+/* The allow-list; denials are EPERM, and logged by the kernel where it can. */
+static int sc_build_main(const rk_sandbox_config *c, scmp_filter_ctx *ret) {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+        int r;
+
+        if (!ctx)
                 return -ENOMEM;
-        }
         r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* already set, by us */
         if (r >= 0)
                 r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
@@ -672,11 +672,130 @@ static int step_seccomp(const rk_sandbox_config *c, rk_diag *d) {
                 r = 0;
         if (r >= 0)
                 r = sc_rules(ctx, c);
+        if (r < 0) {
+                seccomp_release(ctx);
+                return r;
+        }
+        *ret = ctx;
+        return 0;
+}
+
+/* One program into fd at its current offset, preceded by its length (u32, bytes). */
+static int sc_export_one(scmp_filter_ctx ctx, int fd) {
+        uint32_t len = 0;
+        off_t at = lseek(fd, 0, SEEK_CUR), end;
+        int r;
+
+        if (at < 0 || write(fd, &len, sizeof(len)) != sizeof(len))
+                return -errno;
+        r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return r;
+        end = lseek(fd, 0, SEEK_CUR);
+        if (end < 0)
+                return -errno;
+        len = (uint32_t) (end - at - (off_t) sizeof(len));
+        if (pwrite(fd, &len, sizeof(len), at) != sizeof(len))
+                return -errno;
+        return 0;
+}
+
+int rk_sandbox_seccomp_export(const rk_sandbox_config *c, int *ret_fd) {
+        _cleanup_(closep) int fd = memfd_create("ringkit-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        scmp_filter_ctx a = NULL, b = NULL;
+        int r;
+
+        if (!c || !ret_fd)
+                return -EINVAL;
+        if (fd < 0)
+                return -errno;
+        r = sc_build_tiocsti(&a);
         if (r >= 0)
+                r = sc_build_main(c, &b);
+        if (r >= 0)
+                r = sc_export_one(a, fd);
+        if (r >= 0)
+                r = sc_export_one(b, fd);
+        if (a)
+                seccomp_release(a);
+        if (b)
+                seccomp_release(b);
+        if (r >= 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+                r = -errno;
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int sc_load_raw(const struct sock_filter *prog, size_t n, bool log) {
+        struct sock_fprog fp = { .len = (unsigned short) n, .filter = (struct sock_filter *) prog };
+
+        if (n == 0 || n > BPF_MAXINSNS)
+                return -EINVAL;
+        if (log && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_LOG, &fp) == 0)
+                return 0;
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+                return -errno;
+        return 0;
+}
+
+/* The two programs of rk_sandbox_seccomp_export(), read with pread (the fd's offset is shared). */
+static int sc_load_fd(int fd, rk_diag *d) {
+        off_t at = 0;
+
+        for (int k = 0; k < 2; k++) {
+                _cleanup_(freep) struct sock_filter *prog = NULL;
+                uint32_t len;
+                int r;
+
+                if (pread(fd, &len, sizeof(len), at) != sizeof(len) || len == 0 || len % sizeof(struct sock_filter) ||
+                    len > BPF_MAXINSNS * sizeof(struct sock_filter)) {
+                        rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp: the prebuilt filter fd holds no valid program");
+                        return -EBADMSG;
+                }
+                prog = malloc(len);
+                if (!prog)
+                        return -ENOMEM;
+                if (pread(fd, prog, len, at + (off_t) sizeof(len)) != (ssize_t) len) {
+                        rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp: the prebuilt filter is truncated");
+                        return -EBADMSG;
+                }
+                r = sc_load_raw(prog, len / sizeof(struct sock_filter), k == 1);
+                if (r < 0) {
+                        rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp (prebuilt filter %d): %s", k, strerror(-r));
+                        return r;
+                }
+                at += (off_t) sizeof(len) + len;
+        }
+        return 0;
+}
+
+static int step_seccomp(const rk_sandbox_config *c, rk_diag *d) {
+        scmp_filter_ctx ctx = NULL;
+        int r;
+
+        if (c->seccomp_fd >= 0) {
+                r = sc_load_fd(c->seccomp_fd, d);
+                close(c->seccomp_fd); /* read once; not for the program */
+                return r;
+        }
+        r = sc_build_tiocsti(&ctx);
+        if (r >= 0) {
                 r = seccomp_load(ctx);
+                seccomp_release(ctx);
+        }
+        if (r < 0) {
+                rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp (TIOCSTI filter): %s", strerror(-r));
+                return r;
+        }
+        r = sc_build_main(c, &ctx);
+        if (r >= 0) {
+                r = seccomp_load(ctx);
+                seccomp_release(ctx);
+        }
         if (r < 0)
                 rk_diag_add(d, RK_DIAG_ERROR, NULL, "seccomp: %s", strerror(-r));
-        seccomp_release(ctx);
         return r;
 }
 

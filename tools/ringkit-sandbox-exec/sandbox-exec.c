@@ -4,9 +4,12 @@
  *
  *   ringkit-sandbox-exec (--exec-fd N | --exec PATH --sha256 HEX)
  *           (--uid U --gid G | --user NAME) [--bundle DIR] [--data DIR]
- *           [--ro PATH]... [--dev PATH]... [--no-network]
+ *           [--ro PATH]... [--rw PATH]... [--dev PATH]... [--no-network]
  *           [--rlimit-as BYTES] [--rlimit-nofile N] [--rlimit-nproc N]
- *           [--keep-fd N]... -- ARGV0 [ARGS...]
+ *           [--keep-fd N]... [--seccomp-fd N] -- ARGV0 [ARGS...]
+ *
+ * --seccomp-fd: a filter prebuilt by rk_sandbox_seccomp_export() (ringd
+ * builds it once), loaded instead of compiled here.
  *
  * ringd posix_spawns this instead of the dext, with the same file actions
  * (channel on RK_DEXT_FD, /dev/null on 0) and environment; it passes the
@@ -27,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <openssl/crypto.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,7 +45,7 @@
 typedef struct opts {
         rk_sandbox_config c;
         const char *exec_path, *sha_hex;
-        const char *ro[MAX_LIST], *dev[MAX_LIST];
+        const char *ro[MAX_LIST], *rw[MAX_LIST], *dev[MAX_LIST];
         int keep[MAX_LIST];
         size_t n_keep;
         char **argv;
@@ -92,7 +94,7 @@ static int parse_user(opts *o, const char *name) {
 }
 
 enum { O_EXEC_FD = 256, O_EXEC, O_SHA, O_UID, O_GID, O_USER, O_BUNDLE, O_DATA, O_RO, O_DEV,
-       O_NONET, O_AS, O_NOFILE, O_NPROC, O_KEEP };
+       O_NONET, O_AS, O_NOFILE, O_NPROC, O_KEEP, O_RW, O_SECCOMP_FD };
 
 static const struct option longopts[] = {
         { "exec-fd", 1, NULL, O_EXEC_FD }, { "exec", 1, NULL, O_EXEC }, { "sha256", 1, NULL, O_SHA },
@@ -100,14 +102,16 @@ static const struct option longopts[] = {
         { "bundle", 1, NULL, O_BUNDLE }, { "data", 1, NULL, O_DATA }, { "ro", 1, NULL, O_RO },
         { "dev", 1, NULL, O_DEV }, { "no-network", 0, NULL, O_NONET },
         { "rlimit-as", 1, NULL, O_AS }, { "rlimit-nofile", 1, NULL, O_NOFILE },
-        { "rlimit-nproc", 1, NULL, O_NPROC }, { "keep-fd", 1, NULL, O_KEEP }, { NULL, 0, NULL, 0 },
+        { "rlimit-nproc", 1, NULL, O_NPROC }, { "keep-fd", 1, NULL, O_KEEP }, { "rw", 1, NULL, O_RW },
+        { "seccomp-fd", 1, NULL, O_SECCOMP_FD },
+        { NULL, 0, NULL, 0 },
 };
 
 static int parse_one(opts *o, int opt, const char *arg) {
         unsigned long long v = 0;
         int r = 0;
 
-        bool numeric = opt == O_EXEC_FD || opt == O_UID || opt == O_GID || opt == O_AS ||
+        bool numeric = opt == O_EXEC_FD || opt == O_SECCOMP_FD || opt == O_UID || opt == O_GID || opt == O_AS ||
                        opt == O_NOFILE || opt == O_NPROC || opt == O_KEEP;
 
         if (numeric)
@@ -117,6 +121,7 @@ static int parse_one(opts *o, int opt, const char *arg) {
                 return r;
         switch (opt) {
         case O_EXEC_FD: o->c.exec_fd = (int) v; break;
+        case O_SECCOMP_FD: o->c.seccomp_fd = (int) v; break;
         case O_EXEC: o->exec_path = arg; break;
         case O_SHA: o->sha_hex = arg; break;
         case O_UID: o->c.uid = (uid_t) v; break;
@@ -125,6 +130,7 @@ static int parse_one(opts *o, int opt, const char *arg) {
         case O_BUNDLE: o->c.bundle = arg; break;
         case O_DATA: o->c.data = arg; break;
         case O_RO: return add_list(o->ro, &o->c.n_ro, arg);
+        case O_RW: return add_list(o->rw, &o->c.n_rw, arg);
         case O_DEV: return add_list(o->dev, &o->c.n_dev, arg);
         case O_NONET: o->c.no_network = true; break;
         case O_AS: o->c.rlimit_as = (rlim_t) v; break;
@@ -158,6 +164,7 @@ static int parse(opts *o, int argc, char **argv) {
         if (o->exec_path && !o->sha_hex)
                 return die("arguments", "%s", "--exec needs --sha256");
         o->c.ro = o->ro;
+        o->c.rw = o->rw;
         o->c.dev = o->dev;
         o->c.keep_fds = o->keep;
         o->c.n_keep_fds = o->n_keep;
@@ -197,8 +204,6 @@ int main(int argc, char **argv) {
         opts o = { 0 };
         int r;
 
-        /* SHA-256 needs no configuration; skip reading openssl.cnf (~2 ms here) */
-        OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
         rk_diag_init(&d);
         r = parse(&o, argc, argv);
         if (r == 0) {

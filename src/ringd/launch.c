@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What an instance runs and how: trust, verified exec, the sandbox.
+ *
+ * Every launch of a dext (and every warm spare) goes through
+ * launch_prepare():
+ *
+ *   1. Trust.  The bundle's signature is verified against ringd's trust
+ *      store (rk_verify_bundle) the first time the bundle launches, and
+ *      again whenever its signature files change.  A bundle that is not
+ *      validly signed is refused -- unless developer mode is on, which
+ *      allows unsigned and locally signed bundles and records each such
+ *      relaxation (log and `ringctl status`).
+ *   2. Verified exec.  The executable is copied into a sealed memfd and its
+ *      SHA-256 compared with the code directory's entry for it (a warm
+ *      cache skips the hash while the file's identity is unchanged).  What
+ *      runs is that memfd, so a binary changed on disk after verification
+ *      is refused at its next launch.  Unsigned bundles in developer mode
+ *      are pinned to the hash of their first launch.  Codeless bundles run
+ *      ringkit's built-in driver host, pinned to its hash at ringd's start.
+ *   3. Sandbox.  ringd spawns ringkit-sandbox-exec with the memfd and the
+ *      channel; it confines itself (fds, rlimits, no_new_privs, landlock:
+ *      the bundle read-only, a private data directory, nothing else; its
+ *      own uid per bundle; seccomp allow-list; no network) and fexecve()s
+ *      the memfd.  `ringd --no-sandbox` skips this step (logged).
+ *
+ * Entitlements: launch_allows_provider() answers whether a bundle may be
+ * matched to a provider (rk_entitlements_allow_provider on the signed
+ * entitlements); nub.c asks before it tries a candidate.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rings/sandbox.h"
+#include "ipc/proto.h"
+#include "ringd/ringd.h"
+#include "shared/macro.h"
+#include "trust/codedir.h"
+#include "trust/entitlements.h"
+#include "trust/sign.h"
+
+#define UID_BASE 810000u /* per-bundle uids: UID_BASE + n, recorded in STATE/uids */
+#define UID_MAX_BUNDLES 60000u
+
+typedef struct file_id {
+        uint64_t dev, ino, size;
+        int64_t mtime_ns, ctime_ns;
+} file_id;
+
+typedef struct trust {
+        char *bundle_path;
+        file_id sig, cd, info;   /* the signature files and Info.plist when verified */
+        int r;                   /* rk_verify_bundle()'s result */
+        char *why;               /* its first error, for refusals */
+        rk_signing_info *info_sig;
+        bool relaxed;            /* the developer-mode relaxation was recorded */
+        bool pinned;             /* unsigned in developer mode: sha is the first launch's */
+        uint8_t sha[RK_SHA256_LEN];
+        struct trust *next;
+} trust;
+
+typedef struct uid_entry {
+        char *bundle;
+        uid_t uid;
+} uid_entry;
+
+struct launch_state {
+        rk_vexec_cache *cache;
+        trust *trusts;
+        uid_entry *uids;
+        size_t n_uids;
+        char *uids_path, *data_root;
+        int seccomp_fd;         /* the dexts' filter, built once (rk_sandbox_seccomp_export) */
+        bool builtin_pinned;
+        uint8_t builtin_sha[RK_SHA256_LEN];
+};
+
+static void file_identify(const char *path, file_id *id) {
+        struct stat st;
+
+        *id = (file_id){};
+        if (stat(path, &st) < 0)
+                return;
+        *id = (file_id){ .dev = st.st_dev, .ino = st.st_ino, .size = (uint64_t) st.st_size,
+                         .mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                         .ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec };
+}
+
+static void bundle_file_id(const char *bundle, const char *rel, file_id *id) {
+        _cleanup_(freep) char *p = NULL;
+
+        *id = (file_id){};
+        if (asprintf(&p, "%s/%s", bundle, rel) >= 0)
+                file_identify(p, id);
+}
+
+/* ---- per-bundle uids ---- */
+
+static void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+static int uids_load(struct launch_state *ls) {
+        _cleanup_(fclosep) FILE *f = fopen(ls->uids_path, "re");
+        char line[512];
+
+        if (!f)
+                return errno == ENOENT ? 0 : -errno;
+        while (fgets(line, sizeof(line), f)) {
+                char name[400];
+                unsigned u;
+                uid_entry *x;
+
+                if (sscanf(line, "%399s %u", name, &u) != 2 || u < UID_BASE || u >= UID_BASE + UID_MAX_BUNDLES)
+                        continue;
+                x = realloc(ls->uids, (ls->n_uids + 1) * sizeof(*x));
+                if (!x)
+                        return -ENOMEM;
+                ls->uids = x;
+                if (!(x[ls->n_uids].bundle = strdup(name)))
+                        return -ENOMEM;
+                x[ls->n_uids++].uid = u;
+        }
+        return 0;
+}
+
+/* Written whole to a temporary file and renamed: a crash leaves the old map or the new one. */
+static int uids_save(struct launch_state *ls) {
+        _cleanup_(freep) char *tmp = NULL;
+        FILE *f;
+        int r = 0;
+
+        if (asprintf(&tmp, "%s.tmp", ls->uids_path) < 0)
+                return -ENOMEM;
+        f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        for (size_t k = 0; k < ls->n_uids; k++)
+                fprintf(f, "%s %u\n", ls->uids[k].bundle, (unsigned) ls->uids[k].uid);
+        if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+                r = -errno;
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, ls->uids_path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+static int bundle_uid(ringd *d, const char *bundle, uid_t *ret) {
+        struct launch_state *ls = d->launch;
+        uid_t next = UID_BASE;
+        uid_entry *x;
+        int r;
+
+        for (size_t k = 0; k < ls->n_uids; k++) {
+                if (streq(ls->uids[k].bundle, bundle)) {
+                        *ret = ls->uids[k].uid;
+                        return 0;
+                }
+                if (ls->uids[k].uid >= next)
+                        next = ls->uids[k].uid + 1;
+        }
+        if (next >= UID_BASE + UID_MAX_BUNDLES || strchr(bundle, ' ') || strchr(bundle, '\n'))
+                return -ERANGE;
+        x = realloc(ls->uids, (ls->n_uids + 1) * sizeof(*x));
+        if (!x)
+                return -ENOMEM;
+        ls->uids = x;
+        if (!(x[ls->n_uids].bundle = strdup(bundle)))
+                return -ENOMEM;
+        x[ls->n_uids++].uid = next;
+        r = uids_save(ls);
+        if (r < 0) {
+                free(x[--ls->n_uids].bundle);
+                return r;
+        }
+        log_info(d, "%s: runs as uid %u", bundle, (unsigned) next);
+        *ret = next;
+        return 0;
+}
+
+/* STATE/data/BUNDLE, owned by the bundle's uid, private. */
+static int data_dir(ringd *d, const char *bundle, uid_t uid, char **ret) {
+        struct launch_state *ls = d->launch;
+        _cleanup_(freep) char *p = NULL;
+        struct stat st;
+
+        if (!*bundle || bundle[0] == '.' || strchr(bundle, '/'))
+                return -EINVAL;
+        if (asprintf(&p, "%s/%s", ls->data_root, bundle) < 0)
+                return -ENOMEM;
+        if (mkdir(p, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        if (lstat(p, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != uid) && chown(p, uid, uid) < 0)
+                return -errno;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* ---- trust ---- */
+
+static trust *trust_free(trust *t) {
+        if (!t)
+                return NULL;
+        free(t->bundle_path);
+        free(t->why);
+        rk_signing_info_free(t->info_sig);
+        free(t);
+        return NULL;
+}
+
+static bool trust_current(const trust *t) {
+        file_id sig, cd, info;
+
+        bundle_file_id(t->bundle_path, RK_SIGNATURE_FILE, &sig);
+        bundle_file_id(t->bundle_path, RK_CODEDIR_FILE, &cd);
+        bundle_file_id(t->bundle_path, "Contents/Info.plist", &info);
+        return memcmp(&sig, &t->sig, sizeof(sig)) == 0 && memcmp(&cd, &t->cd, sizeof(cd)) == 0 &&
+               memcmp(&info, &t->info, sizeof(info)) == 0;
+}
+
+static int diag_first(rk_diag *dg, char **ret) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+
+        if (!f)
+                return -ENOMEM;
+        rk_diag_print(dg, f);
+        fclose(f);
+        if (buf) {
+                char *nl = strchr(buf, '\n');
+                if (nl)
+                        *nl = 0;
+        }
+        *ret = buf;
+        return 0;
+}
+
+/* The bundle's trust record, verified now if it is new or its signature changed. */
+static trust *trust_get(ringd *d, const rk_bundle *b) {
+        struct launch_state *ls = d->launch;
+        trust **pp, *t;
+        rk_diag dg;
+
+        for (pp = &ls->trusts; (t = *pp); pp = &t->next)
+                if (streq(t->bundle_path, b->path))
+                        break;
+        if (t && trust_current(t))
+                return t;
+        if (t) {
+                *pp = t->next;
+                trust_free(t);
+        }
+        t = calloc(1, sizeof(*t));
+        if (!t || !(t->bundle_path = strdup(b->path))) {
+                free(t);
+                return NULL;
+        }
+        bundle_file_id(b->path, RK_SIGNATURE_FILE, &t->sig);
+        bundle_file_id(b->path, RK_CODEDIR_FILE, &t->cd);
+        bundle_file_id(b->path, "Contents/Info.plist", &t->info);
+        rk_diag_init(&dg);
+        t->r = rk_verify_bundle(b->path, d->trust_dir, NULL, 0, &t->info_sig, &dg);
+        if (t->r < 0 && diag_first(&dg, &t->why) < 0)
+                t->why = NULL;
+        rk_diag_done(&dg);
+        if (t->r >= 0)
+                log_info(d, "%s: signature valid (team %s)", rk_bundle_name((rk_bundle *) b),
+                         t->info_sig && t->info_sig->team ? t->info_sig->team : "?");
+        t->next = ls->trusts;
+        ls->trusts = t;
+        return t;
+}
+
+static bool developer_mode(ringd *d) {
+        return d->extdb && rk_extdb_get_developer_mode(d->extdb) > 0;
+}
+
+/* ---- public ---- */
+
+int launch_init(ringd *d) {
+        struct launch_state *ls = calloc(1, sizeof(*ls));
+        int r;
+
+        if (!ls)
+                return -ENOMEM;
+        ls->seccomp_fd = -EBADF;
+        d->launch = ls;
+        if ((r = rk_vexec_cache_new(&ls->cache)) < 0)
+                return r;
+        if (asprintf(&ls->uids_path, "%s/uids", d->state_dir) < 0 ||
+            asprintf(&ls->data_root, "%s/data", d->state_dir) < 0)
+                return -ENOMEM;
+        if (mkdir(ls->data_root, 0711) < 0 && errno != EEXIST)
+                return -errno;
+        if ((r = uids_load(ls)) < 0) {
+                log_error(d, "launch: cannot read %s: %s", ls->uids_path, strerror(-r));
+                return r;
+        }
+        if (d->no_sandbox)
+                log_warning(d, "launch: --no-sandbox: dexts run unconfined, as ringd's user");
+        else if (!d->sandbox_exec_path)
+                log_warning(d, "launch: no ringkit-sandbox-exec found (--sandbox-exec PATH); dexts cannot start");
+        else if (geteuid() != 0)
+                log_warning(d, "launch: not root: dexts are sandboxed but keep ringd's uid");
+        for (size_t k = 0; k < d->n_sandbox_rw; k++)
+                log_warning(d, "launch: every dext may also write under %s (--sandbox-rw)", d->sandbox_rw[k]);
+        if (!d->no_sandbox) {
+                rk_sandbox_config c = RK_SANDBOX_CONFIG_INIT;
+                c.no_network = true;
+                r = rk_sandbox_seccomp_export(&c, &ls->seccomp_fd);
+                if (r >= 0 && ls->seccomp_fd < 10) {
+                        /* off the numbers the spawn's file actions write to */
+                        int high = fcntl(ls->seccomp_fd, F_DUPFD_CLOEXEC, 10);
+                        close(ls->seccomp_fd);
+                        ls->seccomp_fd = high;
+                        r = high < 0 ? -errno : 0;
+                }
+                if (r < 0)
+                        log_warning(d, "launch: cannot prebuild the seccomp filter (%s); each launch builds it",
+                                    strerror(-r));
+        }
+        return 0;
+}
+
+void launch_done(ringd *d) {
+        struct launch_state *ls = d->launch;
+
+        if (!ls)
+                return;
+        while (ls->trusts) {
+                trust *t = ls->trusts;
+                ls->trusts = t->next;
+                trust_free(t);
+        }
+        for (size_t k = 0; k < ls->n_uids; k++)
+                free(ls->uids[k].bundle);
+        free(ls->uids);
+        free(ls->uids_path);
+        free(ls->data_root);
+        rk_vexec_cache_free(ls->cache);
+        if (ls->seccomp_fd >= 0)
+                close(ls->seccomp_fd);
+        free(ls);
+        d->launch = NULL;
+}
+
+void launch_plan_done(launch_plan *p) {
+        if (p->argv)
+                for (char **a = p->argv; *a; a++)
+                        free(*a);
+        p->argv = mfree(p->argv);
+        if (p->exec_fd >= 0)
+                close(p->exec_fd);
+        p->exec_fd = -EBADF;
+}
+
+static int argv_push(char ***argv, size_t *n, const char *fmt, ...) _printf_(3, 4);
+static int argv_push(char ***argv, size_t *n, const char *fmt, ...) {
+        char **x = realloc(*argv, (*n + 2) * sizeof(char *));
+        va_list ap;
+        int r;
+
+        if (!x)
+                return -ENOMEM;
+        *argv = x;
+        va_start(ap, fmt);
+        r = vasprintf(&x[*n], fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                x[*n] = NULL;
+                return -ENOMEM;
+        }
+        x[++*n] = NULL;
+        return 0;
+}
+
+/* The executable's bytes in a sealed memfd, checked against what was verified. */
+static int verified_memfd(ringd *d, const rk_bundle *b, trust *t, const char *exe, const char *tag, int *ret_fd,
+                          char **why) {
+        struct launch_state *ls = d->launch;
+        const uint8_t *expected = NULL;
+        uint8_t sha[RK_SHA256_LEN];
+        rk_diag dg;
+        int r;
+
+        if (!b->codeless && b->executable_path && t && t->r >= 0 && t->info_sig && t->info_sig->codedir) {
+                const char *rel = exe + strlen(b->path);
+                const rk_codedir_entry *e;
+                while (*rel == '/')
+                        rel++;
+                e = rk_codedir_find(t->info_sig->codedir, rel);
+                if (!e) {
+                        (void) asprintf(why, "%s is not in the bundle's code directory", rel);
+                        return -EBADMSG;
+                }
+                expected = e->hash;
+        } else if (b->codeless || !b->executable_path) {
+                expected = ls->builtin_pinned ? ls->builtin_sha : NULL;
+        } else if (t && t->pinned)
+                expected = t->sha;
+
+        rk_diag_init(&dg);
+        if (expected)
+                r = rk_verified_exec_prepare_cached(ls->cache, exe, expected, ret_fd, &dg);
+        else {
+                /* pin: hash what runs now; later launches must run the same bytes */
+                r = rk_codedir_hash_file(AT_FDCWD, exe, sha);
+                if (r >= 0)
+                        r = rk_verified_exec_prepare_cached(ls->cache, exe, sha, ret_fd, &dg);
+                if (r >= 0) {
+                        if (b->codeless || !b->executable_path) {
+                                memcpy(ls->builtin_sha, sha, sizeof(sha));
+                                ls->builtin_pinned = true;
+                        } else if (t) {
+                                memcpy(t->sha, sha, sizeof(sha));
+                                t->pinned = true;
+                        }
+                }
+        }
+        if (r < 0 && diag_first(&dg, why) < 0)
+                *why = NULL;
+        rk_diag_done(&dg);
+        (void) tag;
+        return r;
+}
+
+int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char *tag, launch_plan *ret) {
+        rk_bundle *b = catalogue_find_bundle(d, bundle_id);
+        _cleanup_(freep) char *why = NULL, *data = NULL;
+        _cleanup_(closep) int memfd = -EBADF;
+        launch_plan p = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
+        trust *t = NULL;
+        uid_t uid = (uid_t) -1;
+        size_t n = 0;
+        int r;
+
+        if (!b) {
+                log_error(d, "%s: bundle %s is gone; not launched", tag, bundle_id);
+                return -ENOENT;
+        }
+        /* 1. trust */
+        t = trust_get(d, b);
+        if (!t)
+                return -ENOMEM;
+        if (t->r < 0) {
+                if (!developer_mode(d)) {
+                        log_error(d, "%s: not launched: %s %s", tag, t->r == -ENOENT ? "the bundle is not signed;" : "its signature does not verify:",
+                                  t->r == -ENOENT ? "sign it, or turn developer mode on (ringctl developer on)" : t->why ? t->why : strerror(-t->r));
+                        return t->r == -ENOENT ? -ENOKEY : t->r;
+                }
+                if (!t->relaxed) {
+                        _cleanup_(freep) char *what = NULL;
+                        if (asprintf(&what, "launched %s", t->r == -ENOENT ? "unsigned" : t->why ? t->why : "with a signature that does not verify") >= 0)
+                                activation_relax(d, bundle_id, what);
+                        t->relaxed = true;
+                }
+        }
+        /* 2. verified exec */
+        r = verified_memfd(d, b, t, exe, tag, &memfd, &why);
+        if (r < 0) {
+                log_error(d, "%s: not launched: %s", tag, why ? why : strerror(-r));
+                return r;
+        }
+        if (d->no_sandbox) {
+                /* unconfined: the memfd itself is what runs */
+                if ((r = argv_push(&p.argv, &n, "%s", exe)) < 0)
+                        goto fail;
+                p.path = NULL;
+                p.exec_fd = TAKE_FD(memfd);
+                *ret = p;
+                return 0;
+        }
+        if (!d->sandbox_exec_path) {
+                log_error(d, "%s: not launched: no ringkit-sandbox-exec to confine it", tag);
+                return -ENOEXEC;
+        }
+        /* 3. the sandbox */
+        if (geteuid() == 0) {
+                r = bundle_uid(d, bundle_id, &uid);
+                if (r < 0) {
+                        log_error(d, "%s: not launched: no uid for %s: %s", tag, bundle_id, strerror(-r));
+                        return r;
+                }
+        }
+        r = data_dir(d, bundle_id, uid, &data);
+        if (r < 0) {
+                log_error(d, "%s: not launched: data directory: %s", tag, strerror(-r));
+                return r;
+        }
+        if ((r = argv_push(&p.argv, &n, "%s", d->sandbox_exec_path)) < 0 ||
+            (r = argv_push(&p.argv, &n, "--exec-fd=%d", RK_DEXT_EXEC_FD)) < 0 ||
+            (r = argv_push(&p.argv, &n, "--keep-fd=%d", RK_DEXT_FD)) < 0 ||
+            (r = argv_push(&p.argv, &n, "--data=%s", data)) < 0 ||
+            (r = argv_push(&p.argv, &n, "--no-network")) < 0 ||
+            (r = argv_push(&p.argv, &n, "--rlimit-nofile=%u", 1024u)) < 0)
+                goto fail;
+        if (d->launch->seccomp_fd >= 0) {
+                if ((r = argv_push(&p.argv, &n, "--seccomp-fd=%d", RK_DEXT_SECCOMP_FD)) < 0)
+                        goto fail;
+                p.seccomp_fd = d->launch->seccomp_fd;
+        }
+        if (!b->codeless && b->executable_path && (r = argv_push(&p.argv, &n, "--bundle=%s", b->path)) < 0)
+                goto fail;
+        if (uid != (uid_t) -1 && ((r = argv_push(&p.argv, &n, "--uid=%u", (unsigned) uid)) < 0 ||
+                                  (r = argv_push(&p.argv, &n, "--gid=%u", (unsigned) uid)) < 0))
+                goto fail;
+        if (d->dext_memory_mib && (r = argv_push(&p.argv, &n, "--rlimit-as=%llu",
+                                                 (unsigned long long) d->dext_memory_mib << 20)) < 0)
+                goto fail;
+        for (size_t k = 0; k < d->n_sandbox_rw; k++)
+                if ((r = argv_push(&p.argv, &n, "--rw=%s", d->sandbox_rw[k])) < 0)
+                        goto fail;
+        if (b->codeless || !b->executable_path) {
+                /* the built-in drivers: pseudo-terminals (serial), uinput and uhid (HID) */
+                static const char *const devs[] = { "/dev/ptmx", "/dev/pts", "/dev/uinput", "/dev/uhid" };
+                for (size_t k = 0; k < ELEMENTSOF(devs); k++)
+                        if (access(devs[k], F_OK) == 0 && (r = argv_push(&p.argv, &n, "--dev=%s", devs[k])) < 0)
+                                goto fail;
+        }
+        if ((r = argv_push(&p.argv, &n, "--")) < 0 || (r = argv_push(&p.argv, &n, "%s", exe)) < 0)
+                goto fail;
+        p.path = d->sandbox_exec_path;
+        p.exec_fd = TAKE_FD(memfd);
+        *ret = p;
+        return 0;
+fail:
+        launch_plan_done(&p);
+        return r;
+}
+
+bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_provider *prov, const char **why) {
+        rk_bundle *b = catalogue_find_bundle(d, bundle_id);
+        trust *t;
+        unsigned flags = developer_mode(d) ? RK_ENT_DEVELOPER_MODE : 0;
+
+        if (!b) {
+                *why = "bundle gone";
+                return false;
+        }
+        t = trust_get(d, b);
+        if (!t) {
+                *why = "out of memory";
+                return false;
+        }
+        if (t->r < 0 || !t->info_sig)
+                /* unsigned: only launched in developer mode, which is then the only check */
+                return developer_mode(d) || (*why = "not signed", false);
+        return rk_entitlements_allow_provider(t->info_sig->entitlements, prov, flags, why);
+}
