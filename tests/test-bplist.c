@@ -749,8 +749,13 @@ TEST(trailer_and_offset_table) {
         n = make(buf, (const char *const[]){ "\x09" }, (const size_t[]){ 1 }, 1, 1, RK_BPLIST_MAX_OBJECTS, 0);
         CHECK(refused(buf, n, "offset table out of range"));
 
+        n = make(buf, (const char *const[]){ "\x09" }, (const size_t[]){ 1 }, 1, 1, RK_BPLIST_MAX_OBJECTS + 1, 0);
+        CHECK(refused(buf, n, "bad object count 1048577"));
+
         n = make(buf, (const char *const[]){ "\x09" }, (const size_t[]){ 1 }, 1, 1, 1, 5);
         CHECK(refused(buf, n, "top object 5 out of range"));
+        n = make(buf, (const char *const[]){ "\x09" }, (const size_t[]){ 1 }, 1, 1, 1, 1);
+        CHECK(refused(buf, n, "top object 1 out of range (1 objects)"));
 
         /* the table's offset: inside the header, past the trailer, wrapping around */
         static const uint64_t bad_tables[] = { 0, 8, 200, UINT64_MAX };
@@ -824,6 +829,9 @@ TEST(sizes_and_types) {
         CHECK(refused(buf, MAKE1(buf, "\x6f\x13\x80\x00\x00\x00\x00\x00\x00\x00"),
                       "UTF-16 units runs past the objects"));
         CHECK(refused(buf, MAKE1(buf, "\x45\x00"), "5 bytes runs past the objects"));
+        CHECK(refused(buf, MAKE1(buf, "\x42\x00"), "2 bytes runs past the objects")); /* one byte short */
+        CHECK(refused(buf, MAKE1(buf, "\x4f\x10\x02\x00"), "2 bytes runs past the objects"));
+        CHECK(refused(buf, MAKE1(buf, "\x62\x00\x61\x00"), "2 UTF-16 units runs past the objects"));
         /* types without a value */
         CHECK(refused(buf, MAKE1(buf, "\x00"), "object 0x00 (null, fill or URL)"));
         CHECK(refused(buf, MAKE1(buf, "\x0f"), "object 0x0f (null, fill or URL)"));
@@ -838,6 +846,10 @@ TEST(text) {
         CHECK(refused(buf, MAKE1(buf, "\x53" "a\x00" "b"), "string holds a NUL character (byte 1)"));
         CHECK(refused(buf, MAKE1(buf, "\x53" "a\xc3("), "string is not valid UTF-8 (byte 1)"));
         CHECK(refused(buf, MAKE1(buf, "\x52\xc0\xaf"), "not valid UTF-8")); /* overlong */
+        CHECK(refused(buf, MAKE1(buf, "\x53\xe0\x80\xaf"), "not valid UTF-8"));
+        CHECK(refused(buf, MAKE1(buf, "\x54\xf0\x80\x80\xaf"), "not valid UTF-8"));
+        CHECK(refused(buf, MAKE1(buf, "\x54\xf4\x90\x80\x80"), "not valid UTF-8")); /* past U+10FFFF */
+        CHECK(refused(buf, MAKE1(buf, "\x52\xe2\x82"), "not valid UTF-8 (byte 0)")); /* cut short */
         CHECK(refused(buf, MAKE1(buf, "\x53\xed\xa0\x80"), "not valid UTF-8")); /* a surrogate */
         CHECK(refused(buf, MAKE1(buf, "\x61\x00\x00"), "string holds a NUL character (UTF-16 unit 0)"));
         CHECK(refused(buf, MAKE1(buf, "\x62\x00\x61\xd8\x00"), "unpaired surrogate at unit 1"));
@@ -890,6 +902,34 @@ TEST(depth_and_sharing) {
         CHECK_INTEQ(rk_bplist_decode(buf, chain(buf, RK_PLIST_MAX_DEPTH + 1), &v, NULL), 0);
         CHECK(refused(buf, chain(buf, RK_PLIST_MAX_DEPTH + 2), "nested deeper than 128 levels"));
         CHECK(refused(buf, chain(buf, 250), "object 129 at offset"));
+
+        /*
+         * A subtree met again deeper down: the root holds a chain 120 deep
+         * (objects 1..121) and a chain of 20 arrays (122..141) whose last
+         * one holds the first chain again, 21 + 120 levels down.
+         */
+        static char deep_buf[142][3];
+        const char *deep[142];
+        size_t deep_lens[142];
+        for (int i = 0; i < 142; i++) {
+                deep_buf[i][0] = (char) 0xa1;
+                deep_buf[i][1] = (char) (i + 1);
+                deep[i] = deep_buf[i];
+                deep_lens[i] = 2;
+        }
+        deep_buf[0][0] = (char) 0xa2;
+        deep_buf[0][2] = (char) 122;
+        deep_lens[0] = 3;
+        deep_buf[121][0] = 0x08;
+        deep_lens[121] = 1;
+        deep_buf[141][1] = 1;
+        CHECK(refused(buf, make(buf, deep, deep_lens, 142, 1, 142, 0),
+                      "object 1 at offset 11: nested deeper than 128"));
+        deep_buf[0][2] = (char) 132; /* the second chain is 10 long: 11 + 120 levels, still too deep */
+        CHECK(refused(buf, make(buf, deep, deep_lens, 142, 1, 142, 0), "nested deeper than 128"));
+        deep_buf[0][2] = (char) 141; /* 2 + 120 levels: fine */
+        _cleanup_(rk_value_unrefp) rk_value *ok = NULL;
+        CHECK_INTEQ(rk_bplist_decode(buf, make(buf, deep, deep_lens, 142, 1, 142, 0), &ok, NULL), 0);
 
         /* 30 arrays, each holding the next twice: 2^30 values once expanded */
         static char objs_buf[31][3];
