@@ -39,7 +39,30 @@ cat >"$EXT/Tap.dext/Contents/Info.plist" <<PL
 </dict></dict></dict></plist>
 PL
 
+# a loop device whose backing file is ours: its driver reads it through the handle ringd gives it
+printf 'RINGKIT-LOOP-%s-DATA' $$ >"$TMP/backing"
+truncate -s 1M "$TMP/backing"
+mkdir -p "$EXT/Loop.dext/Contents/MacOS"
+cp "$TEST_DEXT" "$EXT/Loop.dext/Contents/MacOS/test-dext"
+cat >"$EXT/Loop.dext/Contents/Info.plist" <<PL
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>com.test.loop</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>DEXT</string>
+<key>CFBundleExecutable</key><string>test-dext</string>
+<key>IOKitPersonalities</key><dict>
+<key>LoopDriver</key><dict>
+<key>IOClass</key><string>IOUserService</string><key>IOUserClass</key><string>RKTestDriver</string>
+<key>IOProviderClass</key><string>RKLinuxDevice</string>
+<key>IOPropertyMatch</key><dict><key>RKLoopBackingFile</key><string>$TMP/backing</string></dict>
+<key>RKTestRecord</key><string>$REC</string>
+<key>RKTestHandleRead</key><true/>
+</dict></dict></dict></plist>
+PL
+LOOP=
+
 cleanup() {
+        [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
         ip link del "$TAP" 2>/dev/null
         [ -n "${RINGD_PID:-}" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
         rm -rf "$TMP"
@@ -73,6 +96,21 @@ ip tuntap add dev "$TAP" mode tap
 wait_for 10 rec_has "start com.test.tap" && ok tap-readd-starts-again || fail tap-readd-starts-again "$(cat "$REC")"
 ip tuntap del dev "$TAP" mode tap
 wait_for 10 rec_has "free com.test.tap" && ok tap-readd-stops || fail tap-readd-stops "$(cat "$REC")"
+
+# --- a real block device: the sandboxed driver gets its node as a handle, and cannot open it itself ---
+: >"$REC"
+if LOOP=$(losetup -f --show "$TMP/backing" 2>/dev/null); then
+        if wait_for 10 rec_has "start com.test.loop"; then ok loop-attach-starts-dext
+        else fail loop-attach-starts-dext "$(grep -i loop "$TMP/ringd.log" | tail -5)"; fi
+        grep -q "^handle dev RINGKIT-LOOP-$$-DATA" "$REC" && ok loop-handle-reads-device ||
+                fail loop-handle-reads-device "$(cat "$REC")"
+        grep -q "^selfopen EACCES" "$REC" && ok loop-sandbox-cannot-open-node ||
+                fail loop-sandbox-cannot-open-node "$(cat "$REC")"
+        losetup -d "$LOOP"
+        LOOP=
+else
+        fail loop-attach "losetup failed"
+fi
 
 "$RINGCTL" --root "$ROOT" shutdown
 wait "$RINGD_PID"

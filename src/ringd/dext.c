@@ -137,6 +137,36 @@ static int send_msg(instance *i, uint32_t type, rk_value *body, int fd) {
 
 /* ---- the lifecycle ---- */
 
+/*
+ * The handle a driver of a real Linux device gets: its device node, opened
+ * by ringd (the dext is sandboxed and could not open it itself), only for a
+ * dext matching allowed (launch_allows_provider).  A USB interface has no
+ * node of its own: its driver gets its device's usbfs node.
+ */
+static int linux_handle(instance *i) {
+        nub *p = i->provider;
+        const rk_service *s = p->svc;
+        const char *node;
+        int fd;
+
+        if (p->kind != NUB_LINUX)
+                return -EBADF;
+        node = rk_dict_get_string(rk_service_get_properties(s), "RKDevNode");
+        if (!node && rk_service_has_class(s, "IOUSBHostInterface") && rk_service_get_provider(s))
+                node = rk_dict_get_string(rk_service_get_properties(rk_service_get_provider(s)), "RKDevNode");
+        if (!node || strncmp(node, "/dev/", 5) != 0)
+                return -EBADF;
+        fd = open(node, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
+                fd = open(node, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                log_warning(i->d, "%s: cannot open %s for its driver: %m", i->tag, node);
+                return -EBADF;
+        }
+        log_debug(i->d, "%s: hands %s to its driver", i->tag, node);
+        return fd;
+}
+
 static int send_init(instance *i) {
         _cleanup_(rk_value_unrefp) rk_value *m = NULL;
         nub *p = i->provider;
@@ -152,6 +182,10 @@ static int send_init(instance *i) {
             (r = rk_dict_set_string(m, "provider_name", rk_service_get_name(p->svc))) < 0 ||
             (r = rk_dict_set_string(m, "instance", i->tag)) < 0)
                 return r;
+        if (p->kind == NUB_LINUX) {
+                _cleanup_(closep) int fd = linux_handle(i);
+                return send_msg(i, RK_DEXT_INIT, m, fd);
+        }
         return send_msg(i, RK_DEXT_INIT, m, p->handle);
 }
 

@@ -15,6 +15,10 @@
  *                    ringd channel
  *   RKTestCloseChannel true: after start, close the ringd channel
  *   RKTestForks      integer: after start, fork that many sleeping children
+ *   RKTestHandleRead true: at start, read 32 bytes of the provider handle and
+ *                    record "handle DEV:ID BYTES" (printable bytes, rest '.'),
+ *                    then try to open the provider's RKDevNode itself and
+ *                    record "selfopen ERRNO-NAME" (0 when it could)
  *   RKTestEcho       true: at start, write "ping" to the provider handle and
  *                    read it back; sets RKTestEchoed to what came back
  *   RKTestPublish    string: publish a nub of that class (name = class) with
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ringkit/driver.h"
@@ -101,6 +106,43 @@ static void echo(rk_driver *d) {
         }
 }
 
+static void record_line(rk_driver *d, const char *line) {
+        const char *path = NULL;
+        int fd;
+
+        if (rk_driver_get_string(d, "RKTestRecord", &path) < 0)
+                return;
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return;
+        if (write(fd, line, strlen(line)) < 0)
+                perror("record");
+        close(fd);
+}
+
+static void handle_read(rk_driver *d) {
+        int fd = rk_driver_get_provider_handle(d), self;
+        const char *node = NULL;
+        char buf[33] = "", line[160];
+        struct stat st;
+        ssize_t n = -1;
+
+        (void) rk_driver_get_string(d, "RKDevNode", &node);
+        if (fd >= 0 && fstat(fd, &st) == 0)
+                n = pread(fd, buf, 32, 0);
+        for (ssize_t k = 0; k < n; k++)
+                if (buf[k] < 0x20 || buf[k] > 0x7e)
+                        buf[k] = '.';
+        buf[n > 0 ? n : 0] = 0;
+        snprintf(line, sizeof(line), "handle %s %s\n", fd < 0 ? "none" : S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode) ? "dev" : "other", buf);
+        record_line(d, line);
+        self = node ? open(node, O_RDONLY | O_CLOEXEC) : -1;
+        snprintf(line, sizeof(line), "selfopen %s\n", self >= 0 ? "0" : strerrorname_np(errno) ?: "?");
+        if (self >= 0)
+                close(self);
+        record_line(d, line);
+}
+
 static void published(rk_driver *d, int64_t id, void *ud) {
         rk_driver_set_integer(d, "RKTestPublished", id);
 }
@@ -121,6 +163,8 @@ static int t_start(rk_driver *d) {
                         pause();
         if (flag(d, "RKTestEcho"))
                 echo(d);
+        if (flag(d, "RKTestHandleRead"))
+                handle_read(d);
         if (rk_driver_get_string(d, "RKTestPublish", &cls) == 0) {
                 rk_driver_nub *nub;
                 int64_t layer = 1;
