@@ -62,6 +62,8 @@ T() { printf '<key>%s</key><true/>' "$1"; }
   pers Echo RKEchoDevice "$(T RKTestEcho)"
   pers Forker RKForkDevice "$(I RKTestForks 200)"; } | bundle com.test.hostile
 { pers Debuggee RKDebugDevice ""; } | bundle com.test.debug
+{ pers Prober RKSandboxDevice "$(T RKTestSandboxProbe)$(S RKTestBundleFile "$EXT/com.test.sbx.dext/Contents/Info.plist")"; } |
+        bundle com.test.sbx
 # a codeless bundle: personalities only, mapped to a built-in driver
 mkdir -p "$EXT/UART.dext/Contents"
 cat >"$EXT/UART.dext/Contents/Info.plist" <<'PL'
@@ -170,6 +172,29 @@ started=$(awk '/^start com.test.basic/ {print $4}' "$REC")
         fail spare-stale-exe-dropped "spare '$spare', started '$started'; $(grep spare "$TMP/ringd.log" | tail -3)"
 vremove "$id"
 wait_for 10 rec_has "free com.test.basic"
+
+# --- a sandboxed dext tries what it must not; each attempt fails, and ringd's log says so ---
+id=$(ringctl virt add --class RKSandboxDevice --property IOName=sbx0)
+wait_for 15 grep -q "com.test.sbx#[0-9]*: sandbox probe: fork past" "$TMP/ringd.log"
+probe() { # probe NAME WHAT ERRNO
+        if grep -q "com.test.sbx#[0-9]*: sandbox probe: $2: refused ($3)" "$TMP/ringd.log"; then ok "$1"
+        else fail "$1" "$(grep "sandbox probe: $2" "$TMP/ringd.log" | tail -1)"; fi
+}
+probe sandbox-open-file-outside "open /etc/shadow" EACCES
+probe sandbox-open-system-config "open /etc/passwd" EACCES
+probe sandbox-create-in-tmp "create /tmp/rk-sandbox-probe" EACCES
+probe sandbox-other-device-node "open /dev/zero" EACCES
+probe sandbox-kmsg "open /dev/kmsg" EACCES
+probe sandbox-inet-socket "inet socket" EPERM
+probe sandbox-netlink-socket "netlink socket" EPERM
+probe sandbox-ptrace "ptrace its parent" EPERM
+probe sandbox-setuid-root "setuid(0)" EPERM
+probe sandbox-write-bundle "write its bundle" EACCES
+probe sandbox-fork-limit "fork past its task limit (after [0-9]* children)" EAGAIN
+grep -q "sandbox probe: .*ALLOWED" "$TMP/ringd.log" && fail sandbox-nothing-allowed "$(grep ALLOWED "$TMP/ringd.log")" ||
+        ok sandbox-nothing-allowed
+[ ! -e /tmp/rk-sandbox-probe ] && ok sandbox-no-file-left || fail sandbox-no-file-left "/tmp/rk-sandbox-probe exists"
+vremove "$id"
 
 # --- probe and start fall-through ---
 : >"$REC"

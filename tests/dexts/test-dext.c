@@ -19,6 +19,12 @@
  *                    record "handle DEV:ID BYTES" (printable bytes, rest '.'),
  *                    then try to open the provider's RKDevNode itself and
  *                    record "selfopen ERRNO-NAME" (0 when it could)
+ *   RKTestSandboxProbe true: at start, try what a sandboxed dext must not do
+ *                    (open files and device nodes outside its sandbox, make an
+ *                    inet socket, ptrace its parent, become root, fork past
+ *                    its task limit, write its bundle) and log each outcome
+ *                    into ringd's log: "sandbox probe: WHAT: refused (ERRNO)"
+ *                    or "sandbox probe: WHAT: ALLOWED"
  *   RKTestEcho       true: at start, write "ping" to the provider handle and
  *                    read it back; sets RKTestEchoed to what came back
  *   RKTestPublish    string: publish a nub of that class (name = class) with
@@ -37,6 +43,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <limits.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ringkit/driver.h"
@@ -143,6 +152,71 @@ static void handle_read(rk_driver *d) {
         record_line(d, line);
 }
 
+static void probe_result(rk_driver *d, const char *what, int r) {
+        if (r < 0)
+                rk_driver_log(d, RK_LOG_NOTICE, "sandbox probe: %s: refused (%s)", what, strerrorname_np(-r) ?: "?");
+        else
+                rk_driver_log(d, RK_LOG_WARNING, "sandbox probe: %s: ALLOWED", what);
+}
+
+static int try_open(const char *path, int flags) {
+        int fd = open(path, flags | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        return 0;
+}
+
+static void sandbox_probe(rk_driver *d) {
+        pid_t kids[64];
+        int n = 0, r, s;
+
+        probe_result(d, "open /etc/shadow", try_open("/etc/shadow", O_RDONLY));
+        probe_result(d, "open /etc/passwd", try_open("/etc/passwd", O_RDONLY));
+        probe_result(d, "create /tmp/rk-sandbox-probe", try_open("/tmp/rk-sandbox-probe", O_WRONLY | O_CREAT));
+        probe_result(d, "open /dev/zero", try_open("/dev/zero", O_RDONLY));
+        probe_result(d, "open /dev/kmsg", try_open("/dev/kmsg", O_RDONLY));
+        s = socket(AF_INET, SOCK_STREAM, 0);
+        probe_result(d, "inet socket", s < 0 ? -errno : 0);
+        if (s >= 0)
+                close(s);
+        s = socket(AF_NETLINK, SOCK_RAW, 0);
+        probe_result(d, "netlink socket", s < 0 ? -errno : 0);
+        if (s >= 0)
+                close(s);
+        r = (int) ptrace(PTRACE_ATTACH, getppid(), NULL, NULL);
+        probe_result(d, "ptrace its parent", r < 0 ? -errno : 0);
+        probe_result(d, "setuid(0)", setuid(0) < 0 ? -errno : 0);
+        { /* its bundle is read-only to it */
+                const char *bf = NULL;
+                if (rk_driver_get_string(d, "RKTestBundleFile", &bf) == 0)
+                        probe_result(d, "write its bundle", try_open(bf, O_WRONLY | O_APPEND));
+        }
+        /* fork until refused: the task limit, not the machine, says no */
+        r = 0;
+        while (n < (int) (sizeof(kids) / sizeof(kids[0]))) {
+                pid_t p = fork();
+                if (p == 0) {
+                        pause();
+                        _exit(0);
+                }
+                if (p < 0) {
+                        r = -errno;
+                        break;
+                }
+                kids[n++] = p;
+        }
+        {
+                char what[64];
+                snprintf(what, sizeof(what), "fork past its task limit (after %d children)", n);
+                probe_result(d, what, r);
+        }
+        for (int k = 0; k < n; k++) {
+                kill(kids[k], SIGKILL);
+                waitpid(kids[k], NULL, 0);
+        }
+}
+
 static void published(rk_driver *d, int64_t id, void *ud) {
         rk_driver_set_integer(d, "RKTestPublished", id);
 }
@@ -165,6 +239,8 @@ static int t_start(rk_driver *d) {
                 echo(d);
         if (flag(d, "RKTestHandleRead"))
                 handle_read(d);
+        if (flag(d, "RKTestSandboxProbe"))
+                sandbox_probe(d);
         if (rk_driver_get_string(d, "RKTestPublish", &cls) == 0) {
                 rk_driver_nub *nub;
                 int64_t layer = 1;
