@@ -80,6 +80,9 @@ static void drop_stale(nub *x, const rk_value *desc) {
 
 /* New properties may make new personalities match (a loop device gains its backing file): match again. */
 static void on_change(ringd *d, nub *x, const rk_value *desc) {
+        const char *drv = rk_dict_get_string(desc, "RKDriver");
+
+        log_debug(d, "device %s changed (driver %s)", x->syspath, drv ? drv : "none");
         drop_stale(x, desc);
         for (size_t k = 0; k < rk_dict_size(desc); k++) {
                 const char *key = rk_dict_key_at(desc, k);
