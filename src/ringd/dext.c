@@ -970,6 +970,7 @@ fail:
         if (i->service) {
                 nub *s = i->service;
                 i->service = NULL;
+                s->owner = NULL; /* or its teardown would stop (and free) this instance too */
                 nub_terminate(s, NULL, NULL);
         }
         instance_free(i);

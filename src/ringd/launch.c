@@ -556,8 +556,12 @@ bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_prov
                 *why = "out of memory";
                 return false;
         }
-        if (t->r < 0 || !t->info_sig)
-                /* unsigned: only launched in developer mode, which is then the only check */
-                return developer_mode(d) || (*why = "not signed", false);
+        if (t->r < 0 || !t->info_sig) {
+                /* not validly signed: only launched in developer mode, which is then the only check */
+                if (developer_mode(d))
+                        return true;
+                *why = t->r == -ENOENT || !t->why ? "not signed" : t->why;
+                return false;
+        }
         return rk_entitlements_allow_provider(t->info_sig->entitlements, prov, flags, why);
 }

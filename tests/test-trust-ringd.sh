@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Trust at launch, through a real ringd with developer mode off: a signed
+# dext runs; its USB entitlement scopes it to its vendor's devices; a
+# bundle signed under a root ringd does not trust is not tried; an
+# executable changed on disk after verification is refused at its next
+# launch, naming the file.
+. "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+: "${RINGD:?}" "${TEST_DEXT:?}" "${RINGKIT_SIGN:?}" "${RINGKIT_BUILTIN:?}"
+S=$RINGKIT_SIGN
+
+ROOT=$TMP/root
+EXT=$ROOT/extensions
+TRUST=$ROOT/etc/ringkit/trust
+REC=$TMP/record
+mkdir -p "$EXT" "$TRUST"
+chmod 755 "$TMP"
+: >"$REC"
+chmod 666 "$REC"
+
+quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
+
+quiet $S ca create --out "$TMP/ca" --name "Test Root"
+quiet $S ca create --out "$TMP/ca2" --name "Stranger Root"
+cat >"$TMP/grants.plist" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><array><string>com.apple.developer.driverkit.transport.*</string></array></plist>
+P
+quiet $S cert create --ca "$TMP/ca" --team TEAMU12345 --name "Usb Dev" --out "$TMP/dev" \
+        --entitlements-allowed "$TMP/grants.plist"
+quiet $S cert create --ca "$TMP/ca2" --team TEAMU12345 --name "Stranger" --out "$TMP/stranger" \
+        --entitlements-allowed "$TMP/grants.plist"
+cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
+cat >"$TMP/usb.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>com.apple.developer.driverkit</key><true/>
+<key>org.ringkit.developer.virtual-devices</key><true/>
+<key>com.apple.developer.driverkit.transport.usb</key><array><dict><key>idVendor</key><integer>4660</integer></dict></array>
+</dict></plist>
+P
+
+# bundle ID PROVIDERCLASS CERT
+bundle() {
+        local dir=$EXT/$1.dext
+        mkdir -p "$dir/Contents/MacOS"
+        cp "$TEST_DEXT" "$dir/Contents/MacOS/test-dext"
+        cat >"$dir/Contents/Info.plist" <<PL
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>$1</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>DEXT</string>
+<key>CFBundleExecutable</key><string>test-dext</string>
+<key>IOKitPersonalities</key><dict>
+<key>Main</key><dict><key>IOClass</key><string>IOUserService</string>
+<key>IOUserClass</key><string>RKTestDriver</string>
+<key>IOProviderClass</key><string>$2</string>
+<key>RKTestRecord</key><string>$REC</string></dict>
+</dict></dict></plist>
+PL
+        quiet $S sign --key "$TMP/$3/developer.key" --cert "$TMP/$3/developer.pem" \
+                --entitlements "$TMP/usb.entitlements" "$dir"
+}
+bundle com.test.usbvendor IOUSBHostDevice dev
+bundle com.test.stranger RKStrangerDevice stranger
+
+ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
+rec_has() { grep -q -- "$1" "$REC"; }
+rec_count() { grep -c -- "$1" "$REC"; }
+log_has() { grep -q -- "$1" "$TMP/ringd.log"; }
+
+"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --sandbox-rw "$TMP" -v 2>"$TMP/ringd.log" &
+RINGD_PID=$!
+trap 'kill $RINGD_PID 2>/dev/null; wait $RINGD_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+if wait_for 20 ringctl status; then ok ringd-starts; else fail ringd-starts "$(tail "$TMP/ringd.log")"; finish; exit 1; fi
+ringctl status --json >"$TMP/out"
+expect_grep developer-mode-off '"developer_mode":false'
+
+# --- signed, entitled: runs with every check on ---
+a=$(ringctl virt add --class IOUSBHostDevice --property idVendor=0x1234 --property idProduct=1 --property IOName=ours)
+wait_for 10 rec_has "start com.test.usbvendor" && ok signed-dext-runs || fail signed-dext-runs "$(tail -5 "$TMP/ringd.log")"
+log_has "com.test.usbvendor: signature valid (team TEAMU12345)" && ok signature-verified-at-launch ||
+        fail signature-verified-at-launch "$(grep usbvendor "$TMP/ringd.log" | head -3)"
+ringctl status --json >"$TMP/out"
+python3 -c "import json, sys; r = json.load(open('$TMP/out')).get('relaxations') or []; sys.exit(any('usbvendor' in x for x in r))" &&
+        ok no-relaxation || fail no-relaxation "$(cat "$TMP/out")"
+
+# --- a device of another vendor: the dext is not even tried ---
+b=$(ringctl virt add --class IOUSBHostDevice --property idVendor=0x5678 --property idProduct=1 --property IOName=theirs)
+wait_for 10 log_has "theirs: com.test.usbvendor (personality Main) not tried: idVendor not in com.apple.developer.driverkit.transport.usb" &&
+        ok other-vendor-not-tried || fail other-vendor-not-tried "$(grep theirs "$TMP/ringd.log" | tail -3)"
+sleep 0.3
+[ "$(rec_count '^start com.test.usbvendor')" -eq 1 ] && ok other-vendor-no-driver || fail other-vendor-no-driver "$(cat "$REC")"
+
+# --- signed under a root ringd does not trust: not tried, and the reason is given ---
+c=$(ringctl virt add --class RKStrangerDevice --property IOName=stranger0)
+wait_for 10 log_has "stranger0: com.test.stranger (personality Main) not tried: .*" && ok untrusted-not-tried ||
+        fail untrusted-not-tried "$(grep -i stranger "$TMP/ringd.log" | tail -3)"
+grep "stranger0: com.test.stranger (personality Main) not tried" "$TMP/ringd.log" | grep -qi "trust\|chain\|certificate" &&
+        ok untrusted-reason-named || fail untrusted-reason-named "$(grep 'stranger0: com.test.stranger' "$TMP/ringd.log")"
+rec_has "com.test.stranger" && fail untrusted-never-started "$(cat "$REC")" || ok untrusted-never-started
+
+# --- the executable changed on disk after verification: refused at its next launch ---
+ringctl virt remove "$a" >/dev/null
+wait_for 10 rec_has "free com.test.usbvendor"
+printf 'x' >>"$EXT/com.test.usbvendor.dext/Contents/MacOS/test-dext"
+: >"$REC"
+a=$(ringctl virt add --class IOUSBHostDevice --property idVendor=0x1234 --property idProduct=2 --property IOName=ours2)
+wait_for 10 log_has "com.test.usbvendor#[0-9]*: not launched: .*test-dext: .*executable changed on disk after activation" &&
+        ok tampered-exe-refused || fail tampered-exe-refused "$(grep usbvendor "$TMP/ringd.log" | tail -5)"
+sleep 0.3
+rec_has "start com.test.usbvendor" && fail tampered-exe-never-started "$(cat "$REC")" || ok tampered-exe-never-started
+log_has "spare dropped: .*changed since it was spawned\|spare dropped: its bundle or executable changed" &&
+        ok tampered-exe-spare-dropped || fail tampered-exe-spare-dropped "$(grep spare "$TMP/ringd.log" | tail -3)"
+
+expect_rc ringd-still-up 0 ringctl status
+ringctl shutdown >/dev/null
+wait "$RINGD_PID"
+rc=$?
+RINGD_PID=
+[ $rc -eq 0 ] && ok ringd-exit-status || fail ringd-exit-status "exit $rc"
+grep -q "runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer: detected" "$TMP/ringd.log" &&
+        fail ringd-sanitizers "$(grep -A8 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
+finish
