@@ -7,12 +7,14 @@
  * back to the kernel driver.  It proves the usbfs path a USB family will
  * take (issue 6, item 1) and lets the lane kill a dext mid-transfer.
  *
- * The device: the provider handle when ringd passes one (an fd on
- * /dev/bus/usb/BBB/DDD), else the provider's RKDevNode opened here -- a
- * stand-in until ringd hands out usbfs descriptors.
+ * The device: the provider handle ringd passes (a fresh fd on
+ * /dev/bus/usb/BBB/DDD per instance, so a killed instance's claims and
+ * URBs die with it), else the provider's RKDevNode opened here (possible
+ * only unsandboxed).
  *
  * Personality keys:
- *   RKReportLog   path: appends "claimed PID EP", "report PID HEX...",
+ *   RKReportLog   path: appends "claimed PID EP handle|opened" (the fd came
+ *                 from ringd, or was opened here), "report PID HEX...",
  *                 "released PID" lines (O_APPEND, one line per write)
  */
 #ifndef _GNU_SOURCE
@@ -169,7 +171,7 @@ static int k_start(rk_driver *d) {
         r = submit(k);
         if (r < 0)
                 return r;
-        report(d, "claimed %d 0x%02x", (int) getpid(), k->ep);
+        report(d, "claimed %d 0x%02x %s", (int) getpid(), k->ep, k->owns_fd ? "opened" : "handle");
         rk_driver_log(d, RK_LOG_INFO, "reading endpoint 0x%02x of interface %u", k->ep, k->ifno);
         rk_driver_set_integer(d, "RKInterruptEndpoint", k->ep);
         return rk_driver_register_service(d);
