@@ -18,6 +18,7 @@
  * attach before the driver's first line.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 
 #include "ipc/msg.h"
 #include "ipc/proto.h"
+#include "driver-private.h"
 #include "ringkit/driver.h"
 #include "shared/loop.h"
 #include "shared/macro.h"
@@ -114,6 +116,22 @@ static int send_dict(rk_driver *d, uint32_t type, rk_value *dict, int fd) {
         r = rk_channel_send_plist(d->ch, type, 0, fd, dict);
         update_events(d);
         return r;
+}
+
+/* For the families' requests (request.c): sent now, not left queued while the caller waits for the answer. */
+int rk_driver_send_now(rk_driver *d, uint32_t type, rk_value *body, int fd, int timeout_ms) {
+        int r;
+
+        if (!d || !body)
+                return -EINVAL;
+        r = send_dict(d, type, body, fd);
+        while (r >= 0 && rk_channel_has_pending(d->ch)) {
+                struct pollfd p = { .fd = rk_channel_get_fd(d->ch), .events = POLLOUT };
+                r = poll(&p, 1, timeout_ms);
+                r = r == 0 ? -ETIMEDOUT : r < 0 ? -errno : rk_channel_flush(d->ch);
+        }
+        update_events(d);
+        return r < 0 ? r : 0;
 }
 
 static int send_status(rk_driver *d, uint32_t type, int status, const int64_t *score) {

@@ -64,5 +64,32 @@ enum {
         RK_DEXT_PUBLISHED = 205,    /* {cookie: int, id: int, status: int} */
 };
 
+/*
+ * Families (issue 6): requests a dext makes of ringd for what only ringd
+ * may do.  Each request carries one end of a fresh SOCK_SEQPACKET pair (the
+ * answer socket) as its fd; ringd answers exactly once on it with
+ * RK_DEXT_FAMILY_REPLY {status: int (0 or -errno), error: string (when
+ * status < 0), ...results} + the granted fd, then closes it.  The answer
+ * does not go on the main channel, so the SDK can wait for it in a
+ * driver's start() without reading the lifecycle messages.  Accepted while
+ * the instance starts or runs; anything the request created is released
+ * when the instance stops, crashes or is killed (src/ringd/family.c).
+ */
+enum {
+        /* dext -> ringd, + answer socket */
+        RK_DEXT_NET_CREATE = 120,   /* {name: string (hint, may hold %d; optional), mac: data[6] (optional)}
+                                       network family: needs com.apple.developer.driverkit.family.networking
+                                       (or developer mode for a bundle that is not validly signed).
+                                       Reply: {name: string, ifindex: int, mac: data[6], mtu: int, id: int (nub)}
+                                       + the TAP fd (IFF_TAP|IFF_NO_PI, non-blocking) */
+        RK_DEXT_NET_DESTROY = 121,  /* {ifindex: int} delete an interface this instance created. Reply: {} */
+        RK_DEXT_PCI_MAP_BAR = 122,  /* {bar: int 0-5} PCI family, for the instance's own IOPCIDevice provider;
+                                       refused (-EBUSY) while a kernel driver is bound to the device.
+                                       Reply: {size: int, flags: int (IORESOURCE_*), path: string}
+                                       + the sysfs resourceN fd */
+        /* ringd -> dext, on the answer socket */
+        RK_DEXT_FAMILY_REPLY = 220,
+};
+
 #define RK_DEXT_SDK_VERSION 1
 #define RK_DEXT_FD 3 /* where a dext finds its ringd channel */

@@ -151,6 +151,8 @@ static int linux_handle(instance *i) {
 
         if (p->kind != NUB_LINUX)
                 return -EBADF;
+        if (rk_service_has_class(s, "IOPCIDevice"))
+                return family_pci_handle(i); /* PCI family: its sysfs config file */
         node = rk_dict_get_string(rk_service_get_properties(s), "RKDevNode");
         if (!node && rk_service_has_class(s, "IOUSBHostInterface") && rk_service_get_provider(s))
                 node = rk_dict_get_string(rk_service_get_properties(rk_service_get_provider(s)), "RKDevNode");
@@ -417,6 +419,10 @@ static int on_message(instance *i, rk_msg *m) {
         case RK_DEXT_UNPUBLISH:
                 on_unpublish(i, body);
                 break;
+        case RK_DEXT_NET_CREATE:
+        case RK_DEXT_NET_DESTROY:
+        case RK_DEXT_PCI_MAP_BAR:
+                return family_request(i, m->type, m, body); /* family.c */
         default:
                 return -EBADMSG;
         }
@@ -538,6 +544,7 @@ void instance_kill(instance *i, const char *why) {
         i->child = rk_source_unref(i->child);
         i->state = I_DEAD;
         limits_release(i->d, i);
+        family_instance_release(i); /* after the process is gone: its interfaces are deleted */
 }
 
 void instance_free(instance *i) {

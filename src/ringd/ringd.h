@@ -13,6 +13,7 @@
  *   virtual.c    the virtual provider and its device models
  *   linux.c      glue to the Linux provider (udev enumeration, uevents)
  *   activation.c activation requests, the extension store, approval
+ *   family.c     family requests of dexts: TAP interfaces (network), sysfs config and BARs (PCI)
  */
 #pragma once
 
@@ -129,6 +130,7 @@ struct instance {
         } *waiters;             /* called once it stopped, before it is freed */
         size_t n_waiters;
         instance *next_all, *prev_all;
+        struct family_state *family; /* family.c: what its family requests created (TAP interfaces) */
 };
 
 /* ---- the daemon ---- */
@@ -275,3 +277,13 @@ int activation_status(ringd *d, rk_value *m);    /* adds trust store, directorie
 int control_listen(ringd *d);
 void control_close(ringd *d);
 void control_instance_spawned(ringd *d, instance *i); /* answers pending `debug` requests */
+
+/* family.c: the network and PCI families (issue 6; ipc/proto.h RK_DEXT_NET_*, RK_DEXT_PCI_*) */
+/* A family request from a dext (answered on the answer socket it carries).  0, or -EBADMSG: not a family request. */
+int family_request(instance *i, uint32_t type, rk_msg *m, rk_value *body);
+/* The handle of an IOPCIDevice's driver: its sysfs config file (read-only while a kernel driver is bound); -EBADF. */
+int family_pci_handle(instance *i);
+/* Release what the instance's family requests created (interfaces deleted).  Idempotent. */
+void family_instance_release(instance *i);
+/* Does the bundle hold the boolean entitlement `key`?  Not validly signed: only in developer mode.  *why when not. */
+bool family_entitled(ringd *d, const char *bundle_id, const char *key, const char **why);
