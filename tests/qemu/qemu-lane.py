@@ -190,6 +190,8 @@ def build_initramfs(args, kver, out):
         "rk-evread": args.evread,
         "rk-usbkbd-dext": args.usbkbd_dext,
     }
+    if args.hidlat:
+        binaries["rk-hidlat"] = args.hidlat
     if args.sandbox_exec:  # ringd finds it beside itself
         binaries["ringkit-sandbox-exec"] = args.sandbox_exec
     libs = {}
@@ -218,6 +220,12 @@ def build_initramfs(args, kver, out):
     for f in sorted(os.listdir(tdir)):
         if f.endswith(".sh"):
             a.copy(os.path.join(tdir, f), f"tests/tests/{f}", 0o644)
+    # the sample bundles, for guest tests that install them (80-hid.sh)
+    sdir = os.path.join(HERE, "..", "..", "samples", "extensions")
+    for root, _, files in os.walk(sdir):
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            a.copy(p, f"ringkit/samples/{os.path.relpath(p, sdir)}", 0o644)
     if args.filter:
         a.file("tests/filter", (args.filter + "\n").encode())
     with open(out, "wb") as f:
@@ -527,6 +535,7 @@ def main():
     p.add_argument("--evread", required=True)
     p.add_argument("--usbkbd-dext", required=True)
     p.add_argument("--sandbox-exec", help="ringkit-sandbox-exec, when the tree has it")
+    p.add_argument("--hidlat", help="rk-hidlat, the HID latency probe (80-hid.sh)")
     p.add_argument("--logdir", default="qemu-lane-logs")
     p.add_argument("--kernel", help="default: the newest /boot/vmlinuz-* with its modules installed")
     p.add_argument("--qemu", default="qemu-system-x86_64")

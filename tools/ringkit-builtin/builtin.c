@@ -11,6 +11,13 @@
  *                       is the pty's path, and moves bytes both ways between
  *                       the pty and the provider's handle (a byte stream,
  *                       e.g. a virtual UART)
+ *   RKHIDEventDriver    a HID device's hidraw node to input events: parses
+ *                       the report descriptor, creates a uinput device and
+ *                       turns keyboard, mouse and pointer reports into key,
+ *                       relative and absolute events (hid.c, docs/hid.md)
+ *
+ * `ringkit-builtin --self-test-hid` runs the HID report-descriptor parser
+ * and report translator on known descriptors and exits (0: all passed).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +30,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "hid.h"
 #include "ringkit/driver.h"
 
 /* ---- RKNullDriver ---- */
@@ -152,6 +160,9 @@ static void pty_stop(rk_driver *d) {
 static const rk_driver_class pty_driver = { .name = "RKSerialPTYDriver", .start = pty_start, .stop = pty_stop };
 
 int main(int argc, char **argv) {
-        const rk_driver_class *classes[] = { &null_driver, &pty_driver };
+        const rk_driver_class *classes[] = { &null_driver, &pty_driver, &rk_hid_event_driver };
+
+        if (argc == 2 && strcmp(argv[1], "--self-test-hid") == 0)
+                return rk_hid_self_test();
         return rk_driver_main(argc, argv, classes, sizeof(classes) / sizeof(classes[0]));
 }
