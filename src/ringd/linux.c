@@ -3,7 +3,9 @@
  * Glue between the Linux provider (providers/linux) and the registry: each
  * reported device becomes a NUB_LINUX nub under its parent device's nub
  * (RKParentSysPath) or under Root, is matched at once, and is torn down,
- * stack and all, when the device goes.  A CHANGE updates the properties.
+ * stack and all, when the device goes.  A CHANGE replaces the properties
+ * (keys the device lost go) and matches again.  Subsystems: the
+ * provider's defaults and hidraw (ringd_subsystems).
  *
  * Nubs are found by syspath through a linear scan of the live nubs: fine
  * for the few hundred devices a machine has; a hash would be the fix if
@@ -18,6 +20,13 @@
 #include "shared/macro.h"
 
 #define MAX_CLASSES 16
+
+/* What ringd publishes: the provider's default subsystems plus hidraw, the
+ * HID family's handle on a HID device (its report stream; an RKHIDRawDevice
+ * nub under the IOHIDDevice nub, whose driver gets /dev/hidrawN opened). */
+static const char *const ringd_subsystems[] = {
+        "pci", "usb", "hid", "hidraw", "net", "block", "tty", "input", NULL,
+};
 
 static nub *find_syspath(ringd *d, const char *syspath) {
         for (nub *n = d->nubs; syspath && n; n = n->next_all)
@@ -137,7 +146,7 @@ static int on_uevent(rk_source *s, int fd, uint32_t revents, void *ud) {
 }
 
 int linux_start(ringd *d) {
-        rk_linux_provider_options o = { .log = on_log };
+        rk_linux_provider_options o = { .subsystems = ringd_subsystems, .log = on_log };
         rk_linux_provider *p = NULL;
         int r;
 

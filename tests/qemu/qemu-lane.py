@@ -311,6 +311,14 @@ def check_registry_boot(data, res):
              for c in ifs)
     res.check("registry-usb-interface-under-device", ok,
               f"interface children: {[c['properties'] for c in ifs]}")
+    hid = [n for n, _ in walk(ifs[0]) if "IOHIDDevice" in n.get("classes", [])] if ifs else []
+    raw = [c for c in hid[0]["children"] if "RKHIDRawDevice" in c.get("classes", [])] if hid else []
+    res.check("registry-hid-stack-under-interface",
+              len(hid) == 1 and hid[0]["properties"].get("PrimaryUsagePage") == 1
+              and hid[0]["properties"].get("PrimaryUsage") == 6 and len(raw) == 1
+              and raw[0]["properties"].get("RKDevNode", "").startswith("/dev/hidraw"),
+              f"IOHIDDevice under the interface: {[h['properties'] for h in hid]}; "
+              f"its RKHIDRawDevice children: {[r['properties'] for r in raw]}")
     tablets = [n for n, _ in walk(tree)
                if n.get("properties", {}).get("USB Product Name") == "QEMU USB Tablet"]
     res.check("registry-usb-tablet-nub", len(tablets) == 1, f"{len(tablets)} tablets")
@@ -404,7 +412,12 @@ def run(args):
     work = tempfile.mkdtemp(prefix="rk-qemu-")
     try:
         initrd = os.path.join(work, "initrd.gz")
-        mods, _ = build_initramfs(args, kver, initrd)
+        try:
+            mods, _ = build_initramfs(args, kver, initrd)
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+            res.fail("initramfs-builds", str(e))
+            log(f"{res.passed} passed, {res.failed} failed")
+            return 1
         t_initrd = time.monotonic() - t0
         log(f"# kernel {kernel}; modules: {' '.join(mods)}; initramfs {os.path.getsize(initrd) // 1024} KiB "
             f"built in {t_initrd:.1f} s")
