@@ -105,11 +105,21 @@ static int submit(kbd *k) {
         return 0;
 }
 
-/* usbfs makes the fd writable when a URB completes: reap it, log the report, submit again. */
+static void stop_watching(kbd *k) {
+        if (k->watch)
+                rk_driver_watch_cancel(k->watch);
+        k->watch = NULL;
+}
+
+/* usbfs makes the fd writable when a URB completes: reap it, log the
+ * report, submit again.  A device unplugged under us completes its URB with
+ * an error and refuses new ones (ENODEV): stop reading and wait for ringd,
+ * which stops this instance when the device's nub goes. */
 static void on_ready(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, void *ud) {
         kbd *k = ud;
         struct usbdevfs_urb *done;
         char hex[3 * sizeof(k->buf) + 1] = "";
+        int r;
 
         while (ioctl(fd, USBDEVFS_REAPURBNDELAY, &done) == 0) {
                 k->in_flight = false;
@@ -117,18 +127,24 @@ static void on_ready(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents,
                         for (int i = 0; i < done->actual_length && i < (int) sizeof(k->buf); i++)
                                 snprintf(hex + 3 * i, 4, " %02x", k->buf[i]);
                         report(d, "report %d%s", (int) getpid(), hex);
+                } else if (done->status == -ENODEV || done->status == -ESHUTDOWN) {
+                        break;
                 } else {
                         rk_driver_log(d, RK_LOG_WARNING, "interrupt URB: %s", strerror(-done->status));
                 }
-                if (submit(k) < 0) {
-                        rk_driver_log(d, RK_LOG_ERR, "resubmit: %s", strerror(errno));
-                        rk_driver_terminate(d, -EIO);
+                r = submit(k);
+                if (r == -ENODEV)
+                        break;
+                if (r < 0) {
+                        rk_driver_log(d, RK_LOG_ERR, "resubmit: %s", strerror(-r));
+                        rk_driver_terminate(d, r);
                         return;
                 }
         }
-        if (errno == ENODEV) { /* unplugged: ringd stops us */
-                rk_driver_watch_cancel(k->watch);
-                k->watch = NULL;
+        if (errno == ENODEV || !k->in_flight) {
+                rk_driver_log(d, RK_LOG_INFO, "the device is gone; waiting to be stopped");
+                report(d, "gone %d", (int) getpid());
+                stop_watching(k);
         }
 }
 
@@ -184,9 +200,7 @@ static void k_stop(rk_driver *d) {
 
         if (!k || k->fd < 0)
                 return;
-        if (k->watch)
-                rk_driver_watch_cancel(k->watch);
-        k->watch = NULL;
+        stop_watching(k);
         if (k->in_flight && ioctl(k->fd, USBDEVFS_DISCARDURB, &k->urb) == 0)
                 (void) ioctl(k->fd, USBDEVFS_REAPURB, &done);
         k->in_flight = false;

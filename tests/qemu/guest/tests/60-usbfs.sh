@@ -62,6 +62,18 @@ UPID=$(grep '^claimed ' "$REPORTS" | tail -n1 | awk '{print $2}')
 req keys d
 check usbfs-restarted-dext-reads-again 'reports: $(cat "$REPORTS")' wait_for 10 has_report "$UPID" 07
 
+# a second keyboard gets its own instance; unplugged with its URB in
+# flight, that instance is stopped and the first one reads on
+req plug usb-kbd kbd3
+check usbfs-dext-claims-hotplugged 'reports: $(cat "$REPORTS"); log: $(tail -n 10 "$RINGD_LOG")' wait_for 30 has_claims 3
+UPID3=$(grep '^claimed ' "$REPORTS" | tail -n1 | awk '{print $2}')
+req unplug kbd3
+check usbfs-unplug-stops-instance 'reports: $(cat "$REPORTS"); log: $(tail -n 10 "$RINGD_LOG")' \
+        wait_for 20 grep -q "^released $UPID3" "$REPORTS"
+check usbfs-unplugged-instance-exits 'ps: $(ps | grep usbkbd)' wait_for 20 sh -c "! kill -0 $UPID3 2>/dev/null"
+req keys h
+check usbfs-first-instance-reads-on 'reports: $(cat "$REPORTS")' wait_for 10 has_report "$UPID" 0b
+
 # bundle removed: the dext stops and hands the interface back to usbhid
 rm -rf "$ROOT/extensions/UsbKbd.dext"
 check usbfs-dext-releases 'reports: $(cat "$REPORTS")' wait_for 20 grep -q "^released $UPID" "$REPORTS"
