@@ -446,7 +446,7 @@ def boot_and_run(args, cmd, qmp_path, res, t0):
     buf = b""
     try:
         try:
-            qmp = QMP(qmp_path)
+            qmp = QMP(qmp_path, timeout=30)
             res.ok("qmp-connects")
         except Exception as e:
             res.fail("qmp-connects", str(e))
