@@ -80,9 +80,8 @@ static int parse(int argc, char **argv, opts *o, const char *usage, bool activat
 static void print_json(const rk_value *v) {
         rk_json j;
         rk_json_init(&j, stdout);
-        rk_json_value(&j, v);
-        fputc('\n', stdout);
-        fflush(stdout); /* before any message on stderr */
+        rk_json_value(&j, v); /* ends with a newline */
+        fflush(stdout);       /* before any message on stderr */
 }
 
 /* Send, then print the error (code and name) or nothing; returns the exit code. */
