@@ -84,4 +84,35 @@ else
         check hid-uinput-device-goes-with-bundle 'input devices: $(cat /sys/class/input/*/name 2>/dev/null | tr "\n" ",")' \
                 wait_for 20 no_evdev_named "$HIDKBD"
         keys_arrive hid-kernel-path-still-works "$(event_node_of "$KBD1")" a 30
+
+        # the tablet (generic desktop mouse with absolute X/Y 0..32767, three
+        # buttons, a relative wheel): the driver's uinput device has those axes
+        HIDTAB="ringkit HID mouse (QEMU QEMU USB Tablet)"
+        stage=/tmp/HIDTablet.dext
+        mkdir -p "$stage/Contents"
+        cat >"$stage/Contents/Info.plist" <<PL
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>org.ringkit.test.hidtablet</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>DEXT</string>
+<key>IOKitPersonalities</key><dict>
+<key>QEMUTablet</key><dict>
+<key>IOClass</key><string>RKHIDEventDriver</string>
+<key>IOProviderClass</key><string>RKHIDRawDevice</string>
+<key>IOParentMatch</key><dict>
+<key>IOProviderClass</key><string>IOHIDDevice</string>
+<key>IOPropertyMatch</key><dict><key>PrimaryUsagePage</key><integer>1</integer><key>PrimaryUsage</key><integer>2</integer>
+<key>Product</key><string>QEMU QEMU USB Tablet</string></dict>
+</dict></dict></dict></dict></plist>
+PL
+        install_bundle HIDTablet.dext "$stage"
+        check hid-tablet-uinput-device 'input devices: $(cat /sys/class/input/*/name 2>/dev/null | tr "\n" ","); log: $(grep -i tablet "$RINGD_LOG" | tail -n 5)' \
+                wait_for 20 evdev_by_name "$HIDTAB"
+        EVT=$(evdev_by_name "$HIDTAB")
+        caps=/sys/class/input/${EVT##*/}/device/capabilities
+        check hid-tablet-axes 'abs $(cat $caps/abs 2>&1), rel $(cat $caps/rel 2>&1), key $(cat $caps/key 2>&1)' \
+                sh -c "[ \"\$(cat $caps/abs)\" = 3 ] && [ \"\$(cat $caps/rel)\" = 100 ] && cat $caps/key | grep -q '^70000 '"
+        rm -rf "$ROOT/extensions/HIDTablet.dext"
+        check hid-tablet-uinput-device-goes 'input devices: $(cat /sys/class/input/*/name 2>/dev/null | tr "\n" ",")' \
+                wait_for 20 no_evdev_named "$HIDTAB"
 fi
