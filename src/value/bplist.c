@@ -18,14 +18,14 @@
  *
  * Map: byte order and UTF-8/UTF-16; the encoder (plan() numbers the
  * objects breadth-first, emit() writes them in that order); the decoder
- * (read_trailer(); check() walks the object graph once per object and
+ * (read_trailer(); check_object() walks the object graph once per object and
  * turns scalars into values; build() assembles the containers).
  *
  * Invariants of the decoder:
  *   1. No byte is read outside the input: the trailer is checked first,
  *      every object's offset lies in [8, table_off), and every object is
  *      checked to end at or before table_off before its body is read.
- *   2. check() of object i returns 0 only with objs[i].state == DONE and
+ *   2. check_object(i) returns 0 only with objs[i].state == DONE and
  *      every object reachable from it DONE too: references in range,
  *      acyclic (an object met again while ON_PATH contains itself), depth
  *      + height within RK_PLIST_MAX_DEPTH, keys are strings, scalars
@@ -35,9 +35,9 @@
  *      counted every time it is used), so the tree build() makes, and any
  *      walk over it later, stays within RK_BPLIST_MAX_VALUES nodes however
  *      much the document shares.
- *   4. build() runs only after check() of the top object succeeded, so it
+ *   4. build() runs only after check_object() of the top object succeeded, so it
  *      fails only for -ENOMEM and a dictionary holding a key twice (keys
- *      are compared as decoded text, which check() does not do).
+ *      are compared as decoded text, which check_object() does not do).
  */
 #include <assert.h>
 #include <stdarg.h>
@@ -847,7 +847,7 @@ static int build(reader *rd, uint64_t i, rk_value **ret) {
         off = offset_of(rd, i);
         dict = (rd->b[off] >> 4) == 0xd;
         r = read_count(rd, i, off, dict ? 2 * rd->ref_size : rd->ref_size, &n, &hdr);
-        assert(r == 0); /* check() read it */
+        assert(r == 0); /* check_object() read it */
         r = dict ? rk_value_new_dict(&c) : rk_value_new_array(&c);
         if (r < 0)
                 return r;
