@@ -30,6 +30,7 @@
 #include "ipc/msg.h"
 #include "ipc/proto.h"
 #include "driver-private.h"
+#include "userclient-private.h"
 #include "ringkit/driver.h"
 #include "shared/loop.h"
 #include "shared/macro.h"
@@ -232,6 +233,7 @@ static int on_start(rk_driver *d) {
 }
 
 static int on_stop(rk_driver *d) {
+        rk_uc_driver_stopped(d); /* user clients close before the driver stops */
         if (d->state == D_STARTED && d->cls->stop)
                 d->cls->stop(d);
         d->state = D_STOPPED;
@@ -239,6 +241,7 @@ static int on_stop(rk_driver *d) {
 }
 
 static void on_free(rk_driver *d) {
+        rk_uc_driver_stopped(d);
         if (d->state == D_STARTED && d->cls && d->cls->stop)
                 d->cls->stop(d);
         if (d->cls && d->cls->free && d->state != D_CONNECTED)
@@ -291,6 +294,8 @@ static int dispatch(rk_driver *d, rk_msg *m) {
         case RK_DEXT_PUBLISHED:
                 on_published(d, body);
                 return 0;
+        case RK_DEXT_UC_OPEN:
+                return rk_uc_driver_open(d, m, body, d->state == D_STARTED); /* userclient.c */
         default:
                 rk_driver_log(d, RK_LOG_WARNING, "ignoring message type %u from ringd", m->type);
                 return 0;
@@ -322,6 +327,7 @@ static int on_channel(rk_source *s, int fd, uint32_t revents, void *ud) {
         return 0;
 lost:
         /* ringd is gone or spoke nonsense: nothing sensible is left to do */
+        rk_uc_driver_stopped(d);
         if (d->state == D_STARTED && d->cls && d->cls->stop)
                 d->cls->stop(d);
         d->state = D_STOPPED;
@@ -383,6 +389,7 @@ fail:
         fprintf(stderr, "rk_driver_main: %s\n", strerror(-r));
         r = 1;
 done:
+        rk_uc_driver_stopped(&d);
         while (d.timers)
                 rk_driver_timer_cancel(d.timers);
         while (d.watches)
@@ -536,6 +543,7 @@ void rk_driver_terminate(rk_driver *d, int reason) {
         if (!d)
                 return;
         rk_driver_log(d, RK_LOG_NOTICE, "driver asked to terminate (%s)", strerror(reason < 0 ? -reason : reason));
+        rk_uc_driver_stopped(d);
         if (d->state == D_STARTED && d->cls->stop)
                 d->cls->stop(d);
         d->state = D_STOPPED;

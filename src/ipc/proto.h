@@ -91,5 +91,17 @@ enum {
         RK_DEXT_FAMILY_REPLY = 220,
 };
 
+/*
+ * User clients (issue 8): ringd hands a running instance one end of a new
+ * app <-> dext connection (src/ringd/userclient.c checked the app's right
+ * to open it).  The dext answers the app on that connection, not ringd
+ * (lib/ringkit/uc-wire.h); ringd keeps nothing of it.
+ */
+enum {
+        /* ringd -> dext, + the connection's socket */
+        RK_DEXT_UC_OPEN = 230,      /* {type: int, pid: int, uid: int, executable: string, app_bundle: string,
+                                        admitted_by: string} */
+};
+
 #define RK_DEXT_SDK_VERSION 1
 #define RK_DEXT_FD 3 /* where a dext finds its ringd channel */

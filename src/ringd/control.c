@@ -45,6 +45,8 @@ struct ctl_client {
 static void client_free(ctl_client *c) {
         ringd *d = c->d;
 
+        userclient_client_gone(d, c);
+
         for (ctl_client **p = &d->clients; *p; p = &(*p)->next)
                 if (*p == c) {
                         *p = c->next;
@@ -63,6 +65,20 @@ static void client_update(ctl_client *c) {
 static void reply(ctl_client *c, uint32_t peer, rk_value *body) {
         (void) rk_channel_send_plist(c->ch, RK_CTL_REPLY, peer, -EBADF, body);
         client_update(c);
+}
+
+/* For userclient.c: a reply that may carry an fd (the connection's socket). */
+void control_reply_fd(ctl_client *c, uint32_t peer, rk_value *body, int fd) {
+        (void) rk_channel_send_plist(c->ch, RK_CTL_REPLY, peer, fd, body);
+        client_update(c);
+}
+
+int control_client_cred(ctl_client *c, struct ucred *ret) {
+        return rk_channel_get_peer_cred(c->ch, ret);
+}
+
+ringd *control_client_ringd(ctl_client *c) {
+        return c->d;
 }
 
 static void reply_error(ctl_client *c, uint32_t peer, int error, const char *msg) {
@@ -354,6 +370,9 @@ static const struct {
         { "activate", cmd_activation },   { "approve", cmd_activation },
         { "deny", cmd_activation },       { "deactivate", cmd_activation },
         { "reset", cmd_activation },
+        /* user clients (issue 8): src/ringd/userclient.c */
+        { "uc-find", userclient_cmd_find }, { "uc-wait", userclient_cmd_wait },
+        { "uc-open", userclient_cmd_open },
 };
 
 static int dispatch(ctl_client *c, rk_msg *m) {
@@ -426,7 +445,8 @@ static int on_accept(rk_source *s, int fd, uint32_t revents, void *ud) {
                         continue;
                 }
                 c->d = d;
-                if (rk_channel_new(cfd, 0, &c->ch) < 0) {
+                /* fds: uc-open replies carry the connection's socket */
+                if (rk_channel_new(cfd, RK_CHANNEL_FDS, &c->ch) < 0) {
                         close(cfd); /* still ours when the channel was not made */
                         free(c);
                         continue;
@@ -465,6 +485,7 @@ int control_listen(ringd *d) {
 void control_close(ringd *d) {
         while (d->clients)
                 client_free(d->clients);
+        userclient_done(d);
         d->listen_src = rk_source_unref(d->listen_src);
         if (d->listen_fd >= 0) {
                 close(d->listen_fd);

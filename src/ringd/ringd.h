@@ -14,6 +14,7 @@
  *   linux.c      glue to the Linux provider (udev enumeration, uevents)
  *   activation.c activation requests, the extension store, approval
  *   family.c     family requests of dexts: TAP interfaces (network), sysfs config and BARs (PCI)
+ *   userclient.c the user-client broker: apps find, wait for and open driver services
  */
 #pragma once
 
@@ -189,6 +190,7 @@ struct ringd {
         unsigned pending_teardowns;
         uint64_t started_at;
         unsigned exit_code;
+        struct uc_broker *uc;   /* userclient.c: waiters for services, relaxations recorded */
 };
 
 /* catalogue.c */
@@ -287,3 +289,16 @@ int family_pci_handle(instance *i);
 void family_instance_release(instance *i);
 /* Does the bundle hold the boolean entitlement `key`?  Not validly signed: only in developer mode.  *why when not. */
 bool family_entitled(ringd *d, const char *bundle_id, const char *key, const char **why);
+
+/* userclient.c: the user-client broker (issue 8): find, wait for and open driver services for apps */
+void userclient_cmd_find(ctl_client *c, uint32_t peer, rk_value *req);  /* uc-find {match} */
+void userclient_cmd_wait(ctl_client *c, uint32_t peer, rk_value *req);  /* uc-wait {match | gone, timeout_ms} */
+void userclient_cmd_open(ctl_client *c, uint32_t peer, rk_value *req);  /* uc-open {service, type} + fd */
+void userclient_client_gone(ringd *d, ctl_client *c);  /* a control client went: drop its waits */
+void userclient_done(ringd *d);
+/* control.c, for userclient.c: reply (with an fd, or -EBADF), the client's SO_PEERCRED, its ringd */
+void control_reply_fd(ctl_client *c, uint32_t peer, rk_value *body, int fd);
+int control_client_cred(ctl_client *c, struct ucred *ret);
+ringd *control_client_ringd(ctl_client *c);
+/* dext.c: send a message to a running instance (userclient.c hands it a connection) */
+int instance_send(instance *i, uint32_t type, rk_value *body, int fd);

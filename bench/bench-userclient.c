@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-userclient: what a call from an app to a driver costs, against
+ * baselines measured in the same run.
+ *
+ *   1. Round trip of an external method with two scalars in and one out
+ *      (uc-sample-dext's `add`), p50 and mean, through
+ *        - the shared-memory call page (the default path),
+ *        - the connection's socket (rk_connection_set_fast_path(false)),
+ *      against a raw SOCK_SEQPACKET socketpair ping-pong between two
+ *      processes (16 bytes each way) and a D-Bus method call (two uint64
+ *      in, one out) through a private dbus-daemon, started for the run.
+ *      Targets (issue 8): within 1.3x of the socketpair, >= 10x faster than D-Bus.
+ *   2. Calls per second, back to back, for one second on each path.
+ *   3. A 1 MiB transfer to the driver by memory descriptor (the app's data
+ *      already in the shared buffer; the driver copies it into its own),
+ *      against memcpy of 1 MiB within one process.  Target >= 0.8x.
+ *   4. Events per second through a data queue (16-byte records, 1 MiB ring).
+ *
+ * It starts its own ringd (developer mode, a virtual device for the sample
+ * driver) in a temporary root.  Usage: bench-userclient [ITERATIONS]
+ * (run from the build tree: it finds ringd, ringctl and uc-sample-dext
+ * relative to itself).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ringkit/client.h>
+
+#ifdef HAVE_DBUS
+#include <dbus/dbus.h>
+#endif
+
+static double now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return x < y ? -1 : x > y;
+}
+
+typedef struct stats {
+        double p50, p90, mean;
+} stats;
+
+static stats summarize(double *v, size_t n) {
+        stats s = { 0 };
+        double sum = 0;
+        for (size_t k = 0; k < n; k++)
+                sum += v[k];
+        qsort(v, n, sizeof(*v), cmp);
+        s.p50 = v[n / 2];
+        s.p90 = v[(size_t) ((double) (n - 1) * 0.9)];
+        s.mean = sum / (double) n;
+        return s;
+}
+
+static void print_stats(const char *what, stats s) {
+        printf("  %-44s p50 %8.2f us   p90 %8.2f us   mean %8.2f us\n", what, s.p50, s.p90, s.mean);
+}
+
+/* ---- baseline: socketpair ping-pong ---- */
+
+static stats socketpair_pingpong(size_t n) {
+        int sv[2];
+        pid_t pid;
+        char buf[16] = { 0 };
+        double *v = calloc(n, sizeof(double));
+        stats s;
+
+        if (!v || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                exit(1);
+        pid = fork();
+        if (pid == 0) {
+                close(sv[0]);
+                while (read(sv[1], buf, sizeof(buf)) > 0)
+                        if (write(sv[1], buf, sizeof(buf)) < 0)
+                                break;
+                _exit(0);
+        }
+        close(sv[1]);
+        for (size_t k = 0; k < n + 100; k++) {
+                double t0 = now_us();
+                if (write(sv[0], buf, sizeof(buf)) != sizeof(buf) || read(sv[0], buf, sizeof(buf)) != sizeof(buf))
+                        exit(1);
+                if (k >= 100)
+                        v[k - 100] = now_us() - t0;
+        }
+        close(sv[0]);
+        waitpid(pid, NULL, 0);
+        s = summarize(v, n);
+        free(v);
+        return s;
+}
+
+/* ---- baseline: D-Bus ---- */
+
+#ifdef HAVE_DBUS
+static pid_t dbus_daemon_pid;
+
+static int dbus_start(char *addr, size_t room) {
+        int p[2];
+        char out[1024] = { 0 };
+        size_t got = 0;
+
+        if (pipe(p) < 0)
+                return -1;
+        dbus_daemon_pid = fork();
+        if (dbus_daemon_pid == 0) {
+                char fdarg[32];
+                close(p[0]);
+                snprintf(fdarg, sizeof(fdarg), "--print-address=%d", p[1]);
+                execlp("dbus-daemon", "dbus-daemon", "--session", "--nofork", fdarg, (char *) NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        while (got < sizeof(out) - 1 && !memchr(out, '\n', got)) {
+                ssize_t r = read(p[0], out + got, sizeof(out) - 1 - got);
+                if (r <= 0)
+                        break;
+                got += (size_t) r;
+        }
+        close(p[0]);
+        if (!memchr(out, '\n', got))
+                return -1;
+        *strchr(out, '\n') = 0;
+        snprintf(addr, room, "%s", out);
+        return 0;
+}
+
+static DBusConnection *dbus_connect(const char *addr) {
+        DBusError e;
+        DBusConnection *c;
+
+        dbus_error_init(&e);
+        c = dbus_connection_open_private(addr, &e);
+        if (!c || !dbus_bus_register(c, &e)) {
+                fprintf(stderr, "bench-userclient: D-Bus: %s\n", e.message ? e.message : "cannot connect");
+                return NULL;
+        }
+        return c;
+}
+
+static void dbus_server(const char *addr) {
+        DBusConnection *c = dbus_connect(addr);
+        DBusError e;
+
+        dbus_error_init(&e);
+        if (!c || dbus_bus_request_name(c, "org.ringkit.Bench", DBUS_NAME_FLAG_DO_NOT_QUEUE, &e) !=
+                          DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER)
+                _exit(1);
+        while (dbus_connection_read_write(c, -1)) {
+                DBusMessage *m;
+                while ((m = dbus_connection_pop_message(c))) {
+                        dbus_uint64_t a = 0, b = 0, sum;
+                        if (dbus_message_is_method_call(m, "org.ringkit.Bench", "Add") &&
+                            dbus_message_get_args(m, NULL, DBUS_TYPE_UINT64, &a, DBUS_TYPE_UINT64, &b,
+                                                  DBUS_TYPE_INVALID)) {
+                                DBusMessage *r = dbus_message_new_method_return(m);
+                                sum = a + b;
+                                dbus_message_append_args(r, DBUS_TYPE_UINT64, &sum, DBUS_TYPE_INVALID);
+                                dbus_connection_send(c, r, NULL);
+                                dbus_message_unref(r);
+                        }
+                        dbus_message_unref(m);
+                }
+        }
+        _exit(0);
+}
+
+static int dbus_bench(size_t n, stats *ret) {
+        char addr[512];
+        DBusConnection *c;
+        double *v;
+        pid_t server;
+        int rc = -1;
+
+        if (dbus_start(addr, sizeof(addr)) < 0) {
+                fprintf(stderr, "bench-userclient: cannot start dbus-daemon\n");
+                return -1;
+        }
+        server = fork();
+        if (server == 0)
+                dbus_server(addr);
+        c = dbus_connect(addr);
+        v = calloc(n, sizeof(double));
+        if (!c || !v)
+                goto out;
+        /* wait for the server's name */
+        for (int k = 0; k < 500 && !dbus_bus_name_has_owner(c, "org.ringkit.Bench", NULL); k++)
+                usleep(10000);
+        for (size_t k = 0; k < n + 50; k++) {
+                dbus_uint64_t a = k, b = 2, sum = 0;
+                DBusMessage *m = dbus_message_new_method_call("org.ringkit.Bench", "/org/ringkit/Bench",
+                                                              "org.ringkit.Bench", "Add"), *r;
+                double t0 = now_us();
+                dbus_message_append_args(m, DBUS_TYPE_UINT64, &a, DBUS_TYPE_UINT64, &b, DBUS_TYPE_INVALID);
+                r = dbus_connection_send_with_reply_and_block(c, m, 5000, NULL);
+                dbus_message_unref(m);
+                if (!r || !dbus_message_get_args(r, NULL, DBUS_TYPE_UINT64, &sum, DBUS_TYPE_INVALID) || sum != a + b) {
+                        fprintf(stderr, "bench-userclient: D-Bus call failed\n");
+                        if (r)
+                                dbus_message_unref(r);
+                        goto out;
+                }
+                dbus_message_unref(r);
+                if (k >= 50)
+                        v[k - 50] = now_us() - t0;
+        }
+        *ret = summarize(v, n);
+        rc = 0;
+out:
+        free(v);
+        if (c) {
+                dbus_connection_close(c);
+                dbus_connection_unref(c);
+        }
+        kill(server, SIGTERM);
+        waitpid(server, NULL, 0);
+        kill(dbus_daemon_pid, SIGTERM);
+        waitpid(dbus_daemon_pid, NULL, 0);
+        return rc;
+}
+#endif
+
+/* ---- ringd ---- */
+
+static char root[64], builddir[PATH_MAX];
+static pid_t ringd_pid;
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+        char cmd[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        return system(cmd);
+}
+
+static void cleanup(void) {
+        if (ringd_pid > 0) {
+                kill(ringd_pid, SIGTERM);
+                waitpid(ringd_pid, NULL, 0);
+                ringd_pid = 0;
+        }
+        if (root[0])
+                run("rm -rf '%s'", root);
+}
+
+static int start_ringd(void) {
+        char sock[PATH_MAX], logp[PATH_MAX];
+        struct stat st;
+
+        strcpy(root, "/tmp/bench-uc-XXXXXX");
+        if (!mkdtemp(root))
+                return -1;
+        if (run("mkdir -p '%s/extensions/UCSample.dext/Contents/MacOS' && cp '%s/uc-sample-dext' "
+                "'%s/extensions/UCSample.dext/Contents/MacOS/' && cp '%s/samples/userclient/Info.plist' "
+                "'%s/extensions/UCSample.dext/Contents/'",
+                root, builddir, root, RK_SOURCE_DIR, root) != 0) {
+                fprintf(stderr, "bench-userclient: cannot install the sample driver in %s\n", root);
+                return -1;
+        }
+        snprintf(logp, sizeof(logp), "%s/ringd.log", root);
+        ringd_pid = fork();
+        if (ringd_pid == 0) {
+                char exe[PATH_MAX + 16], builtin[PATH_MAX + 32];
+                int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd >= 0)
+                        dup2(fd, 2);
+                snprintf(exe, sizeof(exe), "%s/ringd", builddir);
+                snprintf(builtin, sizeof(builtin), "%s/ringkit-builtin", builddir);
+                execl(exe, exe, "--root", root, "--no-linux", "--builtin", builtin, (char *) NULL);
+                _exit(127);
+        }
+        snprintf(sock, sizeof(sock), "%s/run/ringd.sock", root);
+        for (int k = 0; k < 500 && stat(sock, &st) < 0; k++)
+                usleep(10000);
+        if (run("'%s/ringctl' --root '%s' developer on >/dev/null && '%s/ringctl' --root '%s' virt add --class "
+                "RKUCSampleDevice --property IOName=bench0 >/dev/null",
+                builddir, root, builddir, root) != 0) {
+                fprintf(stderr, "bench-userclient: ringd did not come up (see %s)\n", logp);
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- user-client figures ---- */
+
+static stats uc_round_trip(rk_connection *conn, size_t n) {
+        double *v = calloc(n, sizeof(double));
+        stats s;
+
+        for (size_t k = 0; k < n + 100; k++) {
+                uint64_t in[2] = { k, 2 }, out[1];
+                uint32_t n_out = 1;
+                double t0 = now_us();
+                if (rk_connection_call_scalars(conn, 0, in, 2, out, &n_out) < 0 || out[0] != k + 2) {
+                        fprintf(stderr, "bench-userclient: call failed\n");
+                        exit(1);
+                }
+                if (k >= 100)
+                        v[k - 100] = now_us() - t0;
+        }
+        s = summarize(v, n);
+        free(v);
+        return s;
+}
+
+static double calls_per_second(rk_connection *conn) {
+        double t0 = now_us(), t;
+        uint64_t k = 0;
+
+        do {
+                for (int j = 0; j < 256; j++, k++) {
+                        uint64_t in[2] = { k, 2 }, out[1];
+                        uint32_t n_out = 1;
+                        if (rk_connection_call_scalars(conn, 0, in, 2, out, &n_out) < 0)
+                                exit(1);
+                }
+                t = now_us() - t0;
+        } while (t < 1e6);
+        return (double) k / (t / 1e6);
+}
+
+static void transfer(rk_connection *conn, size_t iters, double *ret_memcpy_us, double *ret_desc_us) {
+        const size_t size = 1 << 20;
+        uint8_t *a = malloc(size), *b = malloc(size);
+        rk_memory *mem;
+        uint64_t mode = 0, out[1];
+        double t0, best_m = 1e18, best_d = 1e18;
+        double *vm = calloc(iters, sizeof(double)), *vd = calloc(iters, sizeof(double));
+
+        if (!a || !b || !vm || !vd || rk_memory_new(conn, size, &mem) < 0)
+                exit(1);
+        memset(a, 0x11, size);
+        memset(b, 0x22, size);
+        memset(rk_memory_get_address(mem), 0x33, size);
+        for (size_t k = 0; k < iters; k++) {
+                rk_call call = { .scalar_in = &mode, .scalar_in_count = 1, .scalar_out = out, .scalar_out_count = 1,
+                                 .memory = mem, .memory_length = size };
+                t0 = now_us();
+                memcpy(b, a, size);
+                __asm__ __volatile__("" : : "r"(b) : "memory");
+                vm[k] = now_us() - t0;
+                t0 = now_us();
+                if (rk_connection_call(conn, 2, &call) < 0 || out[0] != size)
+                        exit(1);
+                vd[k] = now_us() - t0;
+        }
+        (void) best_m;
+        (void) best_d;
+        *ret_memcpy_us = summarize(vm, iters).p50;
+        *ret_desc_us = summarize(vd, iters).p50;
+        rk_memory_free(mem);
+        free(a);
+        free(b);
+        free(vm);
+        free(vd);
+}
+
+static double events_per_second(rk_connection *conn, uint64_t n, uint64_t *dropped) {
+        uint64_t args[2] = { n, 16 }, out[1], rec[2], got = 0;
+        uint32_t n_out = 1;
+        rk_queue *q;
+        size_t len;
+        double t0;
+
+        t0 = now_us();
+        if (rk_connection_call_scalars(conn, 4, args, 2, out, &n_out) < 0 ||
+            rk_connection_get_queue(conn, (uint32_t) out[0], 5000, &q) < 0)
+                exit(1);
+        while (got < n) {
+                int r = rk_queue_dequeue(q, rec, sizeof(rec), &len);
+                if (r == -EAGAIN) {
+                        if (rk_queue_wait(q, 5000) < 0)
+                                exit(1);
+                        continue;
+                }
+                if (r < 0 || rec[0] != got) {
+                        fprintf(stderr, "bench-userclient: queue record %llu out of order\n", (unsigned long long) got);
+                        exit(1);
+                }
+                got++;
+        }
+        *dropped = rk_queue_get_dropped(q);
+        return (double) n / ((now_us() - t0) / 1e6);
+}
+
+int main(int argc, char **argv) {
+        size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 20000;
+        char self[PATH_MAX - 8];
+        rk_client *c;
+        rk_matching *m;
+        rk_connection *conn;
+        uint64_t id, dropped = 0;
+        stats raw, fast, sock;
+        double cps_fast, cps_sock, t_memcpy, t_desc, eps;
+#ifdef HAVE_DBUS
+        stats dbus = { 0 };
+        int have_dbus;
+#endif
+
+        if (n < 100) {
+                fprintf(stderr, "usage: bench-userclient [ITERATIONS >= 100]\n");
+                return 2;
+        }
+        ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (l <= 0)
+                return 1;
+        self[l] = 0;
+        *strrchr(self, '/') = 0;
+        snprintf(builddir, sizeof(builddir), "%s/..", self);
+        atexit(cleanup);
+        signal(SIGPIPE, SIG_IGN);
+
+        printf("bench-userclient: %zu round trips per figure, %ld CPUs online\n", n, sysconf(_SC_NPROCESSORS_ONLN));
+        raw = socketpair_pingpong(n);
+#ifdef HAVE_DBUS
+        have_dbus = dbus_bench(n / 4 > 2000 ? 2000 : n / 4, &dbus) == 0;
+#endif
+        if (start_ringd() < 0)
+                return 1;
+        if (rk_client_new(root, &c) < 0 || rk_matching_new(&m) < 0 || rk_matching_set_class(m, "UCSampleDriver") < 0 ||
+            rk_client_wait(c, m, 10000, &id) < 0 || rk_client_open(c, id, 0, &conn) < 0) {
+                fprintf(stderr, "bench-userclient: cannot open the sample driver's user client\n");
+                return 1;
+        }
+        fast = uc_round_trip(conn, n);
+        cps_fast = calls_per_second(conn);
+        rk_connection_set_fast_path(conn, false);
+        sock = uc_round_trip(conn, n);
+        cps_sock = calls_per_second(conn);
+        rk_connection_set_fast_path(conn, true);
+        transfer(conn, 200, &t_memcpy, &t_desc);
+        eps = events_per_second(conn, 1000000, &dropped);
+
+        printf("\n1. round trip, external method with two scalars in, one out\n");
+        print_stats("raw socketpair ping-pong (baseline)", raw);
+        print_stats("user client, shared-memory call page", fast);
+        print_stats("user client, socket path", sock);
+#ifdef HAVE_DBUS
+        if (have_dbus)
+                print_stats("D-Bus method call via dbus-daemon", dbus);
+#endif
+        printf("  ratio shared-memory / socketpair: %.2fx (p50; target <= 1.3x: %s)\n", fast.p50 / raw.p50,
+               fast.p50 / raw.p50 <= 1.3 ? "met" : "missed");
+        printf("  ratio socket path / socketpair:   %.2fx (p50)\n", sock.p50 / raw.p50);
+#ifdef HAVE_DBUS
+        if (have_dbus) {
+                printf("  D-Bus / shared-memory: %.1fx faster (p50; target >= 10x: %s)\n", dbus.p50 / fast.p50,
+                       dbus.p50 / fast.p50 >= 10 ? "met" : "missed");
+                printf("  D-Bus / socket path:   %.1fx faster (p50)\n", dbus.p50 / sock.p50);
+        }
+#else
+        printf("  D-Bus: not measured (built without libdbus-1)\n");
+#endif
+        printf("\n2. calls per second, back to back: shared memory %.0f, socket %.0f\n", cps_fast, cps_sock);
+        printf("\n3. 1 MiB to the driver by memory descriptor: %.1f us (%.2f GB/s); memcpy 1 MiB: %.1f us (%.2f GB/s)\n",
+               t_desc, (1 << 20) / t_desc / 1e3, t_memcpy, (1 << 20) / t_memcpy / 1e3);
+        printf("  ratio (throughput, descriptor / memcpy): %.2fx (target >= 0.8x: %s)\n", t_memcpy / t_desc,
+               t_memcpy / t_desc >= 0.8 ? "met" : "missed");
+        printf("\n4. data queue: %.0f events/s (16-byte records, 1 MiB ring; %llu refused while full and retried)\n",
+               eps, (unsigned long long) dropped);
+        rk_connection_close(conn);
+        rk_matching_free(m);
+        rk_client_free(c);
+        return 0;
+}

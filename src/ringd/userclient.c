@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The user-client broker: apps find driver services, wait for them, and
+ * open connections to them through ringd's control socket; ringd checks the
+ * app's right to, then hands one end of a fresh socketpair to the dext
+ * instance (RK_DEXT_UC_OPEN) and the other to the app.  Calls then go app
+ * <-> dext directly (lib/ringkit/uc-wire.h): ringd keeps nothing of a
+ * connection, so nothing here can leak when either side dies.
+ *
+ *   uc-find {match}                         -> {services: [{id, class, name, bundle?}]}
+ *   uc-wait {match | gone: id, timeout_ms}  -> the same, once one matches (or the service is gone);
+ *                                              -ETIMEDOUT after timeout_ms (default: forever)
+ *   uc-open {service: id, type: int}        -> {admitted_by} + the connection's socket
+ *
+ * A matching dictionary: IOProviderClass (a class in the service's chain),
+ * IONameMatch (a name or an array of names), IOPropertyMatch (every key
+ * equal), IORegistryEntryID.  Terminated services never match.
+ *
+ * Who may open (the rule; docs/user-clients.md):
+ *   1. The app: ringd reads the peer's pid from SO_PEERCRED and its
+ *      executable from /proc/PID/exe.  When that file lies in an app bundle
+ *      (X.app/Contents/MacOS/...) whose signature verifies against ringd's
+ *      trust store, and the running file's SHA-256 is the code directory's
+ *      entry for it, the app holds the bundle's entitlements; it is admitted
+ *      when com.apple.developer.driverkit.userclient-access is true or lists
+ *      the dext's bundle identifier, and -- when both are signed by
+ *      different teams -- the dext allows third-party user clients.
+ *   2. The dext: a validly signed dext with allow-any-userclient-access
+ *      admits any app.
+ *   3. Developer mode admits the rest; the relaxation is recorded once per
+ *      (dext, executable) in the log and `ringctl status`.
+ *   Otherwise -EPERM, with the reason in the reply and the log.
+ *
+ * Waiting is a 20 ms poll of the registry while someone waits: simple, and
+ * it costs nothing when nobody does.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc/proto.h"
+#include "ringd/ringd.h"
+#include "shared/macro.h"
+#include "trust/codedir.h"
+#include "trust/entitlements.h"
+#include "trust/sign.h"
+
+#define POLL_USEC 20000
+#define MAX_WAITERS 256
+#define MAX_RELAXED 64
+
+typedef struct uc_waiter {
+        ctl_client *c;
+        uint32_t peer;
+        rk_value *match;     /* or NULL when waiting for `gone` */
+        uint64_t gone;
+        uint64_t deadline;   /* 0: none */
+        struct uc_waiter *next;
+} uc_waiter;
+
+struct uc_broker {
+        uc_waiter *waiters;
+        unsigned n_waiters;
+        rk_source *timer;
+        char *relaxed[MAX_RELAXED]; /* "bundle\texe" already recorded */
+        unsigned n_relaxed;
+};
+
+static struct uc_broker *broker(ringd *d) {
+        if (!d->uc)
+                d->uc = calloc(1, sizeof(*d->uc));
+        return d->uc;
+}
+
+static rk_value *ok_reply(void) {
+        rk_value *m = NULL;
+        if (rk_value_new_dict(&m) < 0)
+                return NULL;
+        if (rk_dict_set_bool(m, "ok", true) < 0)
+                return rk_value_unref(m);
+        return m;
+}
+
+static void reply_error(ctl_client *c, uint32_t peer, int error, const char *msg) {
+        _cleanup_(rk_value_unrefp) rk_value *m = NULL;
+
+        if (rk_value_new_dict(&m) < 0)
+                return;
+        (void) rk_dict_set_bool(m, "ok", false);
+        (void) rk_dict_set_integer(m, "errno", (uint64_t) (int64_t) -error, true);
+        (void) rk_dict_set_string(m, "error", msg ? msg : strerror(-error));
+        control_reply_fd(c, peer, m, -EBADF);
+}
+
+/* ---- matching ---- */
+
+static bool name_matches(const rk_value *want, const char *name) {
+        if (!name)
+                return false;
+        if (rk_value_is(want, RK_TYPE_STRING))
+                return streq(rk_string(want), name);
+        for (size_t k = 0; k < rk_array_size(want); k++)
+                if (rk_value_is(rk_array_get(want, k), RK_TYPE_STRING) && streq(rk_string(rk_array_get(want, k)), name))
+                        return true;
+        return false;
+}
+
+static bool service_matches(rk_service *s, const rk_value *match) {
+        const rk_value *v;
+        uint64_t id;
+
+        if (rk_service_get_state(s) == RK_SERVICE_TERMINATED)
+                return false;
+        if ((v = rk_dict_get(match, "IOProviderClass")) &&
+            (!rk_value_is(v, RK_TYPE_STRING) || !rk_service_has_class(s, rk_string(v))))
+                return false;
+        if ((v = rk_dict_get(match, "IONameMatch")) && !name_matches(v, rk_service_get_name(s)))
+                return false;
+        if (rk_dict_get_u64(match, "IORegistryEntryID", &id) && id != rk_service_get_id(s))
+                return false;
+        if ((v = rk_dict_get(match, "IOPropertyMatch"))) {
+                if (!rk_value_is(v, RK_TYPE_DICT))
+                        return false;
+                for (size_t k = 0; k < rk_dict_size(v); k++) {
+                        const char *key = rk_dict_key_at(v, k);
+                        rk_value *have = rk_service_get_property(s, key);
+                        if (!have || !rk_value_equal(have, rk_dict_value_at(v, k)))
+                                return false;
+                }
+        }
+        return true;
+}
+
+/* The running instance behind a service: its own driver service, or the winner of a provider's category. */
+static instance *service_instance(ringd *d, uint64_t id) {
+        nub *n = nub_find(d, id);
+
+        if (!n)
+                return NULL;
+        if (n->kind == NUB_DRIVER)
+                return n->owner;
+        for (size_t k = 0; k < n->n_cats; k++)
+                if (n->cats[k].winner)
+                        return n->cats[k].winner;
+        return NULL;
+}
+
+static int find_all(ringd *d, const rk_value *match, rk_value **ret) {
+        _cleanup_(rk_value_unrefp) rk_value *list = NULL;
+        int r = rk_value_new_array(&list);
+
+        if (r < 0)
+                return r;
+        for (nub *n = d->nubs; n; n = n->next_all) {
+                _cleanup_(rk_value_unrefp) rk_value *e = NULL;
+                instance *i;
+                if (!n->svc || !service_matches(n->svc, match))
+                        continue;
+                /* a driver's own service shows once the driver runs (registerService) */
+                if (n->kind == NUB_DRIVER && (!n->owner || n->owner->state != I_RUNNING))
+                        continue;
+                if ((r = rk_value_new_dict(&e)) < 0 ||
+                    (r = rk_dict_set_integer(e, "id", rk_service_get_id(n->svc), false)) < 0 ||
+                    (r = rk_dict_set_string(e, "class", rk_service_get_class(n->svc))) < 0 ||
+                    (r = rk_dict_set_string(e, "name", rk_service_get_name(n->svc) ?: "")) < 0)
+                        return r;
+                i = service_instance(d, rk_service_get_id(n->svc));
+                if (i && i->state == I_RUNNING && (r = rk_dict_set_string(e, "bundle", i->bundle)) < 0)
+                        return r;
+                if ((r = rk_array_append(list, e)) < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+static const rk_value *request_match(rk_value *req) {
+        const rk_value *m = rk_dict_get(req, "match");
+        return rk_value_is(m, RK_TYPE_DICT) ? m : NULL;
+}
+
+void userclient_cmd_find(ctl_client *c, uint32_t peer, rk_value *req) {
+        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *list = NULL;
+        const rk_value *match = request_match(req);
+        int r;
+
+        if (!match)
+                return reply_error(c, peer, -EINVAL, "uc-find needs a matching dictionary (match)");
+        if (!m || (r = find_all(control_client_ringd(c), match, &list)) < 0)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        (void) rk_dict_set(m, "services", list);
+        control_reply_fd(c, peer, m, -EBADF);
+}
+
+/* ---- waiting ---- */
+
+static void waiter_free(struct uc_broker *b, uc_waiter *w) {
+        for (uc_waiter **p = &b->waiters; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        b->n_waiters--;
+        rk_value_unref(w->match);
+        free(w);
+}
+
+/* Answer a waiter if its condition holds (or its time is up).  true when it was answered. */
+static bool waiter_check(ringd *d, uc_waiter *w, uint64_t now) {
+        _cleanup_(rk_value_unrefp) rk_value *list = NULL, *m = NULL;
+
+        if (w->match) {
+                if (find_all(d, w->match, &list) < 0 || rk_array_size(list) == 0)
+                        list = rk_value_unref(list);
+        } else if (!nub_find(d, w->gone) && rk_value_new_array(&list) < 0)
+                list = NULL;
+        if (list) {
+                if (!(m = ok_reply()))
+                        return false;
+                (void) rk_dict_set(m, "services", list);
+                control_reply_fd(w->c, w->peer, m, -EBADF);
+                return true;
+        }
+        if (w->deadline && now >= w->deadline) {
+                reply_error(w->c, w->peer, -ETIMEDOUT, w->match ? "no matching service appeared in time"
+                                                                : "the service is still there");
+                return true;
+        }
+        return false;
+}
+
+static int on_poll(rk_source *s, uint64_t usec, void *ud) {
+        ringd *d = ud;
+        struct uc_broker *b = d->uc;
+        uint64_t now = rk_now();
+
+        for (uc_waiter *w = b->waiters, *next; w; w = next) {
+                next = w->next;
+                if (waiter_check(d, w, now))
+                        waiter_free(b, w);
+        }
+        if (b->waiters) {
+                rk_source_set_time(s, now + POLL_USEC);
+                rk_source_set_enabled(s, RK_SOURCE_ONESHOT);
+        }
+        return 0;
+}
+
+void userclient_cmd_wait(ctl_client *c, uint32_t peer, rk_value *req) {
+        ringd *d = control_client_ringd(c);
+        struct uc_broker *b = broker(d);
+        const rk_value *match = request_match(req);
+        uint64_t gone = 0, timeout = 0;
+        uc_waiter *w;
+
+        if (!b)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        if (!match && !rk_dict_get_u64(req, "gone", &gone))
+                return reply_error(c, peer, -EINVAL, "uc-wait needs a matching dictionary (match) or gone: id");
+        if (b->n_waiters >= MAX_WAITERS)
+                return reply_error(c, peer, -EBUSY, "too many waiting clients");
+        (void) rk_dict_get_u64(req, "timeout_ms", &timeout);
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        *w = (uc_waiter){ .c = c, .peer = peer, .match = match ? rk_value_ref((rk_value *) match) : NULL,
+                          .gone = gone, .deadline = timeout ? rk_now() + timeout * 1000 : 0 };
+        if (waiter_check(d, w, rk_now())) {
+                rk_value_unref(w->match);
+                free(w);
+                return;
+        }
+        w->next = b->waiters;
+        b->waiters = w;
+        b->n_waiters++;
+        if (!b->timer && rk_loop_add_time(d->loop, &b->timer, rk_now() + POLL_USEC, on_poll, d) < 0) {
+                waiter_free(b, w);
+                return reply_error(c, peer, -ENOMEM, NULL);
+        }
+        rk_source_set_time(b->timer, rk_now() + POLL_USEC);
+        rk_source_set_enabled(b->timer, RK_SOURCE_ONESHOT);
+}
+
+void userclient_client_gone(ringd *d, ctl_client *c) {
+        struct uc_broker *b = d->uc;
+
+        if (!b)
+                return;
+        for (uc_waiter *w = b->waiters, *next; w; w = next) {
+                next = w->next;
+                if (w->c == c)
+                        waiter_free(b, w);
+        }
+}
+
+void userclient_done(ringd *d) {
+        struct uc_broker *b = d->uc;
+
+        if (!b)
+                return;
+        while (b->waiters)
+                waiter_free(b, b->waiters);
+        rk_source_unref(b->timer);
+        for (unsigned k = 0; k < b->n_relaxed; k++)
+                free(b->relaxed[k]);
+        free(b);
+        d->uc = NULL;
+}
+
+/* ---- access ---- */
+
+typedef struct app_id {
+        char exe[PATH_MAX];
+        char *bundle_path;            /* the app bundle holding exe, when there is one */
+        rk_signing_info *info;        /* when that bundle's signature verifies and exe is what it signed */
+} app_id;
+
+static void app_id_done(app_id *a) {
+        free(a->bundle_path);
+        rk_signing_info_free(a->info);
+}
+
+/* Who is the peer: its executable, and the signed app bundle it runs from (if any). */
+static void identify_app(ringd *d, pid_t pid, app_id *a, const char **why) {
+        char link[64], *p;
+        ssize_t n;
+        rk_diag dg;
+        int r;
+
+        snprintf(link, sizeof(link), "/proc/%d/exe", (int) pid);
+        n = readlink(link, a->exe, sizeof(a->exe) - 1);
+        if (n <= 0) {
+                a->exe[0] = 0;
+                *why = "cannot read the app's executable";
+                return;
+        }
+        a->exe[n] = 0;
+        p = strstr(a->exe, ".app/Contents/MacOS/");
+        if (!p) {
+                *why = "the app is not a bundle (X.app/Contents/MacOS/...)";
+                return;
+        }
+        a->bundle_path = strndup(a->exe, (size_t) (p - a->exe) + 4);
+        if (!a->bundle_path)
+                return;
+        rk_diag_init(&dg);
+        r = rk_verify_bundle(a->bundle_path, d->trust_dir, NULL, 0, &a->info, &dg);
+        rk_diag_done(&dg);
+        if (r < 0 || !a->info || !a->info->codedir) {
+                *why = r == -ENOENT ? "the app bundle is not signed" : "the app bundle's signature does not verify";
+                a->info = rk_signing_info_free(a->info);
+                return;
+        }
+        {
+                const rk_codedir_entry *e = rk_codedir_find(a->info->codedir, p + 5);
+                uint8_t sha[32];
+                if (!e || rk_codedir_hash_file(AT_FDCWD, link, sha) < 0 || memcmp(sha, e->hash, sizeof(sha)) != 0) {
+                        *why = "the running executable is not the one the app bundle's signature covers";
+                        a->info = rk_signing_info_free(a->info);
+                }
+        }
+}
+
+static bool ent_true(const rk_signing_info *s, const char *key) {
+        const rk_value *v = s ? rk_dict_get(s->entitlements, key) : NULL;
+        return v && rk_value_is(v, RK_TYPE_BOOL) && rk_bool(v);
+}
+
+static void relax_once(ringd *d, const char *bundle, const char *exe) {
+        struct uc_broker *b = broker(d);
+        _cleanup_(freep) char *key = NULL, *what = NULL;
+
+        if (!b || asprintf(&key, "%s\t%s", bundle, exe) < 0)
+                return;
+        for (unsigned k = 0; k < b->n_relaxed; k++)
+                if (streq(b->relaxed[k], key))
+                        return;
+        if (asprintf(&what, "user client opened by %s, which holds no userclient-access entitlement for it",
+                     *exe ? exe : "an unidentified app") >= 0)
+                activation_relax(d, bundle, what);
+        if (b->n_relaxed < MAX_RELAXED)
+                b->relaxed[b->n_relaxed++] = TAKE_PTR(key);
+}
+
+/* The rule at the top of this file.  0 and *admitted_by, or -EPERM and *why. */
+static int check_access(ringd *d, instance *i, app_id *app, const char **admitted_by, const char **why) {
+        rk_bundle *b = catalogue_find_bundle(d, i->bundle);
+        _cleanup_(rk_signing_info_freep) rk_signing_info *dext = NULL;
+        const char *app_why = NULL;
+        rk_diag dg;
+
+        if (b) {
+                rk_diag_init(&dg);
+                if (rk_verify_bundle(b->path, d->trust_dir, NULL, 0, &dext, &dg) < 0)
+                        dext = rk_signing_info_free(dext);
+                rk_diag_done(&dg);
+        }
+        if (app->info) {
+                if (!rk_entitlements_allow_userclient(app->info->entitlements, i->bundle))
+                        app_why = "the app's userclient-access entitlement does not name this driver";
+                else if (dext && dext->team && app->info->team && !streq(dext->team, app->info->team) &&
+                         !ent_true(dext, RK_ENT_THIRD_PARTY_USERCLIENTS) && !ent_true(dext, RK_ENT_ANY_USERCLIENT))
+                        app_why = "the app is of another team and the driver does not allow third-party user clients";
+                else {
+                        *admitted_by = "entitlement";
+                        return 0;
+                }
+        }
+        if (ent_true(dext, RK_ENT_ANY_USERCLIENT)) {
+                *admitted_by = "allow-any-userclient-access";
+                return 0;
+        }
+        if (d->extdb && rk_extdb_get_developer_mode(d->extdb) > 0) {
+                relax_once(d, i->bundle, app->exe);
+                *admitted_by = "developer-mode";
+                return 0;
+        }
+        *why = app_why ? app_why : *why ? *why : "the app holds no userclient-access entitlement for this driver";
+        return -EPERM;
+}
+
+void userclient_cmd_open(ctl_client *c, uint32_t peer, rk_value *req) {
+        ringd *d = control_client_ringd(c);
+        _cleanup_(rk_value_unrefp) rk_value *m = NULL, *body = NULL;
+        _cleanup_(closep) int app_end = -EBADF, dext_end = -EBADF;
+        const char *admitted_by = NULL, *why = NULL;
+        app_id app = { 0 };
+        struct ucred cred = { 0 };
+        uint64_t id = 0, type = 0;
+        instance *i;
+        char msg[512];
+        int sv[2], r;
+
+        if (!rk_dict_get_u64(req, "service", &id))
+                return reply_error(c, peer, -EINVAL, "uc-open needs a service (registry ID)");
+        (void) rk_dict_get_u64(req, "type", &type);
+        if (type > UINT32_MAX)
+                return reply_error(c, peer, -EINVAL, "uc-open: type out of range");
+        i = service_instance(d, id);
+        if (!nub_find(d, id))
+                return reply_error(c, peer, -ENOENT, "no service with that registry ID");
+        if (!i)
+                return reply_error(c, peer, -ENODEV, "no driver runs that service");
+        if (i->state != I_RUNNING || !i->ch)
+                return reply_error(c, peer, -EAGAIN, "the driver is not running (yet)");
+        if (control_client_cred(c, &cred) < 0)
+                return reply_error(c, peer, -EIO, "cannot read the app's credentials");
+        identify_app(d, cred.pid, &app, &why);
+        r = check_access(d, i, &app, &admitted_by, &why);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "user client of %s refused: %s", i->bundle, why);
+                log_notice(d, "%s: pid %d (%s): %s", i->tag, (int) cred.pid, app.exe[0] ? app.exe : "?", msg);
+                app_id_done(&app);
+                return reply_error(c, peer, r, msg);
+        }
+        if (rk_socketpair(sv) < 0) {
+                app_id_done(&app);
+                return reply_error(c, peer, -EMFILE, NULL);
+        }
+        app_end = sv[0];
+        dext_end = sv[1];
+        if ((r = rk_value_new_dict(&body)) < 0 || (r = rk_dict_set_integer(body, "type", type, false)) < 0 ||
+            (r = rk_dict_set_integer(body, "pid", (uint64_t) cred.pid, false)) < 0 ||
+            (r = rk_dict_set_integer(body, "uid", (uint64_t) cred.uid, false)) < 0 ||
+            (r = rk_dict_set_string(body, "executable", app.exe)) < 0 ||
+            (r = rk_dict_set_string(body, "app_bundle", app.info && app.info->identifier ? app.info->identifier : "")) < 0 ||
+            (r = rk_dict_set_string(body, "admitted_by", admitted_by)) < 0) {
+                app_id_done(&app);
+                return reply_error(c, peer, r, NULL);
+        }
+        app_id_done(&app);
+        r = instance_send(i, RK_DEXT_UC_OPEN, body, dext_end);
+        if (r < 0)
+                return reply_error(c, peer, r, "could not reach the driver");
+        if (!(m = ok_reply()))
+                return reply_error(c, peer, -ENOMEM, NULL);
+        (void) rk_dict_set_string(m, "admitted_by", admitted_by);
+        (void) rk_dict_set_string(m, "bundle", i->bundle);
+        log_info(d, "%s: user client type %llu opened for pid %d (%s)", i->tag, (unsigned long long) type,
+                 (int) cred.pid, admitted_by);
+        control_reply_fd(c, peer, m, app_end);
+        /* our copies close here: the connection now belongs to the app and the dext */
+}

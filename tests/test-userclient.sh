@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# User clients end to end: a real ringd in a private root runs the sample
+# driver (samples/userclient/uc-sample-dext, sandboxed, its own process);
+# a real app process (tests/test-userclient.c, linked with libringkit only)
+# finds it, opens user clients and calls it.  Covers argument checking on
+# both call paths, structures, memory descriptors, async completion, data
+# queues, find/wait, the driver refusing an open, an app killed in the
+# middle of a call, the driver crashing in the middle of calls, descriptors
+# leaking in neither the driver nor ringd, and access denial once
+# developer mode is off.
+. "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+: "${RINGD:?}" "${RINGKIT_BUILTIN:?}" "${UC_SAMPLE_DEXT:?}" "${UC_TEST_APP:?}"
+
+ROOT=$TMP/root
+B=$ROOT/extensions/UCSample.dext
+mkdir -p "$B/Contents/MacOS"
+cp "$RK_TEST_SRCDIR/samples/userclient/Info.plist" "$B/Contents/"
+cp "$UC_SAMPLE_DEXT" "$B/Contents/MacOS/uc-sample-dext"
+chmod 755 "$TMP"
+
+ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
+app() { "$UC_TEST_APP" "$ROOT" "$@"; }
+log_has() { grep -q -- "$1" "$TMP/ringd.log"; }
+dext_pid() { ringctl list --json | tr '{' '\n' | grep '"bundle":"org.ringkit.sample.userclient"' | grep '"state":"running"' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p' | head -1; }
+nfds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --step-timeout 3000 -v 2>>"$TMP/ringd.log" &
+RINGD_PID=$!
+trap 'kill $RINGD_PID 2>/dev/null; wait $RINGD_PID 2>/dev/null; rm -rf "$TMP"' EXIT
+if wait_for 10 test -S "$ROOT/run/ringd.sock" && wait_for 10 ringctl status; then ok ringd-starts
+else fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
+
+ringctl developer on >/dev/null
+ringctl virt add --class RKUCSampleDevice --property IOName=ucs0 >/dev/null
+if wait_for 10 test -n "\$(dext_pid)" && wait_for 10 sh -c "[ -n \"\$(\"$RINGCTL\" --root \"$ROOT\" list --json | grep running)\" ]"; then
+        ok driver-running
+else fail driver-running "$(tail -20 "$TMP/ringd.log")"; fi
+
+# --- the app's checks: one line per case ---
+app checks >"$TMP/out" 2>&1
+rc=$?
+while read -r status name rest; do
+        case $status in
+        ok) ok "$name" ;;
+        FAIL) fail "${name%:}" "$rest" ;;
+        esac
+done <"$TMP/out"
+[ $rc -eq 0 ] && ok app-checks-exit || fail app-checks-exit "exit $rc: $(tail -5 "$TMP/out")"
+grep -q "developer mode: relaxed check: org.ringkit.sample.userclient: user client opened by $UC_TEST_APP" "$TMP/ringd.log" &&
+        ok developer-mode-relaxation-logged || fail developer-mode-relaxation-logged "$(grep -i relax "$TMP/ringd.log" | tail -3)"
+ringctl status --json >"$TMP/out"
+expect_grep relaxation-in-status 'user client opened by'
+[ "$(grep -c 'user client opened by' "$TMP/ringd.log")" -eq 1 ] && ok relaxation-recorded-once ||
+        fail relaxation-recorded-once "$(grep -c 'user client opened by' "$TMP/ringd.log") lines"
+
+# --- no descriptor leaks in the driver or ringd across opens and closes ---
+pid=$(dext_pid)
+app cycle 3 >/dev/null 2>&1   # warm up (the driver's first queue, scratch buffers)
+sleep 0.3
+d0=$(nfds "$pid"); r0=$(nfds "$RINGD_PID")
+app cycle 40 >"$TMP/out" 2>&1 && ok cycle-40-opens || fail cycle-40-opens "$(cat "$TMP/out")"
+sleep 0.3
+d1=$(nfds "$pid"); r1=$(nfds "$RINGD_PID")
+[ -n "$d0" ] && [ "$d0" -eq "$d1" ] && ok no-fd-leak-in-driver || fail no-fd-leak-in-driver "driver fds $d0 -> $d1"
+[ "$r0" -eq "$r1" ] && ok no-fd-leak-in-ringd || fail no-fd-leak-in-ringd "ringd fds $r0 -> $r1"
+app stats >"$TMP/out"
+expect_grep driver-saw-every-close '^open 0 closed'
+
+# --- the app dies in the middle of a call ---
+closed_before=$(grep -c 'user client closed' "$TMP/ringd.log")
+app sleep 1500 >"$TMP/sleep.out" 2>&1 &
+apid=$!
+wait_for 5 grep -q calling "$TMP/sleep.out"
+sleep 0.2
+kill -9 $apid
+wait $apid 2>/dev/null
+# the driver is still in the method: it sees the hang-up when the method returns
+if wait_for 10 sh -c "[ \$(grep -c 'user client closed' '$TMP/ringd.log') -gt $closed_before ]"; then
+        ok app-killed-mid-call-driver-closes
+else fail app-killed-mid-call-driver-closes "$(tail -5 "$TMP/ringd.log")"; fi
+[ "$(dext_pid)" = "$pid" ] && ok app-killed-driver-still-up || fail app-killed-driver-still-up "pid $pid -> $(dext_pid)"
+app add >"$TMP/out" 2>&1 && ok app-killed-next-app-served || fail app-killed-next-app-served "$(cat "$TMP/out")"
+app stats >"$TMP/out"
+expect_grep app-killed-nothing-left-open '^open 0 closed'
+
+# --- the driver dies in the middle of calls ---
+app crash >"$TMP/out" 2>&1
+rc=$?
+while read -r status name rest; do
+        case $status in
+        ok) ok "$name" ;;
+        FAIL) fail "${name%:}" "$rest" ;;
+        esac
+done <"$TMP/out"
+[ $rc -eq 0 ] && ok crash-app-exit || fail crash-app-exit "exit $rc: $(tail -5 "$TMP/out")"
+log_has "crashing in the middle of a call" && ok crash-logged || fail crash-logged "$(tail -5 "$TMP/ringd.log")"
+kill -0 $RINGD_PID && ringctl status >/dev/null && ok ringd-stays-up || fail ringd-stays-up "ringd gone"
+
+# --- access: without developer mode, an unsigned app holds no entitlement ---
+ringctl developer off >/dev/null
+if [ -n "$(dext_pid)" ]; then
+        app denied >"$TMP/out" 2>&1 && ok unsigned-app-denied || fail unsigned-app-denied "$(cat "$TMP/out")"
+        expect_grep denial-names-the-reason 'not a bundle|no userclient-access'
+        log_has "user client of org.ringkit.sample.userclient refused" && ok denial-logged ||
+                fail denial-logged "$(tail -5 "$TMP/ringd.log")"
+else
+        fail unsigned-app-denied "the driver stopped when developer mode went off"
+fi
+
+ringctl shutdown >/dev/null
+wait $RINGD_PID
+[ $? -eq 0 ] && ok ringd-clean-exit || fail ringd-clean-exit "exit status"
+grep -E "AddressSanitizer|runtime error" "$TMP/ringd.log" && fail sanitizers-quiet "see above" || ok sanitizers-quiet
+finish
