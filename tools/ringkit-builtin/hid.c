@@ -15,6 +15,9 @@
  *   absolute   X/Y/Z/Rx/Ry/Rz as EV_ABS with the field's logical range
  *              (tablets, joysticks), sent when they change
  *   consumer   a few consumer-page keys (volume, mute, media, brightness)
+ *   LEDs       the other way: EV_LED events written to the uinput device
+ *              (Caps Lock...) become an output report written to hidraw,
+ *              from the descriptor's LED-page output fields
  *   the rest   skipped: counted per report, never invented into events
  *
  * What stays true in this file:
@@ -58,6 +61,7 @@
 #define HID_MAX_DEPTH 16        /* collections */
 #define HID_MAX_PUSH 4
 #define HID_MAX_APPS 8
+#define HID_MAX_OUTPUTS 16
 #define HID_REPORT_MAX 4096     /* bytes of one report, after the ID */
 #define HID_DESC_MAX 4096       /* HID_MAX_DESCRIPTOR_SIZE */
 
@@ -83,6 +87,9 @@ typedef struct hid_desc {
         uint32_t apps[HID_MAX_APPS];
         size_t n_apps;
         size_t n_values;
+        hid_field outputs[HID_MAX_OUTPUTS]; /* variable output fields (LEDs); value0 unused */
+        size_t n_outputs;
+        uint32_t out_bits[256];         /* output report length by ID, in bits */
 } hid_desc;
 
 /* ---- the report descriptor parser (HID 1.11, section 6.2.2) ---- */
@@ -170,6 +177,30 @@ static int add_input(hid_desc *d, const gstate *g, const lstate *l, uint32_t fla
         return 0;
 }
 
+/* An Output item: its layout, and its usages when it is a variable field
+ * (LEDs); arrays and fields beyond HID_MAX_OUTPUTS only take their bits. */
+static int add_output(hid_desc *d, const gstate *g, const lstate *l, uint32_t flags) {
+        uint32_t *bits = &d->out_bits[g->id];
+        uint64_t total = (uint64_t) g->size * g->count;
+        hid_field *f;
+        int r;
+
+        if (*bits + total > (uint64_t) HID_REPORT_MAX * 8)
+                return -E2BIG;
+        if (!(flags & F_CONSTANT) && (flags & F_VARIABLE) && g->size > 0 && g->size <= 32 && g->count > 0 &&
+            d->n_outputs < HID_MAX_OUTPUTS) {
+                f = &d->outputs[d->n_outputs];
+                *f = (hid_field){ .report_id = (uint8_t) g->id, .flags = (uint8_t) flags, .offset = *bits,
+                                  .size = g->size, .count = g->count };
+                r = collect_usages(d, l, g->page, g->count, &f->usage0, &f->n_usages);
+                if (r < 0)
+                        return r;
+                d->n_outputs++;
+        }
+        *bits += (uint32_t) total;
+        return 0;
+}
+
 /* Parse `p`: 0, -EBADMSG (malformed: truncated item, unbalanced collection or
  * push/pop, bad ranges), -E2BIG (beyond this parser's limits). */
 static int hid_desc_parse(const uint8_t *p, size_t n, hid_desc *d) {
@@ -206,7 +237,13 @@ static int hid_desc_parse(const uint8_t *p, size_t n, hid_desc *d) {
                                 return r;
                         l = (lstate){ .n = 0 };
                         break;
-                case 0x90: case 0xb0: /* Output, Feature: not ours to decode */
+                case 0x90: /* Output */
+                        r = add_output(d, &g, &l, u & 7);
+                        if (r < 0)
+                                return r;
+                        l = (lstate){ .n = 0 };
+                        break;
+                case 0xb0: /* Feature: not ours to decode */
                         l = (lstate){ .n = 0 };
                         break;
                 case 0xa0: /* Collection */
@@ -299,6 +336,8 @@ static const struct { uint16_t usage, key; } consumer_keys[] = {
 };
 
 #define GD(u) ((UINT32_C(0x01) << 16) | (u))
+#define SETBIT(a, b) ((a)[(b) / 8] |= (uint8_t) (1u << ((b) % 8)))
+#define TESTBIT(a, b) (((a)[(b) / 8] >> ((b) % 8)) & 1)
 
 /* The event a usage of field `f` becomes: 0 and *type EV_KEY/REL/ABS, or -ENOENT. */
 static int map_usage(const hid_field *f, uint32_t usage, uint16_t *type, uint16_t *code) {
@@ -362,16 +401,55 @@ static uint32_t field_usage(const hid_desc *d, const hid_field *f, uint32_t k) {
         return d->usages[f->usage0 + (k < f->n_usages ? k : f->n_usages - 1)];
 }
 
+/* LED page 0x08: Num Lock, Caps Lock, Scroll Lock, Compose, Kana -> LED_*, else -1 */
+static int map_led(uint32_t usage) {
+        uint32_t u = usage & 0xffff;
+        return (usage >> 16) == 0x08 && u >= 1 && u <= 5 ? (int) (u - 1) : -1;
+}
+
+/* The output report carrying the LED state `leds` (a LED_* bitmap), as
+ * hidraw's write() takes it: the report ID first (0 without IDs).  Returns
+ * its length, or 0 when the descriptor has no LED outputs. */
+static size_t hid_led_report(const hid_desc *d, const uint8_t *leds, uint8_t *out, size_t size) {
+        int id = -1;
+        size_t n;
+
+        for (size_t i = 0; i < d->n_outputs && id < 0; i++)
+                for (uint32_t k = 0; k < d->outputs[i].count; k++)
+                        if (map_led(field_usage(d, &d->outputs[i], k)) >= 0) {
+                                id = d->outputs[i].report_id;
+                                break;
+                        }
+        if (id < 0)
+                return 0;
+        n = 1 + (d->out_bits[id] + 7) / 8;
+        if (n > size)
+                return 0;
+        memset(out, 0, n);
+        out[0] = (uint8_t) id;
+        for (size_t i = 0; i < d->n_outputs; i++) {
+                const hid_field *f = &d->outputs[i];
+                if (f->report_id != id)
+                        continue;
+                for (uint32_t k = 0; k < f->count; k++) {
+                        int led = map_led(field_usage(d, f, k));
+                        uint32_t bit = f->offset + k * f->size;
+                        if (led >= 0 && TESTBIT(leds, led))
+                                out[1 + bit / 8] |= (uint8_t) (1u << (bit % 8)); /* value 1 in the field's low bit */
+                }
+        }
+        return n;
+}
+
 /* Capabilities of the device the descriptor describes. */
 typedef struct hid_caps {
         uint8_t ev[EV_MAX / 8 + 1], key[KEY_MAX / 8 + 1], rel[REL_MAX / 8 + 1], abs[ABS_MAX / 8 + 1];
+        uint8_t led[LED_MAX / 8 + 1];
         struct input_absinfo absinfo[ABS_MAX + 1];
         bool keyboard;
         size_t mapped, unmapped;        /* usages */
 } hid_caps;
 
-#define SETBIT(a, b) ((a)[(b) / 8] |= (uint8_t) (1u << ((b) % 8)))
-#define TESTBIT(a, b) (((a)[(b) / 8] >> ((b) % 8)) & 1)
 
 static void hid_caps_get(const hid_desc *d, hid_caps *c) {
         memset(c, 0, sizeof(*c));
@@ -402,6 +480,14 @@ static void hid_caps_get(const hid_desc *d, hid_caps *c) {
                         }
                 }
         }
+        for (size_t i = 0; i < d->n_outputs; i++)
+                for (uint32_t k = 0; k < d->outputs[i].count; k++) {
+                        int led = map_led(field_usage(d, &d->outputs[i], k));
+                        if (led >= 0) {
+                                SETBIT(c->ev, EV_LED);
+                                SETBIT(c->led, led);
+                        }
+                }
         if (c->keyboard)
                 SETBIT(c->ev, EV_REP);
 }
@@ -558,9 +644,10 @@ typedef struct hid_drv {
         hid_map map;
         hid_events events;
         int uinput;
-        rk_driver_watch *watch;
+        rk_driver_watch *watch, *led_watch;
         char name[UINPUT_MAX_NAME_SIZE];
-        uint64_t reports_in, events_out, write_errors;
+        uint8_t leds[LED_MAX / 8 + 1];
+        uint64_t reports_in, events_out, write_errors, reports_out, output_errors;
 } hid_drv;
 
 static const char *kind_of(const hid_desc *d) {
@@ -608,6 +695,9 @@ static int uinput_create(rk_driver *d, hid_drv *h, const hid_caps *c, const stru
                 }
         if (r >= 0 && TESTBIT(c->ev, EV_MSC) && ioctl(fd, UI_SET_MSCBIT, MSC_SCAN) < 0)
                 r = -errno;
+        for (int k = 0; k <= LED_MAX && r >= 0; k++)
+                if (TESTBIT(c->led, k) && ioctl(fd, UI_SET_LEDBIT, k) < 0)
+                        r = -errno;
         if (r >= 0 && (ioctl(fd, UI_DEV_SETUP, &us) < 0 || ioctl(fd, UI_DEV_CREATE) < 0))
                 r = -errno;
         if (r < 0) {
@@ -648,6 +738,39 @@ static void on_report(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents
         /* hidraw returns an error (ENODEV, EIO) or HUP when the device goes: stop watching; ringd stops us */
         rk_driver_watch_cancel(h->watch);
         h->watch = NULL;
+}
+
+/* EV_LED events written to our input device (Caps Lock pressed on a VT, a
+ * compositor's keymap): one output report with the new state to the device. */
+static void on_leds(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, void *ud) {
+        hid_drv *h = ud;
+        struct input_event ev[32];
+        uint8_t before[sizeof(h->leds)], out[HID_REPORT_MAX + 1];
+        ssize_t n;
+        size_t len;
+
+        memcpy(before, h->leds, sizeof(before));
+        while ((n = read(fd, ev, sizeof(ev))) > 0)
+                for (size_t k = 0; k < (size_t) n / sizeof(ev[0]); k++)
+                        if (ev[k].type == EV_LED && ev[k].code <= LED_MAX) {
+                                if (ev[k].value)
+                                        SETBIT(h->leds, ev[k].code);
+                                else
+                                        h->leds[ev[k].code / 8] &= (uint8_t) ~(1u << (ev[k].code % 8));
+                        }
+        if (memcmp(before, h->leds, sizeof(before)) == 0)
+                return;
+        len = hid_led_report(&h->map.desc, h->leds, out, sizeof(out));
+        if (len == 0)
+                return;
+        if (write(rk_driver_get_provider_handle(d), out, len) < 0) {
+                if (h->output_errors++ == 0)
+                        rk_driver_log(d, RK_LOG_WARNING, "LED output report: %s", strerror(errno));
+                return;
+        }
+        h->reports_out++;
+        (void) rk_driver_set_integer(d, "RKHIDLEDs", h->leds[0] | (int64_t) h->leds[1] << 8);
+        (void) rk_driver_set_integer(d, "RKHIDOutputReports", (int64_t) h->reports_out);
 }
 
 static int hid_start(rk_driver *d) {
@@ -700,6 +823,8 @@ static int hid_start(rk_driver *d) {
                 goto fail_alloc;
         rk_driver_set_ivars(d, h);
         r = rk_driver_watch_fd(d, dev, EPOLLIN, on_report, h, &h->watch);
+        if (r >= 0 && TESTBIT(caps->ev, EV_LED))
+                r = rk_driver_watch_fd(d, h->uinput, EPOLLIN, on_leds, h, &h->led_watch);
         if (r < 0)
                 goto fail_watch;
         {
@@ -718,6 +843,8 @@ static int hid_start(rk_driver *d) {
         return rk_driver_register_service(d);
 
 fail_watch:
+        rk_driver_watch_cancel(h->watch);
+        rk_driver_watch_cancel(h->led_watch);
         (void) ioctl(h->uinput, UI_DEV_DESTROY);
         close(h->uinput);
         rk_driver_set_ivars(d, NULL);
@@ -733,10 +860,13 @@ static void hid_stop(rk_driver *d) {
 
         if (!h)
                 return;
-        rk_driver_log(d, RK_LOG_INFO, "\"%s\" goes: %llu reports in, %llu events out, %llu short, %llu write errors",
+        rk_driver_log(d, RK_LOG_INFO, "\"%s\" goes: %llu reports in, %llu events out, %llu short, %llu write errors, "
+                      "%llu LED reports out",
                       h->name, (unsigned long long) h->reports_in, (unsigned long long) h->events_out,
-                      (unsigned long long) h->map.short_reports, (unsigned long long) h->write_errors);
+                      (unsigned long long) h->map.short_reports, (unsigned long long) h->write_errors,
+                      (unsigned long long) h->reports_out);
         rk_driver_watch_cancel(h->watch);
+        rk_driver_watch_cancel(h->led_watch);
         (void) ioctl(h->uinput, UI_DEV_DESTROY);
         close(h->uinput);
         free(h);
@@ -859,6 +989,13 @@ static void st_mutations(void) {
                         continue;
                 parsed++;
                 hid_caps_get(&m.desc, &c);
+                {
+                        static uint8_t out[HID_REPORT_MAX + 1];
+                        uint8_t leds[2] = { (uint8_t) st_rand(), 0 };
+                        size_t on = hid_led_report(&m.desc, leds, out, sizeof(out));
+                        if (on > sizeof(out))
+                                bad++;
+                }
                 for (size_t f = 0; f < m.desc.n_fields; f++) {
                         const hid_field *x = &m.desc.fields[f];
                         if ((uint64_t) x->offset + (uint64_t) x->size * x->count > m.desc.report_bits[x->report_id] ||
@@ -909,6 +1046,24 @@ int rk_hid_self_test(void) {
         st_check(TESTBIT(c.key, KEY_A) && TESTBIT(c.key, KEY_LEFTSHIFT) && TESTBIT(c.key, KEY_RIGHTMETA) &&
                  TESTBIT(c.ev, EV_REP) && TESTBIT(c.ev, EV_MSC) && !TESTBIT(c.ev, EV_REL),
                  "qemu-keyboard-caps", "key/ev bits wrong");
+        {
+                uint8_t leds[2] = { 0 }, out[16];
+                size_t n0, n1, n2;
+                st_check(TESTBIT(c.ev, EV_LED) && TESTBIT(c.led, LED_CAPSL) && TESTBIT(c.led, LED_KANA) &&
+                                 m.desc.n_outputs == 1 && m.desc.out_bits[0] == 8,
+                         "qemu-keyboard-leds", "%zu outputs, %u bits", m.desc.n_outputs, m.desc.out_bits[0]);
+                n0 = hid_led_report(&m.desc, leds, out, sizeof(out));
+                SETBIT(leds, LED_CAPSL);
+                n1 = hid_led_report(&m.desc, leds, out, sizeof(out));
+                st_check(n0 == 2 && n1 == 2 && out[0] == 0 && out[1] == 0x02, "caps-lock-output-report",
+                         "lengths %zu %zu, report %02x %02x", n0, n1, out[0], out[1]);
+                SETBIT(leds, LED_NUML);
+                SETBIT(leds, LED_SCROLLL);
+                leds[0] &= (uint8_t) ~(1u << LED_CAPSL);
+                n2 = hid_led_report(&m.desc, leds, out, sizeof(out));
+                st_check(n2 == 2 && out[1] == 0x05, "num-scroll-lock-output-report", "length %zu, report %02x",
+                         n2, out[1]);
+        }
         st_report(&m, "key-press", "0000040000000000", "MSC70004 KEY30/1 SYN");
         st_report(&m, "modifier-press", "0200040000000000", "MSC700e1 KEY42/1 SYN");
         st_report(&m, "second-key", "0200040500000000", "MSC70005 KEY48/1 SYN");
@@ -926,7 +1081,7 @@ int rk_hid_self_test(void) {
         hid_caps_get(&m.desc, &c);
         st_check(TESTBIT(c.key, BTN_LEFT) && TESTBIT(c.key, BTN_MIDDLE) && TESTBIT(c.abs, ABS_X) &&
                  TESTBIT(c.abs, ABS_Y) && TESTBIT(c.rel, REL_WHEEL) && c.absinfo[ABS_X].maximum == 32767 &&
-                 !TESTBIT(c.ev, EV_REP) && !strcmp(kind_of(&m.desc), "mouse"),
+                 !TESTBIT(c.ev, EV_REP) && !TESTBIT(c.ev, EV_LED) && !strcmp(kind_of(&m.desc), "mouse"),
                  "qemu-tablet-caps", "abs max %d", c.absinfo[ABS_X].maximum);
         st_report(&m, "tablet-move-click", "01ff3f0010ff", "KEY272/1 ABS0/16383 ABS1/4096 REL8/-1 SYN");
         st_report(&m, "tablet-release", "00ff3f001000", "KEY272/0 SYN");

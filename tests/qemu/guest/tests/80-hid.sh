@@ -73,6 +73,14 @@ else
                 keys_arrive hid-modifier-shift-press-release "$EVH" shift 42
                 keys_arrive hid-key-enter-press-release "$EVH" ret 28
                 keys_arrive hid-right-ctrl-press-release "$EVH" ctrl_r 97
+                # Caps Lock's LED set on ringkit's input device (an EV_LED
+                # input_event written to its evdev node: 16 bytes of time,
+                # type 0x11, code 1, value 1) goes to the keyboard as an
+                # output report; the driver publishes what it wrote
+                printf '\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\021\000\001\000\001\000\000\000' >"$EVH"
+                led_written() { rctl registry -l --json | grep -q '"RKHIDLEDs":2[,}]'; }
+                check hid-caps-lock-led-output-report 'registry: $(rctl registry -l --json | grep -o "\"RKHID[A-Za-z]*\":[0-9]*" | tr "\n" " "); log: $(grep -i "LED" "$RINGD_LOG" | tail -n 3)' \
+                        wait_for 10 led_written
                 EVK=$(event_node_of "$KBD1")
                 hid_latency hid-latency-measured "$EVK" "$EVH"
                 hid_latency hid-latency-measured-lazy-reader "$EVK" "$EVH" --lazy
