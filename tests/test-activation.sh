@@ -294,6 +294,31 @@ wait_for 10 sh -c "[ -z \"\$(ls $STORE)\" ]"
 [ -z "$(ls -A "$STORE")" ] && ok reset-store-empty || fail reset-store-empty "$(find "$STORE")"
 expect_rc developer-off 0 ringctl developer off
 
+# --- a crash between the steps of a replacement: the next start settles it ---
+# crash points of an activation: one per file copied (5 here), copied, stored, requested (8), accepted (9)
+make_app Crash com.test.crash 1.0 RKCrashDevice
+expect_rc crash-activate 0 ringctl activate "$APPS/Crash.app" com.test.crash
+expect_rc crash-approve 0 ringctl approve com.test.crash
+make_app Crash com.test.crash 2.0 RKCrashDevice
+for point in 8:requested 9:accepted; do
+        n=${point%%:*}
+        stop_ringd
+        RINGD_ACTIVATION_CRASH_AT=$n start_ringd || fail "crash-$n-start" "$(tail -5 "$TMP/ringd.log")"
+        expect_rc "crash-at-${point#*:}" 1 ringctl activate "$APPS/Crash.app" com.test.crash
+        { wait "$RINGD_PID"; } 2>/dev/null
+        grep -q "activation: crash point $n (${point#*:})" "$TMP/ringd.log" && ok "crash-at-${point#*:}-hit" ||
+                fail "crash-at-${point#*:}-hit" "$(tail -5 "$TMP/ringd.log")"
+        start_ringd || fail "crash-$n-restart" "$(tail -5 "$TMP/ringd.log")"
+        rows com.test.crash
+done
+# killed after the replacement was requested (pending) but before it was accepted: dropped, 1.0 stays
+grep -q 'com.test.crash: dropped the pending replacement by version 2.0' "$TMP/ringd.log" && ok crash-requested-dropped ||
+        fail crash-requested-dropped "$(grep com.test.crash "$TMP/ringd.log" | tail -5)"
+# killed after it was accepted, before the old version was finished: 2.0 enabled, 1.0 uninstalled
+jcheck crash-accepted-rows "[(e['version'], e['state_id']) for e in j] == [('1.0', 'uninstalled'), ('2.0', 'activated_enabled')] and not any('pending' in e for e in j)"
+[ "$(store_versions com.test.crash)" = "2.0 " ] && ok crash-store || fail crash-store "$(find "$STORE" -maxdepth 3)"
+[ -z "$(ls -A "$STORE/.tmp" 2>/dev/null)" ] && ok crash-no-temp-copies || fail crash-no-temp-copies "$(find "$STORE/.tmp")"
+
 # --- malformed requests: clear errors, ringd keeps running ---
 req() { # req NAME CODE PATTERN PLIST-BODY
         printf '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict>%s</dict></plist>\n' "$4" >"$TMP/req.plist"

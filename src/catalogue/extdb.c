@@ -916,7 +916,8 @@ static int row_to_dict(sqlite3_stmt *st, rk_value **ret) {
 
 static int pending_to_dict(rk_extdb *db, const char *ident, rk_value *d) {
         _cleanup_(finalizep) sqlite3_stmt *st = NULL;
-        int rc = prep(db, &st, "SELECT version, short_version, app_path FROM pending WHERE ident = ?", "s", ident);
+        int rc = prep(db, &st, "SELECT version, short_version, app_path, team, store_path FROM pending WHERE ident = ?",
+                      "s", ident);
         if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
@@ -931,6 +932,10 @@ static int pending_to_dict(rk_extdb *db, const char *ident, rk_value *d) {
                 r = rk_dict_set_string(p, "short_version", (const char *) sqlite3_column_text(st, 1) ?: "");
         if (r >= 0)
                 r = rk_dict_set_string(p, "app_path", (const char *) sqlite3_column_text(st, 2) ?: "");
+        if (r >= 0)
+                r = rk_dict_set_string(p, "team", (const char *) sqlite3_column_text(st, 3) ?: "");
+        if (r >= 0)
+                r = rk_dict_set_string(p, "store_path", (const char *) sqlite3_column_text(st, 4) ?: "");
         return r < 0 ? r : rk_dict_set(d, "pending", p);
 }
 

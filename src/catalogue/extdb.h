@@ -156,7 +156,8 @@ int rk_extdb_get_developer_mode(rk_extdb *db);
  * dictionaries: row, team, identifier, version, short_version, state (the
  * systemextensionsctl words), state_id, app_path, app_identifier,
  * store_path, cdhash (data), created, updated (dates), replaced_by (row,
- * when set); a pending replacement is a dictionary under "pending".
+ * when set); a pending replacement is a dictionary under "pending" (team,
+ * version, short_version, app_path, store_path).
  */
 int rk_extdb_list(rk_extdb *db, rk_value **ret);
 /* The active row of identifier, else its latest row.  -ENOENT when none. */

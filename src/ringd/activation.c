@@ -8,13 +8,16 @@
  *
  * States of one version (one database row), and who moves it:
  *
- *     activate ──► activated waiting for user ──deny──► uninstalled
- *                        │ approve                          ▲
- *                        ▼                                  │ settle_finish
- *     activate ──► activated enabled ──deactivate──► terminating for uninstall
- *   (replacement of         │ a later version accepted         ▲
- *    an enabled one)        ▼ (or forced)                      │
- *                        replaced ─────────── settle_finish ───┘──► uninstalled
+ *               do_activate                     do_activate (a later version over
+ *                    │                          an enabled one, accepted or forced)
+ *                    ▼                                 │
+ *      activated waiting for user ──do_approve──► activated enabled
+ *        │ do_deny   │ do_deactivate   do_deactivate │        │ a later version
+ *        │           ▼                               │        │ accepted or forced
+ *        │      terminating for uninstall ◄──────────┘        ▼ (from waiting too)
+ *        │           │ settle_finish                       replaced
+ *        ▼           ▼                                        │ settle_finish
+ *      uninstalled ◄─┴────────────────────────────────────────┘
  *
  *   do_activate     (new) → waiting | (new) → enabled, old → replaced
  *   do_approve      waiting → enabled                    (catalogue rescanned)
