@@ -10,7 +10,7 @@
 # leaking in neither the driver nor ringd, and access denial once
 # developer mode is off.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
-: "${RINGD:?}" "${RINGKIT_BUILTIN:?}" "${UC_SAMPLE_DEXT:?}" "${UC_TEST_APP:?}"
+: "${RINGD:?}" "${RINGKIT_BUILTIN:?}" "${UC_SAMPLE_DEXT:?}" "${UC_TEST_APP:?}" "${RINGKIT_SIGN:?}"
 
 ROOT=$TMP/root
 B=$ROOT/extensions/UCSample.dext
@@ -19,13 +19,53 @@ cp "$RK_TEST_SRCDIR/samples/userclient/Info.plist" "$B/Contents/"
 cp "$UC_SAMPLE_DEXT" "$B/Contents/MacOS/uc-sample-dext"
 chmod 755 "$TMP"
 
+# signed apps: a developer certificate that may grant userclient-access, and
+# two app bundles carrying the test app, one entitled to the sample driver
+TRUST=$TMP/trust
+mkdir -p "$TRUST"
+quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
+quiet "$RINGKIT_SIGN" ca create --out "$TMP/ca" --name "Test Root"
+cat >"$TMP/grants.plist" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><array><string>com.apple.developer.driverkit.userclient-access</string></array></plist>
+P
+quiet "$RINGKIT_SIGN" cert create --ca "$TMP/ca" --team TEAMA12345 --name "App Dev" --out "$TMP/dev" \
+        --entitlements-allowed "$TMP/grants.plist"
+cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
+# app NAME ENTITLED-BUNDLE-ID
+signed_app() {
+        local dir=$TMP/$1.app
+        mkdir -p "$dir/Contents/MacOS"
+        cp "$UC_TEST_APP" "$dir/Contents/MacOS/test-userclient-app"
+        cat >"$dir/Contents/Info.plist" <<PL
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>org.ringkit.test.$1</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>APPL</string>
+<key>CFBundleExecutable</key><string>test-userclient-app</string>
+</dict></plist>
+PL
+        cat >"$TMP/$1.entitlements" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>com.apple.developer.driverkit.userclient-access</key><array><string>$2</string></array>
+</dict></plist>
+PL
+        quiet "$RINGKIT_SIGN" sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" \
+                --entitlements "$TMP/$1.entitlements" "$dir"
+}
+signed_app Entitled org.ringkit.sample.userclient
+signed_app Other org.example.other.driver
+signed_app Tampered org.ringkit.sample.userclient
+printf 'x' >>"$TMP/Tampered.app/Contents/MacOS/test-userclient-app"
+
 ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
 app() { "$UC_TEST_APP" "$ROOT" "$@"; }
 log_has() { grep -q -- "$1" "$TMP/ringd.log"; }
 dext_pid() { ringctl list --json | tr '{' '\n' | grep '"bundle":"org.ringkit.sample.userclient"' | grep '"state":"running"' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p' | head -1; }
 nfds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
-"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --step-timeout 3000 -v 2>>"$TMP/ringd.log" &
+"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --step-timeout 3000 --trust-store "$TRUST" -v 2>>"$TMP/ringd.log" &
 RINGD_PID=$!
 trap 'kill $RINGD_PID 2>/dev/null; wait $RINGD_PID 2>/dev/null; rm -rf "$TMP"' EXIT
 if wait_for 10 test -S "$ROOT/run/ringd.sock" && wait_for 10 ringctl status; then ok ringd-starts
@@ -104,6 +144,16 @@ if [ -n "$(dext_pid)" ]; then
         expect_grep denial-names-the-reason 'not a bundle|no userclient-access'
         log_has "user client of org.ringkit.sample.userclient refused" && ok denial-logged ||
                 fail denial-logged "$(tail -5 "$TMP/ringd.log")"
+        "$TMP/Entitled.app/Contents/MacOS/test-userclient-app" "$ROOT" add >"$TMP/out" 2>&1 &&
+                ok signed-entitled-app-admitted || fail signed-entitled-app-admitted "$(cat "$TMP/out") $(tail -3 "$TMP/ringd.log")"
+        log_has "user client type 0 opened for pid [0-9]* (entitlement)" && ok admitted-by-entitlement ||
+                fail admitted-by-entitlement "$(grep 'user client type' "$TMP/ringd.log" | tail -2)"
+        "$TMP/Other.app/Contents/MacOS/test-userclient-app" "$ROOT" denied >"$TMP/out" 2>&1 &&
+                ok signed-app-entitled-to-another-driver-denied || fail signed-app-entitled-to-another-driver-denied "$(cat "$TMP/out")"
+        expect_grep denial-other-driver-reason 'does not name this driver'
+        "$TMP/Tampered.app/Contents/MacOS/test-userclient-app" "$ROOT" denied >"$TMP/out" 2>&1 &&
+                ok tampered-app-denied || fail tampered-app-denied "$(cat "$TMP/out")"
+        expect_grep denial-tampered-reason 'does not verify|not the one'
 else
         fail unsigned-app-denied "the driver stopped when developer mode went off"
 fi

@@ -45,6 +45,7 @@
 #include "ipc/proto.h"
 #include "ringd/ringd.h"
 #include "shared/macro.h"
+#include "shared/sha256.h"
 #include "trust/codedir.h"
 #include "trust/entitlements.h"
 #include "trust/sign.h"
@@ -324,6 +325,24 @@ static void app_id_done(app_id *a) {
         rk_signing_info_free(a->info);
 }
 
+/* SHA-256 of what the process runs: /proc/PID/exe is the very file, even if renamed or replaced since. */
+static int hash_exe(const char *link, uint8_t out[32]) {
+        _cleanup_(closep) int fd = open(link, O_RDONLY | O_CLOEXEC);
+        rk_sha256_ctx ctx;
+        uint8_t buf[65536];
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        rk_sha256_init(&ctx);
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                rk_sha256_update(&ctx, buf, (size_t) n);
+        if (n < 0)
+                return -errno;
+        rk_sha256_final(&ctx, out);
+        return 0;
+}
+
 /* Who is the peer: its executable, and the signed app bundle it runs from (if any). */
 static void identify_app(ringd *d, pid_t pid, app_id *a, const char **why) {
         char link[64], *p;
@@ -358,7 +377,7 @@ static void identify_app(ringd *d, pid_t pid, app_id *a, const char **why) {
         {
                 const rk_codedir_entry *e = rk_codedir_find(a->info->codedir, p + 5);
                 uint8_t sha[32];
-                if (!e || rk_codedir_hash_file(AT_FDCWD, link, sha) < 0 || memcmp(sha, e->hash, sizeof(sha)) != 0) {
+                if (!e || hash_exe(link, sha) < 0 || memcmp(sha, e->hash, sizeof(sha)) != 0) {
                         *why = "the running executable is not the one the app bundle's signature covers";
                         a->info = rk_signing_info_free(a->info);
                 }
