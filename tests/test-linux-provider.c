@@ -1049,6 +1049,10 @@ static void fake_usb(const fake *f) {
                "bDeviceSubClass", "00", "bDeviceProtocol", "00", "bNumConfigurations", "1",
                "bConfigurationValue", "1", "manufacturer", "Logitech", "product", "USB Receiver", "serial",
                "ABC123", "busnum", "1", "devnum", "6", "devpath", "4.2", "speed", "12", NULL);
+        /* device descriptor, then the start of a configuration descriptor */
+        fput_n(f, USBDEV "/descriptors",
+               "\x12\x01\x00\x02\x00\x00\x00\x08\x6d\x04\x2b\xc5\x11\x12\x01\x02\x03\x01"
+               "\x09\x02\x22\x00\x01\x01\x00\xa0\x32", 27);
         fdev(f, USBIF, "bus/usb", "usbhid",
              "DEVTYPE=usb_interface\nDRIVER=usbhid\nPRODUCT=46d/c52b/1211\nTYPE=0/0/0\nINTERFACE=3/1/1\n"
              "MODALIAS=usb:v046DpC52Bd1211dc00dsc00dp00ic03isc01ip01in00\n");
@@ -1137,6 +1141,12 @@ static void check_fake_usb_device(const fake *f) {
         CHECK_INTEQ(U(d, "busnum"), 1);
         CHECK_INTEQ(U(d, "devnum"), 6);
         CHECK_INTEQ(U(d, "locationID"), 0x01420000);
+        CHECK_INTEQ(U(d, "PortNum"), 2);
+        CHECK_INTEQ(U(d, "bcdUSB"), 0x0200);
+        CHECK_INTEQ(U(d, "bMaxPacketSize0"), 8);
+        CHECK_INTEQ(U(d, "iManufacturer"), 1);
+        CHECK_INTEQ(U(d, "iProduct"), 2);
+        CHECK_INTEQ(U(d, "iSerialNumber"), 3);
         CHECK(rk_real(rk_dict_get(d, "speed"), &speed) && speed == 12);
         CHECK_INTEQ(U(d, "USBSpeed"), 1);
         CHECK_STREQ(S(d, "RKDevNode"), "/dev/bus/usb/001/006");
@@ -1153,6 +1163,9 @@ static void check_fake_usb_device(const fake *f) {
         CHECK_STREQ(S(hub, "IOName"), "usb-1-0");
         CHECK_INTEQ(U(hub, "locationID"), 0x01000000);
         CHECK_INTEQ(U(hub, "USBSpeed"), 2);
+        /* no port on a hub above it; no descriptors file here: those keys are left out */
+        CHECK(!rk_dict_get(hub, "PortNum"));
+        CHECK(!rk_dict_get(hub, "bcdUSB"));
         CHECK_STREQ(parent_rel(f, hub), PCI);
 }
 

@@ -303,7 +303,9 @@ def check_registry_boot(data, res):
         return
     props = kb[0]["properties"]
     res.check("registry-usb-device-properties",
-              all(k in props for k in ("idProduct", "bcdDevice", "locationID", "USBSpeed", "busnum", "devnum")),
+              all(k in props for k in ("idProduct", "bcdDevice", "locationID", "USBSpeed", "busnum", "devnum",
+                                       "bcdUSB", "bMaxPacketSize0", "iProduct"))
+              and props.get("PortNum") == 1,
               f"missing keys in {sorted(props)}")
     ifs = [c for c in kb[0]["children"] if "IOUSBHostInterface" in c.get("classes", [])]
     ok = any(c["properties"].get("bInterfaceNumber") == 0 and c["properties"].get("bInterfaceClass") == 3

@@ -536,6 +536,40 @@ static int usb_speed_code(double mbps) {
         return -1;
 }
 
+/* What only the device descriptor says (the first 18 bytes of the binary
+ * `descriptors` attribute, as the device sent them): bcdUSB,
+ * bMaxPacketSize0 and the string indexes IOKit publishes. */
+static void put_usb_device_descriptor(builder *b, dev *d) {
+        _cleanup_(freep) char *raw = NULL;
+        const uint8_t *u;
+        size_t len = 0;
+
+        if (read_all_at(d->dfd, "descriptors", 65536, &raw, &len) < 0 || len < 18)
+                return;
+        u = (const uint8_t *) raw;
+        if (u[0] < 18 || u[1] != 0x01) /* bLength, bDescriptorType DEVICE */
+                return;
+        put_u64(b, "bcdUSB", (uint64_t) u[2] | (uint64_t) u[3] << 8);
+        put_u64(b, "bMaxPacketSize0", u[7]);
+        put_u64(b, "iManufacturer", u[14]);
+        put_u64(b, "iProduct", u[15]);
+        put_u64(b, "iSerialNumber", u[16]);
+}
+
+/* IOKit's PortNum: the device's port on its hub, the last number of devpath
+ * ("4.2" -> 2); a root hub ("0") has none. */
+static void put_usb_port(builder *b, dev *d) {
+        char path[64];
+        const char *last;
+        uint64_t port;
+
+        if (read_attr(d, "devpath", path, sizeof(path)) <= 0 || strcmp(path, "0") == 0)
+                return;
+        last = strrchr(path, '.');
+        if (parse_u64(last ? last + 1 : path, 10, &port) == 0 && port > 0 && port <= 255)
+                put_u64(b, "PortNum", port);
+}
+
 static void describe_usb_device(builder *b, dev *d) {
         static const char *const chain[] = { "IOUSBHostDevice", "IOUSBDevice", NULL };
         static const char *const required[] = { "idVendor", "idProduct", "bcdDevice", "bDeviceClass",
@@ -563,6 +597,8 @@ static void describe_usb_device(builder *b, dev *d) {
         put_attr_num(b, d, "devnum", "USB Address", 10, 0xff);
         if (usb_location_id(d, "", &loc))
                 put_u64(b, "locationID", loc);
+        put_usb_port(b, d);
+        put_usb_device_descriptor(b, d);
         if (read_attr(d, "speed", buf, sizeof(buf)) > 0 && parse_decimal(buf, &mbps) == 0) {
                 put_real(b, "speed", mbps);
                 if (usb_speed_code(mbps) >= 0)

@@ -35,7 +35,10 @@ install_bundle UsbKbd.dext "$usb_stage"
 claims() { grep -c '^claimed ' "$REPORTS" 2>/dev/null || true; }
 has_claims() { [ "$(claims)" -ge "$1" ]; }
 # a report from pid $1 with HID usage $2 pressed (first key slot, byte 2)
-has_report() { grep -Eq "^report $1 [0-9a-f]{2} [0-9a-f]{2} $2( |\$)" "$REPORTS"; }
+has_report() { grep -Eq "^report $1 [0-9a-f]{2} [0-9a-f]{2}( [0-9a-f]{2})* $2( |\$)" "$REPORTS"; }
+# the last report from pid $1 has every key up: wait for it before plugging
+# another keyboard, or QEMU sends the release to the newest one
+keys_up() { grep "^report $1 " "$REPORTS" | tail -n1 | grep -q " 00 00 00 00 00 00 00 00\$"; }
 no_event_node() { ! event_node_of "$KBD1"; }
 
 check usbfs-dext-claims-interface 'reports: $(cat "$REPORTS"); log: $(tail -n 10 "$RINGD_LOG")' wait_for 20 has_claims 1
@@ -61,6 +64,7 @@ check usbfs-dext-restarted 'reports: $(cat "$REPORTS"); log: $(tail -n 10 "$RING
 UPID=$(grep '^claimed ' "$REPORTS" | tail -n1 | awk '{print $2}')
 req keys d
 check usbfs-restarted-dext-reads-again 'reports: $(cat "$REPORTS")' wait_for 10 has_report "$UPID" 07
+check usbfs-dext-reads-key-release 'reports: $(cat "$REPORTS")' wait_for 10 keys_up "$UPID"
 
 # a second keyboard gets its own instance; unplugged with its URB in
 # flight, that instance is stopped and the first one reads on
