@@ -12,6 +12,7 @@
  *   test-userclient-app ROOT crash       the driver dies mid-call: sync (call page) and async
  *   test-userclient-app ROOT denied      the open must be refused with -EPERM
  *   test-userclient-app ROOT cycle N     N opens and closes, each with memory and a queue
+ *   test-userclient-app ROOT abandon     closes with an async call still pending in the driver
  *   test-userclient-app ROOT stats       prints "open N closed M" as the driver counts
  */
 #include <errno.h>
@@ -454,6 +455,15 @@ int main(int argc, char **argv) {
                         printf("calling\n");
                         fflush(stdout);
                         return rk_connection_call_scalars(conn, 6, &ms, 1, v, &n) == 0 ? 0 : 1;
+                }
+                if (strcmp(cmd, "abandon") == 0) {
+                        /* an async call the driver accepted, then the app goes before it completes */
+                        uint64_t ms = 300;
+                        rk_call call = { .scalar_in = &ms, .scalar_in_count = 1, .scalar_out_count = 1 };
+                        done_rec rec = { 0 };
+                        r = rk_connection_call_async(conn, 3, &call, on_done, &rec);
+                        rk_connection_close(conn);
+                        return r == 0 ? 0 : 1;
                 }
                 if (strcmp(cmd, "stats") == 0) {
                         r = rk_connection_call_scalars(conn, 9, NULL, 0, v, &n);

@@ -124,6 +124,12 @@ app add >"$TMP/out" 2>&1 && ok app-killed-next-app-served || fail app-killed-nex
 app stats >"$TMP/out"
 expect_grep app-killed-nothing-left-open '^open 0 closed'
 
+# --- the app goes while an async call is pending: the driver completes it later, into nothing ---
+app abandon >"$TMP/out" 2>&1 && ok abandon-async || fail abandon-async "$(cat "$TMP/out")"
+sleep 0.6
+[ "$(dext_pid)" = "$pid" ] && ok abandoned-async-completes-harmlessly || fail abandoned-async-completes-harmlessly "pid $pid -> $(dext_pid)"
+app add >"$TMP/out" 2>&1 && ok after-abandon-served || fail after-abandon-served "$(cat "$TMP/out")"
+
 # --- the driver dies in the middle of calls ---
 app crash >"$TMP/out" 2>&1
 rc=$?

@@ -116,7 +116,11 @@ rk_driver *rk_uc_get_driver(rk_uc *uc);
 uint32_t rk_uc_get_type(rk_uc *uc);
 
 /*
- * Complete an async call later.  status 0 or a negative errno; up to
+ * Complete an async call later.  Every call a handler answered with
+ * RK_UC_PENDING must be completed exactly once, even after the app went
+ * (then this returns -EPIPE and frees what was kept for it): the rk_uc
+ * stays valid for that purpose only.  Other pointers of a connection (its
+ * queues) are invalid once its closed handler has run.  status 0 or a negative errno; up to
  * RK_UC_SCALAR_MAX scalars and up to 60 KiB of data.  -EINVAL, -ENOENT (no
  * such pending call), -EPIPE (the app is gone: nothing to do), -EMSGSIZE.
  */

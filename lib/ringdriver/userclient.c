@@ -78,6 +78,7 @@ struct rk_uc {
         uint8_t *buf;       /* socket replies are assembled here */
         unsigned busy;      /* callbacks of this connection on the stack */
         bool closing;
+        bool zombie;        /* closed, kept only for the async calls still pending */
         rk_uc *next;
 };
 
@@ -126,8 +127,21 @@ static void conn_free(rk_uc *uc) {
                 free(q);
         }
         rk_channel_free(uc->ch);
-        free(uc->pending);
         free(uc->buf);
+        if (uc->n_pending > 0) {
+                /*
+                 * Async calls the driver accepted are still out: keep the
+                 * record (nothing else of it) so that its later
+                 * rk_uc_async_complete() is an -EPIPE, not a use after free.
+                 * The last one frees it.
+                 */
+                uc->ch = NULL;
+                uc->buf = NULL;
+                uc->zombie = true;
+                uc->closing = true;
+                return;
+        }
+        free(uc->pending);
         free(uc);
 }
 
@@ -669,6 +683,13 @@ int rk_uc_async_complete(rk_uc *uc, uint64_t ref, int status, const uint64_t *sc
         if (k == uc->n_pending)
                 return -ENOENT;
         uc->pending[k] = uc->pending[--uc->n_pending];
+        if (uc->zombie) {
+                if (uc->n_pending == 0) {
+                        free(uc->pending);
+                        free(uc);
+                }
+                return -EPIPE;
+        }
         if (uc->closing)
                 return -EPIPE;
         return send_reply(uc, UC_ASYNC_DONE, 0, ref, status, scalars, n_scalars, data, len);
