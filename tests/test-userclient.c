@@ -437,41 +437,42 @@ int main(int argc, char **argv) {
                 uint64_t id = find_driver(c), sum = 0, v[2];
                 rk_connection *conn = NULL;
                 uint32_t n = 2;
-                int r;
+                int r, rc = 2;
 
                 if (strcmp(cmd, "denied") == 0) {
                         r = rk_client_open(c, id, 0, &conn);
                         printf("%s: %s\n", strerror(-r), rk_client_last_error(c));
-                        return r == -EPERM ? 0 : 1;
+                        rc = r == -EPERM ? 0 : 1;
+                        conn = rk_connection_close(conn);
+                        rk_client_free(c);
+                        return rc;
                 }
                 conn = open_driver(c, id);
                 if (strcmp(cmd, "add") == 0) {
                         r = add(conn, 40, 2, &sum);
                         printf("%llu\n", (unsigned long long) sum);
-                        return r == 0 && sum == 42 ? 0 : 1;
-                }
-                if (strcmp(cmd, "sleep") == 0) {
+                        rc = r == 0 && sum == 42 ? 0 : 1;
+                } else if (strcmp(cmd, "sleep") == 0) {
                         uint64_t ms = argc > 3 ? strtoull(argv[3], NULL, 10) : 1000;
                         printf("calling\n");
                         fflush(stdout);
-                        return rk_connection_call_scalars(conn, 6, &ms, 1, v, &n) == 0 ? 0 : 1;
-                }
-                if (strcmp(cmd, "abandon") == 0) {
+                        rc = rk_connection_call_scalars(conn, 6, &ms, 1, v, &n) == 0 ? 0 : 1;
+                } else if (strcmp(cmd, "abandon") == 0) {
                         /* an async call the driver accepted, then the app goes before it completes */
                         uint64_t ms = 300;
                         rk_call call = { .scalar_in = &ms, .scalar_in_count = 1, .scalar_out_count = 1 };
                         done_rec rec = { 0 };
                         r = rk_connection_call_async(conn, 3, &call, on_done, &rec);
-                        rk_connection_close(conn);
-                        return r == 0 ? 0 : 1;
-                }
-                if (strcmp(cmd, "stats") == 0) {
+                        rc = r == 0 ? 0 : 1;
+                } else if (strcmp(cmd, "stats") == 0) {
                         r = rk_connection_call_scalars(conn, 9, NULL, 0, v, &n);
                         /* this connection is one of the open ones */
                         printf("open %llu closed %llu\n", (unsigned long long) v[0] - 1, (unsigned long long) v[1]);
-                        return r == 0 ? 0 : 1;
-                }
+                        rc = r == 0 ? 0 : 1;
+                } else
+                        fprintf(stderr, "test-userclient-app: unknown command %s\n", cmd);
+                rk_connection_close(conn);
+                rk_client_free(c);
+                return rc;
         }
-        fprintf(stderr, "test-userclient-app: unknown command %s\n", cmd);
-        return 2;
 }

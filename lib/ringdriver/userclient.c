@@ -19,7 +19,6 @@
  * in conn_free(), which every path to "closed" ends in.
  */
 #include <fcntl.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -79,6 +78,7 @@ struct rk_uc {
         unsigned busy;      /* callbacks of this connection on the stack */
         bool closing;
         bool zombie;        /* closed, kept only for the async calls still pending */
+        uint32_t spin_usec; /* how long to wait awake for the next request (on_bell) */
         rk_uc *next;
 };
 
@@ -365,6 +365,16 @@ static void shm_serve_one(rk_uc *uc, uint32_t seq) {
                 uc_futex_wake(&s->resp_seq);
 }
 
+/*
+ * The doorbell rang: serve requests until none comes within the spin
+ * budget, then say we sleep.  The budget adapts (uc->spin_usec): a spin
+ * that caught the next request doubles it (up to UC_DEXT_SPIN_USEC), one
+ * that ran out halves it (down to UC_SPIN_MIN_USEC).  A tight loop of calls
+ * keeps the driver awake and system-call free; an app that calls now and
+ * then, or a machine too busy for two spinners, costs little spinning.
+ * Pure pause, never sched_yield(): a yielding spinner on a busy CPU loses
+ * it for a whole time slice while the app's request waits unnoticed.
+ */
 static void on_bell(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, void *ud) {
         rk_uc *uc = ud;
         struct uc_shm *s = uc->shm;
@@ -376,22 +386,25 @@ static void on_bell(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, 
         while (!uc->closing) {
                 uint32_t seq = atomic_load_explicit(&s->req_seq, memory_order_acquire);
                 if (seq != uc->seen) {
+                        if (spin_until && uc->spin_usec < UC_DEXT_SPIN_USEC)
+                                uc->spin_usec *= 2;
                         shm_serve_one(uc, seq);
                         spin_until = 0;
                         continue;
                 }
                 if (!spin_until)
-                        spin_until = uc_now_usec() + UC_DEXT_SPIN_USEC;
+                        spin_until = uc_now_usec() + uc->spin_usec;
                 if (uc_now_usec() < spin_until) {
-                        /* yield, not just pause: on a busy machine the app may need this very CPU */
-                        for (int k = 0; k < 16; k++)
+                        for (int k = 0; k < 32; k++)
                                 uc_cpu_relax();
-                        sched_yield();
                         continue;
                 }
                 atomic_store(&s->dext_sleeping, 1);
-                if (atomic_load(&s->req_seq) == uc->seen)
+                if (atomic_load(&s->req_seq) == uc->seen) {
+                        if (uc->spin_usec > UC_SPIN_MIN_USEC)
+                                uc->spin_usec /= 2;
                         break;
+                }
                 atomic_store(&s->dext_sleeping, 0);
         }
         leave(uc);
@@ -436,6 +449,7 @@ static int on_shm(rk_uc *uc, rk_msg *msg) {
                 st.status = map_peer_memfd(fd, sz.size, &p);
         if (st.status == 0) {
                 uc->shm = p;
+                uc->spin_usec = UC_DEXT_SPIN_USEC;
                 uc->seen = atomic_load(&uc->shm->req_seq);
                 atomic_store(&uc->shm->dext_sleeping, 1);
                 if (rk_driver_watch_fd(uc->d, uc->bell, EPOLLIN, on_bell, uc, &uc->bell_w) < 0)

@@ -15,7 +15,6 @@
  */
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +83,7 @@ struct rk_connection {
         int bell;
         struct uc_shm *shm;
         uint32_t seq;
+        uint32_t spin_usec;  /* how long a call waits awake for its answer */
         bool fast, dead;
         uint32_t next_call, next_mem;
         uint64_t next_ref;
@@ -579,6 +579,7 @@ RK_EXPORT int rk_client_open(rk_client *c, uint64_t id, uint32_t type, rk_connec
         }
         conn->bell = -EBADF;
         conn->fast = true;
+        conn->spin_usec = UC_APP_SPIN_USEC;
         r = rk_channel_new(fd, RK_CHANNEL_FDS, &conn->ch);
         if (r < 0) {
                 close(fd);
@@ -726,25 +727,25 @@ static int call_shm(rk_connection *conn, uint32_t selector, rk_call *call) {
         }
         /*
          * Spin: an awake driver on another CPU answers within a microsecond
-         * or two.  Then yield while spinning, so a driver waiting for this
-         * very CPU (a busy machine, or both on one core) gets it at once.
+         * or two.  The budget adapts as the driver's does (on_bell in
+         * lib/ringdriver/userclient.c): doubled when the answer came while
+         * spinning, halved when it did not.  Pure pause, no sched_yield().
          */
-        for (int k = 0; k < 256; k++) {
-                if (atomic_load_explicit(&s->resp_seq, memory_order_acquire) == seq)
-                        goto answered;
-                uc_cpu_relax();
-        }
-        until = uc_now_usec() + UC_APP_SPIN_USEC;
+        until = uc_now_usec() + conn->spin_usec;
         for (;;) {
-                for (int k = 0; k < 16; k++) {
-                        if (atomic_load_explicit(&s->resp_seq, memory_order_acquire) == seq)
+                for (int k = 0; k < 32; k++) {
+                        if (atomic_load_explicit(&s->resp_seq, memory_order_acquire) == seq) {
+                                if (conn->spin_usec < UC_APP_SPIN_USEC)
+                                        conn->spin_usec *= 2;
                                 goto answered;
+                        }
                         uc_cpu_relax();
                 }
                 if (uc_now_usec() >= until)
                         break;
-                sched_yield();
         }
+        if (conn->spin_usec > UC_SPIN_MIN_USEC)
+                conn->spin_usec /= 2;
         /* sleep, checking now and then that the driver is still there */
         for (;;) {
                 atomic_store(&s->app_waiting, 1);

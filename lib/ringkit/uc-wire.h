@@ -27,9 +27,10 @@
  *     are awake.  The app writes the request and bumps req_seq; if the
  *     dext said it sleeps (dext_sleeping), the app rings the doorbell
  *     eventfd, which the dext's event loop watches.  The dext answers and
- *     sets resp_seq = req_seq, then spins a little (UC_DEXT_SPIN_USEC) for
- *     the next request before it sleeps again.  The app spins
- *     (UC_APP_SPIN_USEC) for resp_seq, then sleeps on it with FUTEX_WAIT
+ *     sets resp_seq = req_seq, then spins a little (adaptive, at most
+ *     UC_DEXT_SPIN_USEC) for the next request before it sleeps again.  The
+ *     app spins (adaptive, at most UC_APP_SPIN_USEC) for resp_seq, then
+ *     sleeps on it with FUTEX_WAIT
  *     (shared, not private: two processes), waking every UC_APP_POLL_MS to
  *     check the socket for a hang-up; the dext FUTEX_WAKEs when
  *     app_waiting is set.  Sleep flags are set, then the condition
@@ -80,8 +81,9 @@ enum {
 #define UC_QUEUE_MAX (64u << 20)
 #define UC_MEMORY_MAX ((uint64_t) 1 << 34)
 
-#define UC_DEXT_SPIN_USEC 40
-#define UC_APP_SPIN_USEC 60
+#define UC_DEXT_SPIN_USEC 64   /* adaptive spin budgets: the most ... */
+#define UC_APP_SPIN_USEC 32
+#define UC_SPIN_MIN_USEC 2     /* ... and the least */
 #define UC_APP_POLL_MS 5
 
 struct uc_accept {
