@@ -138,6 +138,7 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
         (void) rk_dict_set_bool(m, "developer_mode", d->extdb && rk_extdb_get_developer_mode(d->extdb) > 0);
         (void) rk_dict_set_string(m, "extension_db", d->extdb ? d->extdb_path : "unavailable");
         (void) activation_status(d, m);
+        (void) es_status(d, m);
         reply(c, peer, m);
 }
 

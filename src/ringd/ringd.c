@@ -69,6 +69,9 @@ static void usage(FILE *f) {
                 "  --sandbox-rw PATH    let every dext also write under PATH (repeatable; for tests)\n"
                 "  --dext-memory MIB    address-space limit of a dext (default 0: none)\n"
                 "  --no-sandbox         run dexts unconfined, as ringd's user (verified exec still applies)\n"
+                "  --es-scope PATH      endpoint security: mark the filesystem holding PATH (repeatable;\n"
+                "                       default /); only what clients subscribe to is marked\n"
+                "  --es-deadline MS     endpoint security: default AUTH deadline per client (default 1000)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -109,6 +112,7 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "applications", required_argument, NULL, 'A' },
                 { "sandbox-exec", required_argument, NULL, 'X' }, { "sandbox-rw", required_argument, NULL, 'W' },
                 { "dext-memory", required_argument, NULL, 'M' },  { "no-sandbox", no_argument, NULL, 'N' },
+                { "es-scope", required_argument, NULL, 0x4501 }, { "es-deadline", required_argument, NULL, 0x4502 },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         int c;
@@ -238,6 +242,13 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 }
                 case 'v':
                         d->log_level = 7;
+                        break;
+                case 0x4501: /* endpoint security (issue 7) */
+                case 0x4502:
+                        if (es_configure(d, c == 0x4501 ? "scope" : "deadline", optarg) < 0) {
+                                fprintf(stderr, "ringd: bad --%s '%s'\n", c == 0x4501 ? "es-scope" : "es-deadline", optarg);
+                                return -EINVAL;
+                        }
                         break;
                 case 'h':
                         usage(stdout);
@@ -413,6 +424,8 @@ int main(int argc, char **argv) {
                 log_error(&d, "control socket %s: %s", d.sock_path, strerror(-r));
                 goto fail;
         }
+        if ((r = es_init(&d)) < 0) /* endpoint security (issue 7) */
+                log_warning(&d, "endpoint security unavailable: %s", strerror(-r));
         log_notice(&d, "ringd %d starting: root %s, control %s, extensions %s%s", (int) getpid(),
                    d.root ? d.root : "/", d.sock_path, d.ext_dirs[0], d.n_ext_dirs > 1 ? " ..." : "");
         if (!d.builtin_path)
@@ -433,6 +446,7 @@ fail:
         free(res_nub);
         linux_stop(&d);
         control_close(&d);
+        es_done(&d);
         d.rescan_timer = rk_source_unref(d.rescan_timer);
         d.inotify_src = rk_source_unref(d.inotify_src);
         if (d.inotify_fd >= 0)

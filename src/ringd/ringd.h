@@ -191,6 +191,7 @@ struct ringd {
         uint64_t started_at;
         unsigned exit_code;
         struct uc_broker *uc;   /* userclient.c: waiters for services, relaxations recorded */
+        struct es_state *es;    /* es.c: endpoint security (issue 7) */
 };
 
 /* catalogue.c */
@@ -302,3 +303,10 @@ int control_client_cred(ctl_client *c, struct ucred *ret);
 ringd *control_client_ringd(ctl_client *c);
 /* dext.c: send a message to a running instance (userclient.c hands it a connection) */
 int instance_send(instance *i, uint32_t type, rk_value *body, int fd);
+
+/* es.c: endpoint security (issue 7): fanotify and the process connector, fanned out to ES clients */
+/* --es-scope PATH (repeatable), --es-deadline MS; before es_init().  0, -EINVAL, -ENOMEM. */
+int es_configure(ringd *d, const char *option, const char *value);
+int es_init(ringd *d);                 /* RUN/es.sock, the fanotify groups, the permission thread */
+void es_done(ringd *d);                /* every pending AUTH answered (allow), clients closed */
+int es_status(ringd *d, rk_value *m);  /* adds "endpoint_security" to `ringctl status` */

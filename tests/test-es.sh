@@ -1,0 +1,283 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Endpoint security end to end (docs/endpoint-security.md): a real ringd in a
+# private root, real client processes (tests/es/es-client.c on libringkit-es)
+# run from the store copy of an activated, approved, signed system extension.
+# The marks are scoped to a tmpfs the test mounts ($FS), so nothing else on
+# the machine is slowed down.  Covers: admission (unentitled executable,
+# bundle without the entitlement), a client denying an exec (EPERM) while
+# another binary runs, a deny winning over an allow, the AUTH cache, NOTIFY
+# events with process and signing information, a missed deadline (default
+# allow, counted), muting by target path and by process, and a client that
+# crashes mid-stream (its pending AUTH resolves by default, events keep
+# flowing to the other client, ringd stays up).
+. "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+PY=$(command -v /usr/bin/python3 || command -v python3)
+: "${RINGD:?}" "${RINGKIT_SIGN:?}" "${ES_CLIENT:?}"
+S=$RINGKIT_SIGN
+ROOT=$TMP/root
+APPS=$ROOT/Applications
+TRUST=$ROOT/etc/ringkit/trust
+FS=$TMP/fs
+mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$FS"
+export RINGKIT_ES_SOCKET=$ROOT/run/es.sock
+PIDS=()
+cleanup() {
+        for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+        [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
+        umount "$FS" 2>/dev/null
+        rm -rf "$TMP"
+}
+trap cleanup EXIT
+if ! mount -t tmpfs -o size=64m,mode=755 rk-es-test "$FS"; then
+        echo "cannot mount a tmpfs (needs root)"; exit 77
+fi
+
+quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
+
+# --- certificates: one granting the endpoint security entitlement ---
+quiet $S ca create --out "$TMP/ca" --name "Test Root"
+cat >"$TMP/grants.plist" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string></array></plist>
+P
+quiet $S cert create --ca "$TMP/ca" --team TEAMES1234 --name "Es Dev" --out "$TMP/dev" \
+        --entitlements-allowed "$TMP/grants.plist"
+cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
+cat >"$TMP/es.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>com.apple.developer.endpoint-security.client</key><true/></dict></plist>
+P
+cat >"$TMP/none.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict></dict></plist>
+P
+cat >"$TMP/app.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
+P
+
+# make_app NAME ID ENTITLEMENTS: an app carrying a system extension whose executable is es-client
+make_app() {
+        local name=$1 id=$2 ent=$3
+        local app=$APPS/$name.app
+        local ext=$app/Contents/Library/SystemExtensions/$id.systemextension
+        rm -rf "$app"
+        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
+        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
+        chmod +x "$app/Contents/MacOS/$name"
+        cat >"$app/Contents/Info.plist" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>APPL</string>
+<key>CFBundleExecutable</key><string>$name</string>
+</dict></plist>
+PL
+        cp "$ES_CLIENT" "$ext/Contents/MacOS/es-client"
+        cat >"$ext/Contents/Info.plist" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>$id</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundleShortVersionString</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>SYSX</string>
+<key>CFBundleExecutable</key><string>es-client</string>
+<key>NSSystemExtensionUsageDescription</key><string>test endpoint security client</string>
+</dict></plist>
+PL
+        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$ent" "$ext"
+        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" \
+                --entitlements "$TMP/app.entitlements" "$app"
+}
+
+ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
+jcheck() {
+        if "$PY" -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
+                ok "$1"
+        else
+                fail "$1" "not ($2): $(head -c 3000 "$TMP/out")"
+        fi
+}
+status() { ringctl status --json >"$TMP/out" 2>&1; }
+store_exe() { # store_exe ID: the executable of the enabled store copy
+        ringctl list --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin)
+print([e['store_path'] for e in j['extensions'] if e['identifier']=='$1' and e['state_id']=='activated_enabled'][0] + '/Contents/MacOS/es-client')"
+}
+# client NAME ARGS...: start a client in the background, wait until it subscribed
+client() {
+        local name=$1
+        shift
+        rm -f "$TMP/$name.ready"
+        "$CLIENT" --log "$TMP/$name.log" --ready "$TMP/$name.ready" "$@" 2>"$TMP/$name.err" &
+        eval "PID_$name=$!"
+        PIDS+=("$!")
+        wait_for 10 test -e "$TMP/$name.ready"
+}
+stop_client() { local p; eval "p=\$PID_$1"; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; }
+# run_fs PROGRAM: exec it, output and exit code into $TMP/run
+run_fs() { "$@" >"$TMP/run" 2>&1; echo "rc=$?" >>"$TMP/run"; }
+logged() { grep -q -- "$2" "$TMP/$1.log" 2>/dev/null; }
+
+"$RINGD" --root "$ROOT" --no-linux --es-scope "$FS" -v 2>>"$TMP/ringd.log" &
+RINGD_PID=$!
+if wait_for 20 test -S "$ROOT/run/es.sock" && wait_for 20 ringctl status; then ok ringd-starts; else
+        fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
+status
+jcheck status-es "j['endpoint_security']['fanotify'] == True and j['endpoint_security']['scopes'] == ['$FS'] and j['endpoint_security']['clients'] == []"
+
+make_app Guard com.test.es.guard "$TMP/es.entitlements"
+make_app Plain com.test.es.plain "$TMP/none.entitlements"
+for id in com.test.es.guard:Guard com.test.es.plain:Plain; do
+        quiet ringctl activate "$APPS/${id#*:}.app" "${id%:*}"
+        quiet ringctl approve "${id%:*}"
+done
+CLIENT=$(store_exe com.test.es.guard)
+PLAIN=$(store_exe com.test.es.plain)
+[ -x "$CLIENT" ] && ok client-in-store || fail client-in-store "$CLIENT"
+
+# --- admission ---
+expect_rc refuse-not-sysext 3 "$ES_CLIENT"
+expect_grep refuse-not-sysext-why 'is not the executable of an activated, enabled system extension'
+cp "$CLIENT" "$TMP/copy-of-client"
+expect_rc refuse-copy 3 "$TMP/copy-of-client"
+expect_rc refuse-unentitled 3 "$PLAIN"
+expect_grep refuse-unentitled-why 'com.test.es.plain lacks the entitlement com.apple.developer.endpoint-security.client'
+status
+jcheck refused-counted "j['endpoint_security']['clients_refused'] == 3"
+
+# --- a client denies the exec of a chosen binary ---
+cp /bin/true "$FS/forbidden"
+cp /bin/true "$FS/allowed"
+cp /bin/true "$FS/other"
+if client guard --subscribe AUTH_EXEC,NOTIFY_EXEC --deny "$FS/forbidden"; then ok client-admitted; else
+        fail client-admitted "$(cat "$TMP/guard.err"; tail -5 "$TMP/ringd.log")"; fi
+status
+jcheck client-listed "[c['bundle'] for c in j['endpoint_security']['clients']] == ['com.test.es.guard'] and j['endpoint_security']['clients'][0]['team'] == 'TEAMES1234' and j['endpoint_security']['clients'][0]['subscriptions'] == ['AUTH_EXEC', 'NOTIFY_EXEC']"
+run_fs "$FS/forbidden"
+if grep -q "rc=126" "$TMP/run" && grep -q "Operation not permitted" "$TMP/run"; then ok exec-denied-eperm; else
+        fail exec-denied-eperm "$(cat "$TMP/run")"; fi
+# the errno itself, from execve(2)
+"$PY" -c "
+import os,sys
+try: os.execv('$FS/forbidden', ['x'])
+except PermissionError as e: sys.exit(0 if e.errno == 1 else 2)
+" && ok execve-errno-eperm || fail execve-errno-eperm "python execv did not fail with EPERM"
+run_fs "$FS/allowed"
+grep -q "rc=0" "$TMP/run" && ok other-binary-runs || fail other-binary-runs "$(cat "$TMP/run")"
+run_fs /bin/true
+grep -q "rc=0" "$TMP/run" && ok outside-scope-runs || fail outside-scope-runs "$(cat "$TMP/run")"
+if wait_for 5 logged guard "AUTH_EXEC pid=[0-9]* ppid=$$ uid=0 exe=.* target=$FS/forbidden"; then ok auth-event-process-info; else
+        fail auth-event-process-info "$(cat "$TMP/guard.log")"; fi
+if wait_for 5 logged guard "NOTIFY_EXEC .*target=$FS/allowed"; then ok notify-exec; else fail notify-exec "$(cat "$TMP/guard.log")"; fi
+logged guard "NOTIFY_EXEC .*target=$FS/forbidden" && fail no-notify-for-denied "$(cat "$TMP/guard.log")" || ok no-notify-for-denied
+# cache: the same binary again is answered by ringd without asking
+n_before=$(grep -c "AUTH_EXEC.*target=$FS/forbidden" "$TMP/guard.log")
+run_fs "$FS/forbidden"
+grep -q "rc=126" "$TMP/run" && ok cached-deny || fail cached-deny "$(cat "$TMP/run")"
+[ "$(grep -c "AUTH_EXEC.*target=$FS/forbidden" "$TMP/guard.log")" = "$n_before" ] && ok cache-not-asked || fail cache-not-asked "$(cat "$TMP/guard.log")"
+status
+jcheck cache-hits "j['endpoint_security']['cache_hits'] >= 1 and j['endpoint_security']['auth_denied'] >= 3"
+# a changed file is a new cache key
+echo >>"$FS/forbidden"
+run_fs "$FS/forbidden"
+[ "$(grep -c "AUTH_EXEC.*target=$FS/forbidden" "$TMP/guard.log")" -gt "$n_before" ] && ok cache-invalidated-by-change ||
+        fail cache-invalidated-by-change "$(cat "$TMP/guard.log")"
+
+# --- signing information of a ringkit-signed executable ---
+cp -r "$APPS/Guard.app" "$FS/Guard.app"
+SIGNED=$FS/Guard.app/Contents/Library/SystemExtensions/com.test.es.guard.systemextension/Contents/MacOS/es-client
+"$SIGNED" --help >/dev/null 2>&1
+if wait_for 5 logged guard "AUTH_EXEC .*target=$SIGNED .*target_signed=TEAMES1234/com.test.es.guard"; then ok signing-info; else
+        fail signing-info "$(grep "$SIGNED" "$TMP/guard.log")"; fi
+
+# --- a deny wins over another client's allow ---
+client allower --subscribe AUTH_EXEC
+run_fs "$FS/other"
+grep -q "rc=0" "$TMP/run" && ok two-clients-allow || fail two-clients-allow "$(cat "$TMP/run")"
+cp /bin/true "$FS/forbidden"
+run_fs "$FS/forbidden"
+grep -q "rc=126" "$TMP/run" && ok deny-wins || fail deny-wins "$(cat "$TMP/run")"
+logged allower "AUTH_EXEC .*target=$FS/forbidden" && ok both-asked || fail both-asked "$(cat "$TMP/allower.log")"
+stop_client allower
+
+# --- NOTIFY: create, close after write, rename, unlink, fork, exit ---
+client watcher --subscribe NOTIFY_CREATE,NOTIFY_CLOSE,NOTIFY_RENAME,NOTIFY_UNLINK,NOTIFY_OPEN,NOTIFY_FORK,NOTIFY_EXIT
+sh -c "echo hi >'$FS/new.txt'; mv '$FS/new.txt' '$FS/moved.txt'; rm '$FS/moved.txt'; cat /dev/null; exit 3" &
+SHPID=$!
+wait $SHPID
+for ev in "NOTIFY_CREATE pid=$SHPID .*target=$FS/new.txt" "NOTIFY_CLOSE pid=$SHPID .*target=$FS/new.txt" \
+          "NOTIFY_RENAME pid=[0-9]* .*target=$FS/new.txt target2=$FS/moved.txt" "NOTIFY_UNLINK pid=[0-9]* .*target=$FS/moved.txt" \
+          "NOTIFY_OPEN pid=$SHPID .*target=$FS/new.txt" "NOTIFY_FORK pid=$SHPID .*child=" "NOTIFY_EXIT pid=$SHPID .*status=768"; do
+        name=$(echo "$ev" | cut -d' ' -f1 | tr 'A-Z_' 'a-z-')
+        if wait_for 5 logged watcher "$ev"; then ok "$name"; else fail "$name" "no /$ev/ in $(grep -v FORK "$TMP/watcher.log" | grep -v EXIT | head -20)"; fi
+done
+stop_client watcher
+
+# --- muting: by target path prefix, by process ---
+mkdir -p "$FS/muted"
+cp /bin/true "$FS/muted/quiet"
+client muter --subscribe AUTH_EXEC,NOTIFY_EXEC,NOTIFY_CREATE --mute-target "$FS/muted/"
+run_fs "$FS/muted/quiet"
+touch "$FS/muted/file"
+run_fs "$FS/other"
+touch "$FS/loud"
+wait_for 5 logged muter "NOTIFY_CREATE .*target=$FS/loud" && ok mute-others-seen || fail mute-others-seen "$(cat "$TMP/muter.log")"
+logged muter "$FS/muted/" && fail mute-target "$(cat "$TMP/muter.log")" || ok mute-target
+stop_client muter
+client mutep --subscribe NOTIFY_CREATE --mute-pid $$
+: >"$FS/by-test-shell"    # created by this shell itself (pid $$)
+sh -c "touch '$FS/by-child'"
+wait_for 5 logged mutep "target=$FS/by-child" && ok mute-pid-others-seen || fail mute-pid-others-seen "$(cat "$TMP/mutep.log")"
+logged mutep "target=$FS/by-test-shell" && fail mute-pid "$(cat "$TMP/mutep.log")" || ok mute-pid
+stop_client mutep
+
+# --- a client that misses its deadline: default allow, counted ---
+stop_client guard
+client slow --subscribe AUTH_EXEC --sleep-ms 1500 --deadline 300 --no-cache
+t0=$(date +%s%N)
+run_fs "$FS/other"
+t1=$(date +%s%N)
+grep -q "rc=0" "$TMP/run" && ok missed-deadline-default-allow || fail missed-deadline-default-allow "$(cat "$TMP/run")"
+ms=$(((t1 - t0) / 1000000))
+[ "$ms" -ge 250 ] && [ "$ms" -lt 1400 ] && ok missed-deadline-timing || fail missed-deadline-timing "${ms} ms"
+status
+jcheck missed-deadline-counted "[c['missed_deadlines'] for c in j['endpoint_security']['clients'] if c['bundle'] == 'com.test.es.guard'] == [1] and j['endpoint_security']['clients'][0]['deadline_ms'] == 300"
+stop_client slow
+
+# --- a client crashes mid-stream: its pending AUTH resolves by default, the other keeps getting events ---
+client keeper --subscribe AUTH_EXEC,NOTIFY_EXEC --deny "$FS/forbidden" --no-cache
+client crasher --subscribe AUTH_EXEC --crash-after 2 --no-cache --deadline 60000
+run_fs "$FS/other"
+grep -q "rc=0" "$TMP/run" && ok before-crash || fail before-crash "$(cat "$TMP/run")"
+t0=$(date +%s%N)
+run_fs "$FS/allowed"    # the crasher aborts on this one, unanswered
+t1=$(date +%s%N)
+grep -q "rc=0" "$TMP/run" && ok crash-default-allow || fail crash-default-allow "$(cat "$TMP/run")"
+[ $(((t1 - t0) / 1000000)) -lt 30000 ] && ok crash-resolved-before-deadline || fail crash-resolved-before-deadline "$(((t1 - t0) / 1000000)) ms"
+wait "$PID_crasher" 2>/dev/null
+[ $? -ge 128 ] && ok crasher-died || fail crasher-died "exit $?"
+run_fs "$FS/forbidden"
+grep -q "rc=126" "$TMP/run" && ok after-crash-deny-still-works || fail after-crash-deny-still-works "$(cat "$TMP/run")"
+run_fs "$FS/other"
+grep -q "rc=0" "$TMP/run" && ok after-crash-runs || fail after-crash-runs "$(cat "$TMP/run")"
+wait_for 5 logged keeper "NOTIFY_EXEC .*target=$FS/other" && ok after-crash-events-flow || fail after-crash-events-flow "$(cat "$TMP/keeper.log")"
+status
+jcheck after-crash-ringd-up "[c['bundle'] for c in j['endpoint_security']['clients']] == ['com.test.es.guard'] and j['endpoint_security']['pending'] == 0"
+stop_client keeper
+
+# --- no clients: marks gone, nothing asked ---
+status
+jcheck no-clients "j['endpoint_security']['clients'] == [] and j['endpoint_security']['pending'] == 0"
+run_fs "$FS/forbidden"
+grep -q "rc=0" "$TMP/run" && ok no-client-no-deny || fail no-client-no-deny "$(cat "$TMP/run")"
+
+ringctl shutdown >/dev/null 2>&1
+wait "$RINGD_PID"
+rc=$?
+RINGD_PID=
+[ $rc = 0 ] && ok ringd-clean-exit || fail ringd-clean-exit "exit $rc; $(tail -20 "$TMP/ringd.log")"
+[ "$_failed" -gt 0 ] && { echo "--- ringd's log (endpoint security) ---"; grep "endpoint security" "$TMP/ringd.log" | tail -40; } >&2
+finish
