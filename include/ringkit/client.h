@@ -143,7 +143,7 @@ int rk_connection_set_fast_path(rk_connection *conn, bool on);
 /*
  * Shared memory the driver maps too (a sealed memfd, sent once): pass it in
  * rk_call.memory for large buffers instead of copying them through
- * structures.  -EINVAL, -ENOMEM, -EPIPE, the driver's refusal.
+ * structures.  -EINVAL, -ENOMEM, -EPIPE, the driver's refusal (-ENOSPC: 256 per connection).
  */
 int rk_memory_new(rk_connection *conn, size_t size, rk_memory **ret);
 void *rk_memory_get_address(rk_memory *mem);

@@ -37,6 +37,7 @@
 
 #define SOCK_STRUCT_MAX (RK_MSG_PAYLOAD_MAX - sizeof(struct uc_call) - UC_SCALAR_MAX * 8)
 #define MAX_PENDING 4096
+#define MAX_MEMS 256 /* memory descriptors per connection: an app cannot map the driver's address space full */
 
 typedef struct uc_mem {
         uint32_t id;
@@ -70,6 +71,7 @@ struct rk_uc {
         void *ud;
         void (*closed)(rk_uc *uc, void *ud);
         uc_mem *mems;
+        unsigned n_mems;
         rk_uc_queue *queues;
         uint32_t next_qid;
         uint64_t *pending;  /* async refs not yet completed */
@@ -473,6 +475,8 @@ static int on_memory(rk_uc *uc, rk_msg *msg) {
         st.id = sz.id;
         if (mem_find(uc, sz.id))
                 st.status = -EEXIST;
+        else if (uc->n_mems >= MAX_MEMS)
+                st.status = -ENOSPC;
         else if ((st.status = map_peer_memfd(fd, sz.size, &p)) == 0) {
                 m = calloc(1, sizeof(*m));
                 if (!m) {
@@ -481,6 +485,7 @@ static int on_memory(rk_uc *uc, rk_msg *msg) {
                 } else {
                         *m = (uc_mem){ .id = sz.id, .p = p, .size = sz.size, .next = uc->mems };
                         uc->mems = m;
+                        uc->n_mems++;
                 }
         }
         return conn_send(uc, UC_MEMORY_OK, msg->peer, -EBADF, &st, sizeof(st));
@@ -498,6 +503,7 @@ static int on_memory_free(rk_uc *uc, rk_msg *msg) {
                         *p = m->next;
                         munmap(m->p, m->size);
                         free(m);
+                        uc->n_mems--;
                         break;
                 }
         return 0;
