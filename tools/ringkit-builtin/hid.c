@@ -773,6 +773,8 @@ static void on_leds(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, 
         (void) rk_driver_set_integer(d, "RKHIDOutputReports", (int64_t) h->reports_out);
 }
 
+static void hid_stop(rk_driver *d);
+
 static int hid_start(rk_driver *d) {
         int dev = rk_driver_get_provider_handle(d);
         struct hidraw_report_descriptor *rd = NULL;
@@ -840,7 +842,10 @@ static int hid_start(rk_driver *d) {
                       h->map.desc.n_fields, caps->mapped, caps->unmapped);
         free(caps);
         free(rd);
-        return rk_driver_register_service(d);
+        r = rk_driver_register_service(d);
+        if (r < 0)
+                hid_stop(d); /* ringd will not stop a driver whose start failed */
+        return r;
 
 fail_watch:
         rk_driver_watch_cancel(h->watch);
