@@ -166,6 +166,22 @@ ringctl registry -l --json >"$TMP/out"
 expect_no_grep net-remove-nub-gone 'IOEthernetInterface'
 grep -q "goodbye: [0-9]* frames in" "$TMP/ringd.log" && ok net-stop-called || fail net-stop-called "$(tail -5 "$TMP/ringd.log")"
 
+# --- a name that is taken: refused, and the interface that has it is left alone ---
+IFN4=${IFN:0:12}x
+ip tuntap add dev "$IFN4" mode tap
+trap 'ip link del "$IFN4" 2>/dev/null; rm -rf "$TMP"' EXIT
+tapnet_bundle "$TMP/Taken.dext" org.ringkit.test.tapnet-taken RKTapNetTaken "$IFN4"
+mv "$TMP/Taken.dext" "$EXT/"   # whole, at once: the catalogue never sees half a bundle
+wait_for 10 sh -c "\"$RINGCTL\" --root \"$ROOT\" status --json | grep -q '\"personalities\":2'"
+id4=$(ringctl virt add --class RKTapNetTaken --property IOName=taken-dev)
+wait_for 15 grep -q "org.ringkit.test.tapnet-taken#[0-9]*: refused: network interface $IFN4 not created: an interface of that name exists" "$TMP/ringd.log" &&
+        ok net-name-taken-refused || fail net-name-taken-refused "$(grep tapnet-taken "$TMP/ringd.log" | tail -5)"
+ringctl virt remove "$id4" >/dev/null
+sleep 0.5
+ip -o link show "$IFN4" >/dev/null 2>&1 && ok net-foreign-interface-untouched || fail net-foreign-interface-untouched "$IFN4 is gone"
+ip link del "$IFN4"
+rm -rf "$EXT/Taken.dext"
+
 # --- a signed bundle without the networking entitlement gets no interface ---
 S=$RINGKIT_SIGN
 quiet() { "$@" >"$TMP/setup.log" 2>&1 || { fail "setup: $*" "$(cat "$TMP/setup.log")"; }; }
