@@ -62,6 +62,7 @@ T() { printf '<key>%s</key><true/>' "$1"; }
   pers Echo RKEchoDevice "$(T RKTestEcho)"
   pers Forker RKForkDevice "$(I RKTestForks 200)"; } | bundle com.test.hostile
 { pers Debuggee RKDebugDevice ""; } | bundle com.test.debug
+{ pers Uinput RKUinputDevice "$(S RKTestOpenDevice uinput)"; } | bundle com.test.uinput
 { pers Prober RKSandboxDevice "$(T RKTestSandboxProbe)$(S RKTestBundleFile "$EXT/com.test.sbx.dext/Contents/Info.plist")"; } |
         bundle com.test.sbx
 # a codeless bundle: personalities only, mapped to a built-in driver
@@ -98,7 +99,7 @@ start_ringd() {
 if start_ringd; then ok ringd-starts; else fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
 
 expect_rc status 0 ringctl status --json
-expect_grep status-json '"personalities":1[0-9]'
+expect_grep status-json '"personalities":[1-9][0-9]'
 expect_grep developer-off-by-default '"developer_mode":false'
 
 # --- unsigned bundles run only in developer mode, which says so ---
@@ -172,6 +173,20 @@ started=$(awk '/^start com.test.basic/ {print $4}' "$REC")
         fail spare-stale-exe-dropped "spare '$spare', started '$started'; $(grep spare "$TMP/ringd.log" | tail -3)"
 vremove "$id"
 wait_for 10 rec_has "free com.test.basic"
+
+# --- ringd opens uinput for a dext (developer mode: unsigned); the sandbox alone would not let it ---
+id=$(ringctl virt add --class RKUinputDevice --property IOName=uinput0)
+wait_for 10 rec_has "devopen uinput"
+if grep -q "^devopen uinput OK" "$REC"; then
+        grep -q "com.test.uinput#[0-9]*: hands /dev/uinput to its driver" "$TMP/ringd.log" && ok devopen-uinput ||
+                fail devopen-uinput "$(grep uinput "$TMP/ringd.log" | tail -2)"
+elif grep -q "^devopen uinput ENOENT" "$REC" && [ ! -e /dev/uinput ]; then
+        grep -q "/dev/uinput: No such file or directory (is the kernel module loaded?)" "$TMP/ringd.log" &&
+                ok devopen-uinput-absent-said || fail devopen-uinput-absent-said "$(grep uinput "$TMP/ringd.log" | tail -2)"
+else
+        fail devopen-uinput "$(grep devopen "$REC")"
+fi
+vremove "$id"
 
 # --- a sandboxed dext tries what it must not; each attempt fails, and ringd's log says so ---
 id=$(ringctl virt add --class RKSandboxDevice --property IOName=sbx0)

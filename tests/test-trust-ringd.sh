@@ -55,7 +55,8 @@ bundle() {
 <key>Main</key><dict><key>IOClass</key><string>IOUserService</string>
 <key>IOUserClass</key><string>RKTestDriver</string>
 <key>IOProviderClass</key><string>$2</string>
-<key>RKTestRecord</key><string>$REC</string></dict>
+<key>RKTestRecord</key><string>$REC</string>
+<key>RKTestOpenDevice</key><string>uhid</string></dict>
 </dict></dict></plist>
 PL
         quiet $S sign --key "$TMP/$3/developer.key" --cert "$TMP/$3/developer.pem" \
@@ -84,6 +85,12 @@ log_has "com.test.usbvendor: signature valid (team TEAMU12345)" && ok signature-
 ringctl status --json >"$TMP/out"
 python3 -c "import json, sys; r = json.load(open('$TMP/out')).get('relaxations') or []; sys.exit(any('usbvendor' in x for x in r))" &&
         ok no-relaxation || fail no-relaxation "$(cat "$TMP/out")"
+
+# --- no HID entitlement: ringd does not open /dev/uhid for it ---
+wait_for 10 rec_has "devopen uhid" && grep -q "^devopen uhid EPERM" "$REC" && ok uhid-not-entitled-refused ||
+        fail uhid-not-entitled-refused "$(grep devopen "$REC")"
+log_has "com.test.usbvendor#[0-9]*: /dev/uhid refused: .*family.hid.device" && ok uhid-refusal-logged ||
+        fail uhid-refusal-logged "$(grep uhid "$TMP/ringd.log" | tail -2)"
 
 # --- a device of another vendor: the dext is not even tried ---
 b=$(ringctl virt add --class IOUSBHostDevice --property idVendor=0x5678 --property idProduct=1 --property IOName=theirs)

@@ -131,6 +131,18 @@ void rk_driver_logv(rk_driver *d, int level, const char *fmt, va_list ap);
 /* Ask ringd to terminate this instance (e.g. the device stopped answering). */
 void rk_driver_terminate(rk_driver *d, int reason);
 
+/*
+ * A kernel interface the sandbox keeps the dext from opening itself, opened
+ * by ringd for an entitled driver: "uinput" (make input devices; needs
+ * com.apple.developer.driverkit.family.hid.eventservice) or "uhid" (make
+ * HID devices; needs ...family.hid.device).  Unsigned bundles get them in
+ * developer mode only.  Returns a read-write, non-blocking descriptor the
+ * caller owns, or -EPERM (not entitled; the reason is in ringd's log and
+ * the dext's), -ENOENT (the kernel has no such interface), -EINVAL, or
+ * another negative errno.  Call it from start() or later.
+ */
+int rk_driver_open_device(rk_driver *d, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

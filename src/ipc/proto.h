@@ -87,6 +87,11 @@ enum {
                                        refused (-EBUSY) while a kernel driver is bound to the device.
                                        Reply: {size: int, flags: int (IORESOURCE_*), path: string}
                                        + the sysfs resourceN fd */
+        RK_DEXT_DEVICE_OPEN = 123,  /* {device: "uinput" | "uhid"} HID family: a kernel interface for making
+                                       input devices (uinput: needs ...family.hid.eventservice) or HID
+                                       devices (uhid: needs ...family.hid.device), opened by ringd since
+                                       the sandboxed dext may not.  Reply: {path: string} + the fd
+                                       (read-write, non-blocking); src/ringd/devopen.c */
         /* ringd -> dext, on the answer socket */
         RK_DEXT_FAMILY_REPLY = 220,
 };

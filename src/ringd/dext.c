@@ -428,6 +428,8 @@ static int on_message(instance *i, rk_msg *m) {
         case RK_DEXT_NET_DESTROY:
         case RK_DEXT_PCI_MAP_BAR:
                 return family_request(i, m->type, m, body); /* family.c */
+        case RK_DEXT_DEVICE_OPEN:
+                return devopen_request(i, m, body); /* devopen.c */
         default:
                 return -EBADMSG;
         }

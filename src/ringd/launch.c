@@ -525,8 +525,8 @@ int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char 
                 if ((r = argv_push(&p.argv, &n, "--rw=%s", d->sandbox_rw[k])) < 0)
                         goto fail;
         if (b->codeless || !b->executable_path) {
-                /* the built-in drivers: pseudo-terminals (serial), uinput and uhid (HID) */
-                static const char *const devs[] = { "/dev/ptmx", "/dev/pts", "/dev/uinput", "/dev/uhid" };
+                /* the built-in drivers: pseudo-terminals (serial); uinput and uhid come from ringd (devopen.c) */
+                static const char *const devs[] = { "/dev/ptmx", "/dev/pts" };
                 for (size_t k = 0; k < ELEMENTSOF(devs); k++)
                         if (access(devs[k], F_OK) == 0 && (r = argv_push(&p.argv, &n, "--dev=%s", devs[k])) < 0)
                                 goto fail;

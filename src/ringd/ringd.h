@@ -263,6 +263,9 @@ int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char 
 void launch_plan_done(launch_plan *p);
 bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_provider *prov, const char **why);
 
+/* devopen.c: RK_DEXT_DEVICE_OPEN (uinput, uhid) for entitled instances */
+int devopen_request(instance *i, rk_msg *m, rk_value *body);
+
 /* activation.c */
 /* Record a developer-mode relaxation (log, and `ringctl status`). */
 void activation_relax(ringd *d, const char *id, const char *what);

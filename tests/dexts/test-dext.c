@@ -19,6 +19,13 @@
  *                    record "handle DEV:ID BYTES" (printable bytes, rest '.'),
  *                    then try to open the provider's RKDevNode itself and
  *                    record "selfopen ERRNO-NAME" (0 when it could)
+ *   RKTestOpenDevice string: at start, ask ringd for that kernel interface
+ *                    (rk_driver_open_device: "uinput", "uhid") and record
+ *                    "devopen NAME OK" or "devopen NAME ERRNO-NAME"
+ *   RKTestUHID       string: at start, make a virtual HID keyboard of that
+ *                    name through uhid (a descriptor from ringd), record
+ *                    "uhid created" (or "uhid ERRNO-NAME"), then type "a"
+ *                    (press, release) on it every 500 ms, 40 times
  *   RKTestSandboxProbe true: at start, try what a sandboxed dext must not do
  *                    (open files and device nodes outside its sandbox, make an
  *                    inet socket, ptrace its parent, become root, fork past
@@ -36,6 +43,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/uhid.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -217,6 +225,74 @@ static void sandbox_probe(rk_driver *d) {
         }
 }
 
+static void open_device(rk_driver *d, const char *name) {
+        char line[96];
+        int fd = rk_driver_open_device(d, name);
+
+        snprintf(line, sizeof(line), "devopen %s %s\n", name, fd >= 0 ? "OK" : strerrorname_np(-fd) ?: "?");
+        record_line(d, line);
+        if (fd >= 0)
+                close(fd);
+}
+
+/* A boot-protocol keyboard: modifiers, reserved, six keys. */
+static const uint8_t kbd_desc[] = {
+        0x05, 0x01, 0x09, 0x06, 0xa1, 0x01, 0x05, 0x07, 0x19, 0xe0, 0x29, 0xe7, 0x15, 0x00, 0x25, 0x01,
+        0x75, 0x01, 0x95, 0x08, 0x81, 0x02, 0x95, 0x01, 0x75, 0x08, 0x81, 0x01, 0x95, 0x06, 0x75, 0x08,
+        0x15, 0x00, 0x25, 0x65, 0x05, 0x07, 0x19, 0x00, 0x29, 0x65, 0x81, 0x00, 0xc0,
+};
+
+static int uhid_fd = -1;
+
+static void uhid_report(const uint8_t *r8) {
+        struct uhid_event ev = { .type = UHID_INPUT2 };
+
+        ev.u.input2.size = 8;
+        memcpy(ev.u.input2.data, r8, 8);
+        if (write(uhid_fd, &ev, sizeof(ev)) < 0)
+                perror("uhid input");
+}
+
+static void uhid_type(rk_driver *d, rk_driver_timer *t, void *ud) {
+        static const uint8_t press[8] = { 0, 0, 0x04 /* a */ }, release[8] = { 0 };
+        static unsigned n;
+
+        uhid_report(press);
+        uhid_report(release);
+        if (n++ == 0)
+                record_line(d, "uhid typed\n");
+        if (n >= 40)
+                rk_driver_timer_cancel(t);
+}
+
+static void make_uhid(rk_driver *d, const char *name) {
+        struct uhid_event ev = { .type = UHID_CREATE2 };
+        char line[96];
+
+        uhid_fd = rk_driver_open_device(d, "uhid");
+        if (uhid_fd < 0) {
+                snprintf(line, sizeof(line), "uhid %s\n", strerrorname_np(-uhid_fd) ?: "?");
+                record_line(d, line);
+                return;
+        }
+        snprintf((char *) ev.u.create2.name, sizeof(ev.u.create2.name), "%s", name);
+        ev.u.create2.rd_size = sizeof(kbd_desc);
+        ev.u.create2.bus = BUS_VIRTUAL;
+        ev.u.create2.vendor = 0x1209;
+        ev.u.create2.product = 0x0001;
+        memcpy(ev.u.create2.rd_data, kbd_desc, sizeof(kbd_desc));
+        if (write(uhid_fd, &ev, sizeof(ev)) < 0) {
+                snprintf(line, sizeof(line), "uhid %s\n", strerrorname_np(errno) ?: "?");
+                record_line(d, line);
+                return;
+        }
+        record_line(d, "uhid created\n");
+        {
+                rk_driver_timer *t;
+                (void) rk_driver_timer_new(d, 300 * 1000, 500 * 1000, uhid_type, NULL, &t);
+        }
+}
+
 static void published(rk_driver *d, int64_t id, void *ud) {
         rk_driver_set_integer(d, "RKTestPublished", id);
 }
@@ -241,6 +317,10 @@ static int t_start(rk_driver *d) {
                 handle_read(d);
         if (flag(d, "RKTestSandboxProbe"))
                 sandbox_probe(d);
+        if (rk_driver_get_string(d, "RKTestOpenDevice", &cls) == 0)
+                open_device(d, cls);
+        if (rk_driver_get_string(d, "RKTestUHID", &cls) == 0)
+                make_uhid(d, cls);
         if (rk_driver_get_string(d, "RKTestPublish", &cls) == 0) {
                 rk_driver_nub *nub;
                 int64_t layer = 1;

@@ -672,8 +672,9 @@ static int uinput_create(rk_driver *d, hid_drv *h, const hid_caps *c, const stru
                 us.id.product = (uint16_t) info->product;
         }
         snprintf(us.name, sizeof(us.name), "%s", h->name);
-        fd = open("/dev/uinput", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) {
+        /* ringd opens it for us (the sandbox keeps us from it); unconfined, we may open it ourselves */
+        fd = rk_driver_open_device(d, "uinput");
+        if (fd < 0 && (fd = open("/dev/uinput", O_RDWR | O_CLOEXEC | O_NONBLOCK)) < 0) {
                 r = -errno;
                 rk_driver_log(d, RK_LOG_ERR, "/dev/uinput: %s", strerror(errno));
                 return r;
