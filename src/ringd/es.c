@@ -646,6 +646,19 @@ static void client_respond(es_client *c, const rk_es_wire_respond *w) {
 
 /* ---- the perm thread and its pipe ---- */
 
+/* Hand events to the loop; when the pipe is full the loop is behind: allow them rather than wait. */
+static void forward(es_state *es, const fwd *out, size_t n_out) {
+        ssize_t w = write(es->pipe_fd[1], out, n_out * sizeof(fwd));
+        size_t done = w > 0 ? (size_t) w / sizeof(fwd) : 0; /* pipe writes under PIPE_BUF are all or nothing */
+
+        for (size_t k = done; k < n_out; k++) {
+                struct fanotify_response r = { .fd = out[k].fd, .response = FAN_ALLOW };
+                (void) !write(es->perm_fd, &r, sizeof(r));
+                close(out[k].fd);
+                atomic_fetch_add(&es->n_pipe_overflow, 1);
+        }
+}
+
 static void *perm_thread(void *ud) {
         es_state *es = ud;
         char buf[16384] __attribute__((aligned(8)));
@@ -686,19 +699,13 @@ static void *perm_thread(void *ud) {
                                 continue;
                         }
                         out[n_out++] = (fwd){ .fd = md->fd, .pid = md->pid, .ppid = ppid, .mask = (uint32_t) md->mask };
-                        if (n_out == ELEMENTSOF(out) || !FAN_EVENT_OK(FAN_EVENT_NEXT(md, n), n)) {
-                                ssize_t w = write(es->pipe_fd[1], out, n_out * sizeof(fwd));
-                                if (w < 0) { /* the loop is behind: never wait for it */
-                                        for (size_t k = 0; k < n_out; k++) {
-                                                struct fanotify_response r = { .fd = out[k].fd, .response = FAN_ALLOW };
-                                                (void) !write(es->perm_fd, &r, sizeof(r));
-                                                close(out[k].fd);
-                                        }
-                                        atomic_fetch_add(&es->n_pipe_overflow, n_out);
-                                }
+                        if (n_out == ELEMENTSOF(out)) {
+                                forward(es, out, n_out);
                                 n_out = 0;
                         }
                 }
+                if (n_out)
+                        forward(es, out, n_out);
         }
         return NULL;
 }

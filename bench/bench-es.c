@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-es: what endpoint security costs, against the floor measured in the
+ * same run.  Needs root (fanotify, a tmpfs mount).
+ *
+ *   1. posix_spawn + wait of a copy of /bin/true on a private tmpfs, p50 and
+ *      p99, four ways:
+ *        bare        nothing marked;
+ *        raw         an in-process fanotify responder (FAN_OPEN_EXEC_PERM on
+ *                    the tmpfs, answered FAN_ALLOW by a thread): the floor;
+ *        ringd idle  ringd running, no client (nothing marked);
+ *        ringd + 1   ringd with one ES client (this program, run from the
+ *                    store copy of an activated system extension) answering
+ *                    every AUTH_EXEC allow, cache off.
+ *      Added latency = p50 - bare p50.  Targets (issue 7): ringd + 1 adds
+ *      under 100 us p50 and at most twice what raw adds.
+ *   2. AUTH events per second sustained: 4 threads open() a file on the
+ *      tmpfs for 2 s each way (raw responder; ringd + 1 client answering
+ *      AUTH_OPEN, cache off).
+ *
+ * Usage: bench-es [ITERATIONS]   (from the build tree: it finds ringd and
+ * ringctl relative to itself; the client is a copy of itself, run with
+ * --client).  ringd runs in developer mode, so the unsigned client bundle is
+ * admitted (the relaxation is logged); nothing else differs from a signed one
+ * on the hot path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ringkit/es.h"
+
+extern char **environ;
+
+static char dir[64], fs[96], target[128], openfile[128];
+static char self_dir[PATH_MAX];
+
+static double now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return x < y ? -1 : x > y;
+}
+
+typedef struct fig {
+        double p50, p99;
+} fig;
+
+static fig spawn_bench(int n) {
+        double *v = calloc(n, sizeof(*v));
+        char *argv[] = { target, NULL };
+        fig f;
+
+        for (int k = 0; k < n; k++) {
+                pid_t pid;
+                int st;
+                double t0 = now_us();
+                if (posix_spawn(&pid, target, NULL, NULL, argv, environ) != 0) {
+                        fprintf(stderr, "bench-es: spawn %s: %m\n", target);
+                        exit(1);
+                }
+                waitpid(pid, &st, 0);
+                v[k] = now_us() - t0;
+                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                        fprintf(stderr, "bench-es: %s failed (status 0x%x)\n", target, st);
+                        exit(1);
+                }
+        }
+        qsort(v, n, sizeof(*v), cmp);
+        f.p50 = v[n / 2];
+        f.p99 = v[(size_t) ((n - 1) * 0.99)];
+        free(v);
+        return f;
+}
+
+/* ---- AUTH events per second: 4 threads opening a file ---- */
+
+static atomic_bool stop_opens;
+static atomic_ulong n_opens;
+
+static void *opener(void *ud) {
+        unsigned long n = 0;
+        while (!atomic_load(&stop_opens)) {
+                int fd = open(openfile, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0)
+                        close(fd);
+                n++;
+        }
+        atomic_fetch_add(&n_opens, n);
+        return NULL;
+}
+
+static double opens_per_sec(double secs) {
+        pthread_t t[4];
+        double t0 = now_us();
+
+        atomic_store(&stop_opens, false);
+        atomic_store(&n_opens, 0);
+        for (int k = 0; k < 4; k++)
+                pthread_create(&t[k], NULL, opener, NULL);
+        usleep((useconds_t) (secs * 1e6));
+        atomic_store(&stop_opens, true);
+        for (int k = 0; k < 4; k++)
+                pthread_join(t[k], NULL);
+        return atomic_load(&n_opens) / ((now_us() - t0) / 1e6);
+}
+
+/* ---- the raw in-process responder: the floor ---- */
+
+typedef struct raw {
+        int fan, stop;
+        pthread_t thread;
+} raw;
+
+static void *raw_thread(void *ud) {
+        raw *r = ud;
+        char buf[8192] __attribute__((aligned(8)));
+        for (;;) {
+                struct pollfd p[2] = { { .fd = r->fan, .events = POLLIN }, { .fd = r->stop, .events = POLLIN } };
+                if (poll(p, 2, -1) < 0 || p[1].revents)
+                        return NULL;
+                ssize_t n = read(r->fan, buf, sizeof(buf));
+                for (struct fanotify_event_metadata *md = (void *) buf; n > 0 && FAN_EVENT_OK(md, n);
+                     md = FAN_EVENT_NEXT(md, n)) {
+                        struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
+                        if (md->fd < 0)
+                                continue;
+                        (void) !write(r->fan, &resp, sizeof(resp));
+                        close(md->fd);
+                }
+        }
+}
+
+static int raw_start(raw *r) {
+        r->fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
+        r->stop = eventfd(0, EFD_CLOEXEC);
+        if (r->fan < 0 || r->stop < 0 ||
+            fanotify_mark(r->fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM | FAN_OPEN_PERM, AT_FDCWD, fs) < 0)
+                return -errno;
+        return -pthread_create(&r->thread, NULL, raw_thread, r);
+}
+
+static void raw_stop(raw *r) {
+        uint64_t one = 1;
+        (void) !write(r->stop, &one, sizeof(one));
+        pthread_join(r->thread, NULL);
+        close(r->fan);
+        close(r->stop);
+}
+
+/* ---- the ES client (this program, run from the store with --client READY-FILE) ---- */
+
+static void on_event(rk_es_client *c, const rk_es_message *m, void *ud) {
+        if (m->is_auth)
+                rk_es_respond_auth_result(c, m, RK_ES_AUTH_RESULT_ALLOW, false);
+}
+
+static int client_main(const char *ready) {
+        rk_es_event_type ev[] = { RK_ES_EVENT_TYPE_AUTH_EXEC, RK_ES_EVENT_TYPE_AUTH_OPEN };
+        rk_es_client *c = NULL;
+        char *why = NULL;
+        int r = rk_es_new_client(&c, NULL, on_event, NULL, &why);
+
+        if (r < 0) {
+                fprintf(stderr, "bench-es client: %s: %s\n", strerror(-r), why ? why : "-");
+                return 1;
+        }
+        if ((r = rk_es_subscribe(c, ev, 2)) < 0) {
+                fprintf(stderr, "bench-es client: subscribe: %s\n", strerror(-r));
+                return 1;
+        }
+        fclose(fopen(ready, "w"));
+        rk_es_client_run(c, -1);
+        rk_es_client_free(c);
+        return 0;
+}
+
+/* ---- set-up ---- */
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+        char cmd[4096];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        int r = system(cmd);
+        if (r != 0)
+                fprintf(stderr, "bench-es: failed (%d): %s\n", r, cmd);
+        return r;
+}
+
+static bool wait_file(const char *p, int ms) {
+        for (int k = 0; k < ms / 10; k++) {
+                if (access(p, F_OK) == 0)
+                        return true;
+                usleep(10000);
+        }
+        return false;
+}
+
+static pid_t ringd_pid, client_pid;
+
+static void cleanup(void) {
+        if (client_pid > 0) {
+                kill(client_pid, SIGTERM);
+                waitpid(client_pid, NULL, 0);
+        }
+        if (ringd_pid > 0) {
+                kill(ringd_pid, SIGTERM);
+                waitpid(ringd_pid, NULL, 0);
+        }
+        if (fs[0])
+                umount2(fs, MNT_DETACH);
+        if (dir[0])
+                run("rm -rf '%s'", dir);
+}
+
+static void write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "w");
+        if (!f) {
+                perror(path);
+                exit(1);
+        }
+        fputs(text, f);
+        fclose(f);
+}
+
+static void make_bundle(const char *root) {
+        char app[256], ext[512], p[600];
+
+        snprintf(app, sizeof(app), "%s/Applications/Bench.app", root);
+        snprintf(ext, sizeof(ext), "%s/Contents/Library/SystemExtensions/org.ringkit.bench.es.systemextension", app);
+        if (run("mkdir -p '%s/Contents/MacOS' '%s/Contents/MacOS' && printf '#!/bin/sh\\n' >'%s/Contents/MacOS/Bench' && "
+                "chmod +x '%s/Contents/MacOS/Bench' && cp /proc/%d/exe '%s/Contents/MacOS/bench-es-client'",
+                app, ext, app, app, (int) getpid(), ext))
+                exit(1);
+        snprintf(p, sizeof(p), "%s/Contents/Info.plist", app);
+        write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+                      "<key>CFBundleIdentifier</key><string>org.ringkit.bench.app</string>"
+                      "<key>CFBundleVersion</key><string>1.0</string>"
+                      "<key>CFBundlePackageType</key><string>APPL</string>"
+                      "<key>CFBundleExecutable</key><string>Bench</string></dict></plist>\n");
+        snprintf(p, sizeof(p), "%s/Contents/Info.plist", ext);
+        write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+                      "<key>CFBundleIdentifier</key><string>org.ringkit.bench.es</string>"
+                      "<key>CFBundleVersion</key><string>1.0</string>"
+                      "<key>CFBundleShortVersionString</key><string>1.0</string>"
+                      "<key>CFBundlePackageType</key><string>SYSX</string>"
+                      "<key>CFBundleExecutable</key><string>bench-es-client</string></dict></plist>\n");
+}
+
+static void print_fig(const char *name, fig f, fig base) {
+        printf("  %-34s p50 %7.1f us  p99 %7.1f us   added p50 %+7.1f us\n", name, f.p50, f.p99, f.p50 - base.p50);
+}
+
+int main(int argc, char **argv) {
+        char root[128], ringd[PATH_MAX + 16], ringctl[PATH_MAX + 16], sock[192], ready[192], store_exe[PATH_MAX];
+        int n = argc > 1 ? atoi(argv[1]) : 2000;
+        raw rw;
+        fig bare, rawf, idle, one, bare2;
+        double raw_ops, es_ops;
+
+        if (argc > 2 && strcmp(argv[1], "--client") == 0)
+                return client_main(argv[2]);
+        if (n < 10)
+                n = 10;
+        if (geteuid() != 0) {
+                fprintf(stderr, "bench-es: needs root (fanotify, tmpfs)\n");
+                return 77;
+        }
+        ssize_t l = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
+        if (l < 0)
+                return 1;
+        self_dir[l] = 0;
+        *strrchr(self_dir, '/') = 0; /* build/bench */
+        snprintf(ringd, sizeof(ringd), "%s/../ringd", self_dir);
+        snprintf(ringctl, sizeof(ringctl), "%s/../ringctl", self_dir);
+
+        strcpy(dir, "/tmp/bench-es.XXXXXX");
+        if (!mkdtemp(dir))
+                return 1;
+        snprintf(fs, sizeof(fs), "%s/fs", dir);
+        snprintf(root, sizeof(root), "%s/root", dir);
+        snprintf(target, sizeof(target), "%s/true", fs);
+        snprintf(openfile, sizeof(openfile), "%s/file", fs);
+        snprintf(sock, sizeof(sock), "%s/run/es.sock", root);
+        snprintf(ready, sizeof(ready), "%s/client.ready", dir);
+        atexit(cleanup);
+        if (run("mkdir -p '%s' '%s/Applications'", fs, root) || mount("bench-es", fs, "tmpfs", 0, "size=16m") < 0 ||
+            run("cp /bin/true '%s' && echo x >'%s'", target, openfile)) {
+                fprintf(stderr, "bench-es: set-up failed: %m\n");
+                return 1;
+        }
+        setenv("RINGKIT_ES_SOCKET", sock, 1);
+
+        printf("bench-es: posix_spawn+wait of %s (a copy of /bin/true on a tmpfs), %d runs each\n", target, n);
+        spawn_bench(n / 10); /* warm-up */
+        bare = spawn_bench(n);
+
+        if (raw_start(&rw) < 0) {
+                fprintf(stderr, "bench-es: fanotify: %m\n");
+                return 1;
+        }
+        spawn_bench(n / 10);
+        rawf = spawn_bench(n);
+        raw_ops = opens_per_sec(2.0);
+        raw_stop(&rw);
+
+        /* ringd, developer mode, the client bundle activated and approved */
+        make_bundle(root);
+        pid_t pid = fork();
+        if (pid == 0) {
+                int fd = open("/dev/null", O_WRONLY);
+                dup2(fd, 2);
+                execl(ringd, "ringd", "--root", root, "--no-linux", "--es-scope", fs, (char *) NULL);
+                _exit(127);
+        }
+        ringd_pid = pid;
+        if (!wait_file(sock, 10000)) {
+                fprintf(stderr, "bench-es: ringd did not start (%s)\n", ringd);
+                return 1;
+        }
+        if (run("'%s' --root '%s' developer on >/dev/null && '%s' --root '%s' activate '%s/Applications/Bench.app' "
+                "org.ringkit.bench.es >/dev/null && '%s' --root '%s' approve org.ringkit.bench.es >/dev/null",
+                ringctl, root, ringctl, root, root, ringctl, root))
+                return 1;
+        {
+                char cmd[1024];
+                snprintf(cmd, sizeof(cmd), "ls -d '%s'/var/lib/ringkit/store/*/org.ringkit.bench.es/*/*.systemextension", root);
+                FILE *f = popen(cmd, "r");
+                if (!f || !fgets(store_exe, sizeof(store_exe) - 40, f)) {
+                        fprintf(stderr, "bench-es: no store copy\n");
+                        return 1;
+                }
+                pclose(f);
+                store_exe[strcspn(store_exe, "\n")] = 0;
+                strcat(store_exe, "/Contents/MacOS/bench-es-client");
+        }
+        spawn_bench(n / 10);
+        idle = spawn_bench(n);
+
+        pid = fork();
+        if (pid == 0) {
+                execl(store_exe, "bench-es-client", "--client", ready, (char *) NULL);
+                _exit(127);
+        }
+        client_pid = pid;
+        if (!wait_file(ready, 10000)) {
+                fprintf(stderr, "bench-es: the ES client did not come up (%s)\n", store_exe);
+                return 1;
+        }
+        spawn_bench(n / 10);
+        one = spawn_bench(n);
+        es_ops = opens_per_sec(2.0);
+        kill(client_pid, SIGTERM);
+        waitpid(client_pid, NULL, 0);
+        client_pid = 0;
+        bare2 = spawn_bench(n);
+
+        print_fig("bare (no marks)", bare, bare);
+        print_fig("raw in-process responder (floor)", rawf, bare);
+        print_fig("ringd, no client", idle, bare);
+        print_fig("ringd, one ES client (AUTH_EXEC)", one, bare);
+        print_fig("bare again (drift check)", bare2, bare);
+        double added = one.p50 - bare.p50, floor_added = rawf.p50 - bare.p50;
+        printf("  added by one ES client: %.1f us p50 = %.2fx the floor's %.1f us (targets: < 100 us, <= 2x)\n", added,
+               floor_added > 0 ? added / floor_added : 0, floor_added);
+        printf("bench-es: AUTH events per second (4 threads opening %s for 2 s, cache off)\n", openfile);
+        printf("  raw in-process responder %10.0f /s\n", raw_ops);
+        printf("  ringd, one ES client     %10.0f /s   (%.2fx the raw responder)\n", es_ops, es_ops / raw_ops);
+        return 0;
+}
