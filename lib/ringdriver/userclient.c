@@ -354,6 +354,7 @@ static void shm_serve_one(rk_uc *uc, uint32_t seq) {
         call_out out = { .scalars = s->scalar_out, .data = s->struct_out };
         int r;
 
+        atomic_store_explicit(&s->serving, seq, memory_order_relaxed); /* the app may keep spinning */
         if (c.n_scalar_in > UC_SCALAR_MAX || c.struct_in_len > UC_SHM_STRUCT_MAX || (c.flags & UC_CALL_ASYNC))
                 r = -EINVAL;
         else {

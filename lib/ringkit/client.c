@@ -711,7 +711,8 @@ static bool peer_gone(rk_connection *conn) {
 static int call_shm(rk_connection *conn, uint32_t selector, rk_call *call) {
         struct uc_shm *s = conn->shm;
         uint32_t seq = ++conn->seq, got;
-        uint64_t until;
+        uint64_t start, until;
+        bool busy = false;
         struct uc_reply rh;
 
         s->req = call_header(selector, call);
@@ -731,20 +732,27 @@ static int call_shm(rk_connection *conn, uint32_t selector, rk_call *call) {
          * lib/ringdriver/userclient.c): doubled when the answer came while
          * spinning, halved when it did not.  Pure pause, no sched_yield().
          */
-        until = uc_now_usec() + conn->spin_usec;
+        start = uc_now_usec();
+        until = start + conn->spin_usec;
         for (;;) {
+                uint64_t now;
                 for (int k = 0; k < 32; k++) {
                         if (atomic_load_explicit(&s->resp_seq, memory_order_acquire) == seq) {
-                                if (conn->spin_usec < UC_APP_SPIN_USEC)
+                                if (!busy && conn->spin_usec < UC_APP_SPIN_USEC)
                                         conn->spin_usec *= 2;
                                 goto answered;
                         }
                         uc_cpu_relax();
                 }
-                if (uc_now_usec() >= until)
+                now = uc_now_usec();
+                if (now < until)
+                        continue;
+                /* the driver runs this very request: it answers without a wake-up */
+                busy = atomic_load_explicit(&s->serving, memory_order_relaxed) == seq;
+                if (!busy || now - start >= UC_APP_BUSY_SPIN_USEC)
                         break;
         }
-        if (conn->spin_usec > UC_SPIN_MIN_USEC)
+        if (!busy && conn->spin_usec > UC_SPIN_MIN_USEC)
                 conn->spin_usec /= 2;
         /* sleep, checking now and then that the driver is still there */
         for (;;) {

@@ -30,7 +30,11 @@
  *     sets resp_seq = req_seq, then spins a little (adaptive, at most
  *     UC_DEXT_SPIN_USEC) for the next request before it sleeps again.  The
  *     app spins (adaptive, at most UC_APP_SPIN_USEC) for resp_seq, then
- *     sleeps on it with FUTEX_WAIT
+ *     sleeps on it with FUTEX_WAIT -- unless the driver is running that
+ *     very request (serving == req_seq): then it is on a CPU and will
+ *     answer without a wake-up, and the app spins on (at most
+ *     UC_APP_BUSY_SPIN_USEC), as for a 1 MiB copy out of a memory
+ *     descriptor; it then sleeps on resp_seq with FUTEX_WAIT
  *     (shared, not private: two processes), waking every UC_APP_POLL_MS to
  *     check the socket for a hang-up; the dext FUTEX_WAKEs when
  *     app_waiting is set.  Sleep flags are set, then the condition
@@ -84,6 +88,7 @@ enum {
 #define UC_DEXT_SPIN_USEC 64   /* adaptive spin budgets: the most ... */
 #define UC_APP_SPIN_USEC 32
 #define UC_SPIN_MIN_USEC 2     /* ... and the least */
+#define UC_APP_BUSY_SPIN_USEC 2000 /* the app spins on while the driver runs its request, up to this */
 #define UC_APP_POLL_MS 5
 
 struct uc_accept {
@@ -131,7 +136,8 @@ struct uc_reply {
 struct uc_shm {
         _Atomic uint32_t req_seq;       /* app writes: a request is ready */
         _Atomic uint32_t dext_sleeping; /* dext writes 1 before it sleeps; app clears it and rings */
-        uint8_t pad0[56];
+        _Atomic uint32_t serving;       /* dext writes the request it is running (the app keeps spinning) */
+        uint8_t pad0[52];
         _Atomic uint32_t resp_seq;      /* dext writes: the answer to req_seq is ready (futex word) */
         _Atomic uint32_t app_waiting;   /* app writes 1 before FUTEX_WAIT; dext clears it and wakes */
         _Atomic uint32_t dead;          /* either side sets it when it goes */
