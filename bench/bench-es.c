@@ -8,10 +8,13 @@
  *        bare        nothing marked;
  *        raw         an in-process fanotify responder (FAN_OPEN_EXEC_PERM on
  *                    the tmpfs, answered FAN_ALLOW by a thread): the floor;
- *        ringd idle  ringd running, no client (nothing marked);
+ *        ringd idle  ringd running, its client connected but unsubscribed
+ *                    (nothing marked);
  *        ringd + 1   ringd with one ES client (this program, run from the
  *                    store copy of an activated system extension) answering
  *                    every AUTH_EXEC allow, cache off.
+ *      The four run in interleaved rounds (a block of each per round), so
+ *      load from elsewhere on the machine falls on all of them alike.
  *      Added latency = p50 - bare p50.  Targets (issue 7): ringd + 1 adds
  *      under 100 us p50 and at most twice what raw adds.
  *   2. AUTH events per second sustained: 4 threads open() a file on the
@@ -66,12 +69,11 @@ typedef struct fig {
         double p50, p99;
 } fig;
 
-static fig spawn_bench(int n) {
-        double *v = calloc(n, sizeof(*v));
+/* k spawns appended to v[*n] (microseconds each) */
+static void spawn_some(int k, double *v, int *n) {
         char *argv[] = { target, NULL };
-        fig f;
 
-        for (int k = 0; k < n; k++) {
+        for (int i = 0; i < k; i++) {
                 pid_t pid;
                 int st;
                 double t0 = now_us();
@@ -80,17 +82,18 @@ static fig spawn_bench(int n) {
                         exit(1);
                 }
                 waitpid(pid, &st, 0);
-                v[k] = now_us() - t0;
+                if (v)
+                        v[(*n)++] = now_us() - t0;
                 if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
                         fprintf(stderr, "bench-es: %s failed (status 0x%x)\n", target, st);
                         exit(1);
                 }
         }
+}
+
+static fig figure(double *v, int n) {
         qsort(v, n, sizeof(*v), cmp);
-        f.p50 = v[n / 2];
-        f.p99 = v[(size_t) ((n - 1) * 0.99)];
-        free(v);
-        return f;
+        return (fig){ v[n / 2], v[(size_t) ((n - 1) * 0.99)] };
 }
 
 /* ---- AUTH events per second: 4 threads opening a file ---- */
@@ -175,6 +178,11 @@ static void on_event(rk_es_client *c, const rk_es_message *m, void *ud) {
                 rk_es_respond_auth_result(c, m, RK_ES_AUTH_RESULT_ALLOW, false);
 }
 
+/*
+ * The client: reads commands from fd 3 ('s' subscribe, 'u' unsubscribe
+ * all), acknowledges each on fd 4 once ringd acknowledged it (the marks are
+ * then in place or gone), and answers AUTH events in between.
+ */
 static int client_main(const char *ready) {
         rk_es_event_type ev[] = { RK_ES_EVENT_TYPE_AUTH_EXEC, RK_ES_EVENT_TYPE_AUTH_OPEN };
         rk_es_client *c = NULL;
@@ -185,14 +193,35 @@ static int client_main(const char *ready) {
                 fprintf(stderr, "bench-es client: %s: %s\n", strerror(-r), why ? why : "-");
                 return 1;
         }
-        if ((r = rk_es_subscribe(c, ev, 2)) < 0) {
-                fprintf(stderr, "bench-es client: subscribe: %s\n", strerror(-r));
-                return 1;
-        }
         fclose(fopen(ready, "w"));
-        rk_es_client_run(c, -1);
+        for (;;) {
+                struct pollfd p[2] = { { .fd = rk_es_client_get_fd(c), .events = POLLIN }, { .fd = 3, .events = POLLIN } };
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents && rk_es_client_dispatch(c) == -ECONNRESET)
+                        break;
+                if (p[1].revents) {
+                        char cmd;
+                        if (read(3, &cmd, 1) != 1)
+                                break;
+                        r = cmd == 's' ? rk_es_subscribe(c, ev, 2) : rk_es_unsubscribe_all(c);
+                        if (r < 0)
+                                fprintf(stderr, "bench-es client: %c: %s\n", cmd, strerror(-r));
+                        (void) !write(4, &cmd, 1);
+                }
+        }
         rk_es_client_free(c);
         return 0;
+}
+
+static int ctl_w = -1, ack_r = -1;
+
+static void client_cmd(char cmd) {
+        char a;
+        if (write(ctl_w, &cmd, 1) != 1 || read(ack_r, &a, 1) != 1) {
+                fprintf(stderr, "bench-es: the client is gone\n");
+                exit(1);
+        }
 }
 
 /* ---- set-up ---- */
@@ -278,7 +307,7 @@ int main(int argc, char **argv) {
         char root[128], ringd[PATH_MAX + 16], ringctl[PATH_MAX + 16], sock[192], ready[192], store_exe[PATH_MAX];
         int n = argc > 1 ? atoi(argv[1]) : 2000;
         raw rw;
-        fig bare, rawf, idle, one, bare2;
+        fig bare, rawf, one;
         double raw_ops, es_ops;
 
         if (argc > 2 && strcmp(argv[1], "--client") == 0)
@@ -314,19 +343,6 @@ int main(int argc, char **argv) {
         }
         setenv("RINGKIT_ES_SOCKET", sock, 1);
 
-        printf("bench-es: posix_spawn+wait of %s (a copy of /bin/true on a tmpfs), %d runs each\n", target, n);
-        spawn_bench(n / 10); /* warm-up */
-        bare = spawn_bench(n);
-
-        if (raw_start(&rw) < 0) {
-                fprintf(stderr, "bench-es: fanotify: %m\n");
-                return 1;
-        }
-        spawn_bench(n / 10);
-        rawf = spawn_bench(n);
-        raw_ops = opens_per_sec(2.0);
-        raw_stop(&rw);
-
         /* ringd, developer mode, the client bundle activated and approved */
         make_bundle(root);
         pid_t pid = fork();
@@ -357,32 +373,71 @@ int main(int argc, char **argv) {
                 store_exe[strcspn(store_exe, "\n")] = 0;
                 strcat(store_exe, "/Contents/MacOS/bench-es-client");
         }
-        spawn_bench(n / 10);
-        idle = spawn_bench(n);
-
+        int ctl[2], ack[2];
+        if (pipe(ctl) < 0 || pipe(ack) < 0)
+                return 1;
         pid = fork();
         if (pid == 0) {
+                dup2(ctl[0], 3);
+                dup2(ack[1], 4);
                 execl(store_exe, "bench-es-client", "--client", ready, (char *) NULL);
                 _exit(127);
         }
         client_pid = pid;
+        close(ctl[0]);
+        close(ack[1]);
+        ctl_w = ctl[1];
+        ack_r = ack[0];
         if (!wait_file(ready, 10000)) {
                 fprintf(stderr, "bench-es: the ES client did not come up (%s)\n", store_exe);
                 return 1;
         }
-        spawn_bench(n / 10);
-        one = spawn_bench(n);
-        es_ops = opens_per_sec(2.0);
-        kill(client_pid, SIGTERM);
-        waitpid(client_pid, NULL, 0);
-        client_pid = 0;
-        bare2 = spawn_bench(n);
 
-        print_fig("bare (no marks)", bare, bare);
-        print_fig("raw in-process responder (floor)", rawf, bare);
-        print_fig("ringd, no client", idle, bare);
-        print_fig("ringd, one ES client (AUTH_EXEC)", one, bare);
-        print_fig("bare again (drift check)", bare2, bare);
+        /*
+         * Interleaved rounds, so that load from elsewhere falls on every
+         * condition alike: each round runs a block of each.
+         */
+        enum { BARE, RAW, IDLE, ONE, N_COND };
+        static const char *const names[N_COND] = { "bare (no marks)", "raw in-process responder (floor)",
+                                                   "ringd, client unsubscribed", "ringd, one ES client (AUTH_EXEC)" };
+        double *v[N_COND];
+        int cnt[N_COND] = {};
+        int rounds = 20, per = n / rounds > 0 ? n / rounds : 1;
+        for (int c = 0; c < N_COND; c++)
+                v[c] = calloc((size_t) per * rounds, sizeof(double));
+        printf("bench-es: posix_spawn+wait of %s (a copy of /bin/true on a tmpfs), %d runs each, in %d interleaved rounds\n",
+               target, per * rounds, rounds);
+        spawn_some(per, NULL, NULL); /* warm-up */
+        for (int r = 0; r < rounds; r++) {
+                spawn_some(per, v[BARE], &cnt[BARE]);
+                if (raw_start(&rw) < 0) {
+                        fprintf(stderr, "bench-es: fanotify: %m\n");
+                        return 1;
+                }
+                spawn_some(2, NULL, NULL);
+                spawn_some(per, v[RAW], &cnt[RAW]);
+                raw_stop(&rw);
+                spawn_some(per, v[IDLE], &cnt[IDLE]);
+                client_cmd('s');
+                spawn_some(2, NULL, NULL);
+                spawn_some(per, v[ONE], &cnt[ONE]);
+                client_cmd('u');
+        }
+        fig f[N_COND];
+        for (int c = 0; c < N_COND; c++)
+                f[c] = figure(v[c], cnt[c]);
+        if (raw_start(&rw) < 0)
+                return 1;
+        raw_ops = opens_per_sec(2.0);
+        raw_stop(&rw);
+        client_cmd('s');
+        es_ops = opens_per_sec(2.0);
+        client_cmd('u');
+        bare = f[BARE];
+        rawf = f[RAW];
+        one = f[ONE];
+        for (int c = 0; c < N_COND; c++)
+                print_fig(names[c], f[c], bare);
         double added = one.p50 - bare.p50, floor_added = rawf.p50 - bare.p50;
         printf("  added by one ES client: %.1f us p50 = %.2fx the floor's %.1f us (targets: < 100 us, <= 2x)\n", added,
                floor_added > 0 ? added / floor_added : 0, floor_added);

@@ -71,6 +71,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,7 @@ typedef struct es_state {
         int pipe_fd[2];
         int stop_fd;
         rk_source *pipe_src;
+        rk_source *perm_src;            /* the loop reads the perm group too (below) */
         _Atomic uint64_t n_self_allowed, n_pipe_overflow;
         /* process connector */
         int cn_fd;
@@ -710,6 +712,36 @@ static void *perm_thread(void *ud) {
         return NULL;
 }
 
+/*
+ * The loop reads the perm group as well: whichever of the two readers gets
+ * an event handles it, so while ringd's loop is free an event costs no hop
+ * through the pipe; while the loop is blocked (ringd opening a file or
+ * spawning) the thread is there.  Events of ringd and its children are
+ * allowed at once here as there.
+ */
+static int on_perm(rk_source *s, int fd, uint32_t revents, void *ud) {
+        es_state *es = ud;
+        char buf[16384] __attribute__((aligned(8)));
+
+        for (int round = 0; round < 16; round++) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n <= 0)
+                        break;
+                for (struct fanotify_event_metadata *md = (void *) buf; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
+                        if (md->fd < 0)
+                                continue;
+                        fwd f = { .fd = md->fd, .pid = md->pid, .ppid = read_ppid(md->pid), .mask = (uint32_t) md->mask };
+                        if (f.pid == es->self || f.ppid == es->self) {
+                                atomic_fetch_add(&es->n_self_allowed, 1);
+                                fan_answer(es, f.fd, false);
+                                continue;
+                        }
+                        auth_begin(es, &f);
+                }
+        }
+        return 0;
+}
+
 static int on_pipe(rk_source *s, int fd, uint32_t revents, void *ud) {
         es_state *es = ud;
         fwd in[128];
@@ -838,16 +870,18 @@ static int on_notif(rk_source *s, int fd, uint32_t revents, void *ud) {
 /* ---- process connector: fork and exit ---- */
 
 static int cn_send(int fd, enum proc_cn_mcast_op op) {
-        struct {
-                struct nlmsghdr nl;
-                struct cn_msg cn;
-                enum proc_cn_mcast_op op;
-        } __attribute__((packed)) m = {
-                .nl = { .nlmsg_len = sizeof(m), .nlmsg_type = NLMSG_DONE, .nlmsg_pid = 0 },
-                .cn = { .id = { .idx = CN_IDX_PROC, .val = CN_VAL_PROC }, .len = sizeof(enum proc_cn_mcast_op) },
-                .op = op,
-        };
-        return send(fd, &m, sizeof(m), 0) < 0 ? -errno : 0;
+        /* nlmsghdr, cn_msg (whose data[] is flexible), then the operation */
+        char buf[NLMSG_SPACE(sizeof(struct cn_msg) + sizeof(enum proc_cn_mcast_op))] __attribute__((aligned(8))) = {};
+        struct nlmsghdr *nl = (void *) buf;
+        struct cn_msg *cn = NLMSG_DATA(nl);
+
+        nl->nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(op));
+        nl->nlmsg_type = NLMSG_DONE;
+        cn->id.idx = CN_IDX_PROC;
+        cn->id.val = CN_VAL_PROC;
+        cn->len = sizeof(op);
+        memcpy(cn->data, &op, sizeof(op));
+        return send(fd, buf, nl->nlmsg_len, 0) < 0 ? -errno : 0;
 }
 
 static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud) {
@@ -864,10 +898,14 @@ static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud) {
                 if (n <= 0)
                         break;
                 for (struct nlmsghdr *nh = (void *) buf; NLMSG_OK(nh, (size_t) n); nh = NLMSG_NEXT(nh, n)) {
-                        struct cn_msg *cn = NLMSG_DATA(nh);
-                        struct proc_event *ev = (void *) cn->data;
-                        if (cn->id.idx != CN_IDX_PROC || cn->len < sizeof(*ev) - sizeof(ev->event_data))
+                        struct cn_msg cn;
+                        struct proc_event pe = {}, *ev = &pe;
+                        /* cn_msg's data sits at a 4-byte offset: copy it out rather than read a u64 misaligned */
+                        memcpy(&cn, NLMSG_DATA(nh), sizeof(cn));
+                        if (cn.id.idx != CN_IDX_PROC || cn.len < offsetof(struct proc_event, event_data) ||
+                            nh->nlmsg_len < NLMSG_LENGTH(sizeof(cn) + cn.len))
                                 continue;
+                        memcpy(&pe, (const char *) NLMSG_DATA(nh) + sizeof(cn), cn.len < sizeof(pe) ? cn.len : sizeof(pe));
                         if (ev->what == PROC_EVENT_FORK) {
                                 if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid ||
                                     ev->event_data.fork.parent_tgid == es->self)
@@ -1403,6 +1441,9 @@ int es_init(ringd *d) {
                 return r;
         else {
                 (void) rk_source_set_priority(es->pipe_src, -10); /* AUTH before anything else */
+                if ((r = rk_loop_add_io(d->loop, &es->perm_src, es->perm_fd, EPOLLIN, on_perm, es)) < 0)
+                        return r;
+                (void) rk_source_set_priority(es->perm_src, -10);
                 if ((r = -pthread_create(&es->thread, NULL, perm_thread, es)) < 0)
                         return r;
                 es->thread_running = true;
@@ -1534,6 +1575,7 @@ void es_done(ringd *d) {
                                 fan_answer(es, in[k].fd, false);
                 cn_update(es, false);
                 rk_source_unref(es->pipe_src);
+                rk_source_unref(es->perm_src);
                 rk_source_unref(es->notif_src);
                 rk_source_unref(es->listen_src);
                 rk_source_unref(es->timer);

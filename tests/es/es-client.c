@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
         r = rk_es_new_client(&c, NULL, on_event, NULL, &why);
         if (r < 0) {
                 fprintf(stderr, "es-client: refused: %s: %s\n", strerror(-r), why ? why : "-");
+                free(why);
                 return r == -EPERM ? 3 : 1;
         }
         if (deadline && (r = rk_es_set_deadline(c, deadline)) < 0) {
