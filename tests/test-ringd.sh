@@ -63,7 +63,7 @@ T() { printf '<key>%s</key><true/>' "$1"; }
   pers Forker RKForkDevice "$(I RKTestForks 200)"; } | bundle com.test.hostile
 { pers Debuggee RKDebugDevice ""; } | bundle com.test.debug
 { pers Uinput RKUinputDevice "$(S RKTestOpenDevice uinput)"; } | bundle com.test.uinput
-{ pers Prober RKSandboxDevice "$(T RKTestSandboxProbe)$(S RKTestBundleFile "$EXT/com.test.sbx.dext/Contents/Info.plist")"; } |
+{ pers Prober RKSandboxDevice "$(T RKTestSandboxProbe)$(T RKTestDataWrite)$(S RKTestBundleFile "$EXT/com.test.sbx.dext/Contents/Info.plist")"; } |
         bundle com.test.sbx
 # a codeless bundle: personalities only, mapped to a built-in driver
 mkdir -p "$EXT/UART.dext/Contents"
@@ -209,6 +209,13 @@ probe sandbox-fork-limit "fork past its task limit (after [0-9]* children)" EAGA
 grep -q "sandbox probe: .*ALLOWED" "$TMP/ringd.log" && fail sandbox-nothing-allowed "$(grep ALLOWED "$TMP/ringd.log")" ||
         ok sandbox-nothing-allowed
 [ ! -e /tmp/rk-sandbox-probe ] && ok sandbox-no-file-left || fail sandbox-no-file-left "/tmp/rk-sandbox-probe exists"
+# ...but it has its private data directory, its own
+note=$ROOT/var/lib/ringkit/data/com.test.sbx/note
+grep -q "^datadir OK $note" "$REC" && ok sandbox-data-dir-writable || fail sandbox-data-dir-writable "$(grep datadir "$REC")"
+[ "$(stat -c %u "$note" 2>/dev/null || echo 0)" -ge 810000 ] && [ "$(stat -c %a "$ROOT/var/lib/ringkit/data/com.test.sbx")" = 700 ] &&
+        ok sandbox-data-dir-private || fail sandbox-data-dir-private "$(ls -la "$ROOT/var/lib/ringkit/data/com.test.sbx" 2>&1)"
+[ "$(stat -c %a "$ROOT/var/lib/ringkit/extensions.db")" = 600 ] && ok extension-db-private ||
+        fail extension-db-private "$(stat -c %a "$ROOT/var/lib/ringkit/extensions.db")"
 vremove "$id"
 
 # --- probe and start fall-through ---

@@ -143,6 +143,14 @@ void rk_driver_terminate(rk_driver *d, int reason);
  */
 int rk_driver_open_device(rk_driver *d, const char *name);
 
+/*
+ * The bundle's private data directory: the one place a sandboxed dext may
+ * create files, kept across launches and shared by the bundle's instances
+ * (ringd makes it, owned by the bundle's uid).  NULL when ringd runs it
+ * unsandboxed (--no-sandbox).
+ */
+const char *rk_driver_get_data_dir(rk_driver *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* rk_driver_open_device(): uinput and uhid, opened by ringd (src/ringd/devopen.c). */
+/*
+ * rk_driver_open_device(): uinput and uhid, opened by ringd (src/ringd/devopen.c).
+ * rk_driver_get_data_dir(): the data directory ringd gave the instance.
+ */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "driver-private.h"
@@ -20,4 +24,11 @@ RK_EXPORT int rk_driver_open_device(rk_driver *d, const char *name) {
         if (r < 0)
                 return r;
         return fd >= 0 ? fd : -EBADMSG;
+}
+
+RK_EXPORT const char *rk_driver_get_data_dir(rk_driver *d) {
+        const char *p = getenv("RINGKIT_DATA_DIR");
+
+        (void) d;
+        return p && *p == '/' ? p : NULL;
 }

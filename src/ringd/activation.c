@@ -1474,7 +1474,9 @@ int activation_init(ringd *d) {
         }
         if (crash && *crash)
                 a->crash_at = (unsigned) strtoul(crash, NULL, 10);
-        r = mkdir_parents(a->store_dir, 0700);
+        r = mkdir_parents(a->store_dir, 0711); /* dexts' uids read their bundles' copies */
+        if (r >= 0)
+                (void) chmod(a->store_dir, 0711);
         if (r < 0) {
                 log_error(d, "activation: cannot create the store %s: %s", a->store_dir, strerror(-r));
                 return 0;

@@ -623,13 +623,13 @@ static void finish_stop(instance *i) {
 
 /* ---- spawning ---- */
 
-static int make_env(instance *i, char ***ret) {
+static int make_env(instance *i, const char *data_dir, char ***ret) {
         size_t n = 0, k = 0;
         char **env;
 
         while (environ[n])
                 n++;
-        env = calloc(n + 4, sizeof(char *));
+        env = calloc(n + 5, sizeof(char *));
         if (!env)
                 return -ENOMEM;
         for (size_t j = 0; j < n; j++)
@@ -637,7 +637,8 @@ static int make_env(instance *i, char ***ret) {
                         env[k++] = environ[j];
         if (asprintf(&env[k++], "RINGKIT_FD=%d", RK_DEXT_FD) < 0 ||
             asprintf(&env[k++], "RINGKIT_INSTANCE=%s", i->tag) < 0 ||
-            (i->debug && !(env[k++] = strdup("RINGKIT_WAIT_DEBUGGER=1")))) {
+            (i->debug && !(env[k++] = strdup("RINGKIT_WAIT_DEBUGGER=1"))) ||
+            (data_dir && asprintf(&env[k++], "RINGKIT_DATA_DIR=%s", data_dir) < 0)) {
                 free(env);
                 return -ENOMEM;
         }
@@ -667,7 +668,7 @@ static int spawn_process(instance *i, int child_fd) {
                 launch_plan_done(&plan);
                 return r;
         }
-        r = make_env(i, &env);
+        r = make_env(i, plan.data_dir, &env);
         if (r < 0) {
                 launch_plan_done(&plan);
                 return r;

@@ -306,6 +306,11 @@ int launch_init(ringd *d) {
                 return -ENOMEM;
         if (mkdir(ls->data_root, 0711) < 0 && errno != EEXIST)
                 return -errno;
+        /* the bundles' uids must reach their data directories (and their store copies) through here */
+        (void) chmod(d->state_dir, 0711);
+        (void) chmod(ls->data_root, 0711);
+        if (d->extdb_path)
+                (void) chmod(d->extdb_path, 0600);
         if ((r = uids_load(ls)) < 0) {
                 log_error(d, "launch: cannot read %s: %s", ls->uids_path, strerror(-r));
                 return r;
@@ -363,6 +368,7 @@ void launch_plan_done(launch_plan *p) {
                 for (char **a = p->argv; *a; a++)
                         free(*a);
         p->argv = mfree(p->argv);
+        p->data_dir = mfree(p->data_dir);
         if (p->exec_fd >= 0)
                 close(p->exec_fd);
         p->exec_fd = -EBADF;
@@ -535,6 +541,7 @@ int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char 
                 goto fail;
         p.path = d->sandbox_exec_path;
         p.exec_fd = TAKE_FD(memfd);
+        p.data_dir = TAKE_PTR(data);
         *ret = p;
         return 0;
 fail:

@@ -274,7 +274,7 @@ static int setup_paths(ringd *d) {
         d->ext_dir = path_join(root, d->root ? "/extensions" : "/usr/lib/ringkit/extensions");
         if (!d->run_dir || !d->state_dir || !d->ext_dir || asprintf(&d->sock_path, "%s/ringd.sock", d->run_dir) < 0)
                 return -ENOMEM;
-        if ((r = mkdir_p(d->run_dir, 0755)) < 0 || (r = mkdir_p(d->state_dir, 0700)) < 0 ||
+        if ((r = mkdir_p(d->run_dir, 0755)) < 0 || (r = mkdir_p(d->state_dir, 0711)) < 0 ||
             (r = mkdir_p(d->ext_dir, 0755)) < 0)
                 return r;
         if (d->n_ext_dirs == 0) {

@@ -256,6 +256,7 @@ typedef struct launch_plan {
         char **argv;
         int exec_fd;            /* the sealed memfd of verified bytes */
         int seccomp_fd;         /* the prebuilt filter (borrowed), or -EBADF */
+        char *data_dir;         /* the bundle's private data directory (RINGKIT_DATA_DIR), or NULL */
 } launch_plan;
 int launch_init(ringd *d);
 void launch_done(ringd *d);

@@ -26,6 +26,9 @@
  *                    name through uhid (a descriptor from ringd), record
  *                    "uhid created" (or "uhid ERRNO-NAME"), then type "a"
  *                    (press, release) on it every 500 ms, 40 times
+ *   RKTestDataWrite  true: at start, write and read back a file in the
+ *                    bundle's data directory; record "datadir OK PATH" or
+ *                    "datadir ERRNO-NAME"
  *   RKTestSandboxProbe true: at start, try what a sandboxed dext must not do
  *                    (open files and device nodes outside its sandbox, make an
  *                    inet socket, ptrace its parent, become root, fork past
@@ -225,6 +228,28 @@ static void sandbox_probe(rk_driver *d) {
         }
 }
 
+static void data_write(rk_driver *d) {
+        const char *dir = rk_driver_get_data_dir(d);
+        char path[PATH_MAX], line[PATH_MAX + 32], back[16] = "";
+        int fd, r = 0;
+
+        if (!dir) {
+                record_line(d, "datadir none\n");
+                return;
+        }
+        snprintf(path, sizeof(path), "%s/note", dir);
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, "data-ok", 7) != 7 || pread(fd, back, 7, 0) != 7 || strcmp(back, "data-ok") != 0)
+                r = -errno;
+        if (fd >= 0)
+                close(fd);
+        if (r < 0 || fd < 0)
+                snprintf(line, sizeof(line), "datadir %s\n", strerrorname_np(-r) ?: "EIO");
+        else
+                snprintf(line, sizeof(line), "datadir OK %s\n", path);
+        record_line(d, line);
+}
+
 static void open_device(rk_driver *d, const char *name) {
         char line[96];
         int fd = rk_driver_open_device(d, name);
@@ -317,6 +342,8 @@ static int t_start(rk_driver *d) {
                 handle_read(d);
         if (flag(d, "RKTestSandboxProbe"))
                 sandbox_probe(d);
+        if (flag(d, "RKTestDataWrite"))
+                data_write(d);
         if (rk_driver_get_string(d, "RKTestOpenDevice", &cls) == 0)
                 open_device(d, cls);
         if (rk_driver_get_string(d, "RKTestUHID", &cls) == 0)
