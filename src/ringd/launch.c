@@ -29,6 +29,7 @@
  * entitlements); nub.c asks before it tries a candidate.
  */
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #include "ipc/proto.h"
 #include "ringd/ringd.h"
 #include "shared/macro.h"
+#include "shared/sha256.h"
 #include "trust/codedir.h"
 #include "trust/entitlements.h"
 #include "trust/sign.h"
@@ -291,6 +293,12 @@ static bool developer_mode(ringd *d) {
 
 /* ---- public ---- */
 
+/* OpenSSL's SHA-256 for the verified-exec cache: libcrypto is loaded here anyway (signatures). */
+static void openssl_sha256(const void *data, size_t len, uint8_t out[RK_SHA256_LEN]) {
+        if (!EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL))
+                rk_sha256(data, len, out);
+}
+
 int launch_init(ringd *d) {
         struct launch_state *ls = calloc(1, sizeof(*ls));
         int r;
@@ -301,6 +309,7 @@ int launch_init(ringd *d) {
         d->launch = ls;
         if ((r = rk_vexec_cache_new(&ls->cache)) < 0)
                 return r;
+        rk_vexec_cache_set_hash(ls->cache, openssl_sha256);
         if (asprintf(&ls->uids_path, "%s/uids", d->state_dir) < 0 ||
             asprintf(&ls->data_root, "%s/data", d->state_dir) < 0)
                 return -ENOMEM;

@@ -47,6 +47,13 @@ typedef struct rk_vexec_cache rk_vexec_cache;
 /* Returns 0 or -ENOMEM. */
 int rk_vexec_cache_new(rk_vexec_cache **ret);
 rk_vexec_cache *rk_vexec_cache_free(rk_vexec_cache *c);
+/*
+ * The SHA-256 the cache's misses use.  The default is ringkit's own
+ * (shared/sha256.h), so that ringkit-sandbox-exec need not load libcrypto;
+ * ringd, which has it loaded, passes OpenSSL's, several times faster here.
+ */
+typedef void (*rk_sha256_fn)(const void *data, size_t len, uint8_t out[RK_SHA256_LEN]);
+void rk_vexec_cache_set_hash(rk_vexec_cache *c, rk_sha256_fn fn);
 /* Hits and misses since creation, for benchmarks and tests. */
 void rk_vexec_cache_stats(const rk_vexec_cache *c, unsigned *ret_hits, unsigned *ret_misses);
 
