@@ -17,7 +17,11 @@
  *      load from elsewhere on the machine falls on all of them alike.
  *      Added latency = p50 - bare p50.  Targets (issue 7): ringd + 1 adds
  *      under 100 us p50 and at most twice what raw adds.
- *   2. AUTH events per second sustained: 4 threads open() a file on the
+ *   2. One AUTH round trip without process creation in it: open()+close()
+ *      of a file on the tmpfs from one thread, the same four ways (ringd + 1
+ *      answers AUTH_OPEN), p50 and p99: what an AUTH event costs, measurable
+ *      even when spawn times are noisy.
+ *   3. AUTH events per second sustained: 4 threads open() a file on the
  *      tmpfs for 2 s each way (raw responder; ringd + 1 client answering
  *      AUTH_OPEN, cache off).
  *
@@ -88,6 +92,17 @@ static void spawn_some(int k, double *v, int *n) {
                         fprintf(stderr, "bench-es: %s failed (status 0x%x)\n", target, st);
                         exit(1);
                 }
+        }
+}
+
+/* k open()+close() of the file on the tmpfs, one thread: one AUTH_OPEN each when marked */
+static void open_some(int k, double *v, int *n) {
+        for (int i = 0; i < k; i++) {
+                double t0 = now_us();
+                int fd = open(openfile, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0)
+                        close(fd);
+                v[(*n)++] = now_us() - t0;
         }
 }
 
@@ -400,27 +415,31 @@ int main(int argc, char **argv) {
         enum { BARE, RAW, IDLE, ONE, N_COND };
         static const char *const names[N_COND] = { "bare (no marks)", "raw in-process responder (floor)",
                                                    "ringd, client unsubscribed", "ringd, one ES client (AUTH_EXEC)" };
-        double *v[N_COND];
-        int cnt[N_COND] = {};
+        double *v[N_COND], *ov[N_COND];
+        int cnt[N_COND] = {}, ocnt[N_COND] = {}, oper = 500;
         int rounds = 20, per = n / rounds > 0 ? n / rounds : 1;
         for (int c = 0; c < N_COND; c++)
-                v[c] = calloc((size_t) per * rounds, sizeof(double));
+                v[c] = calloc((size_t) per * rounds, sizeof(double)), ov[c] = calloc((size_t) oper * rounds, sizeof(double));
         printf("bench-es: posix_spawn+wait of %s (a copy of /bin/true on a tmpfs), %d runs each, in %d interleaved rounds\n",
                target, per * rounds, rounds);
         spawn_some(per, NULL, NULL); /* warm-up */
         for (int r = 0; r < rounds; r++) {
                 spawn_some(per, v[BARE], &cnt[BARE]);
+                open_some(oper, ov[BARE], &ocnt[BARE]);
                 if (raw_start(&rw) < 0) {
                         fprintf(stderr, "bench-es: fanotify: %m\n");
                         return 1;
                 }
                 spawn_some(2, NULL, NULL);
                 spawn_some(per, v[RAW], &cnt[RAW]);
+                open_some(oper, ov[RAW], &ocnt[RAW]);
                 raw_stop(&rw);
                 spawn_some(per, v[IDLE], &cnt[IDLE]);
+                open_some(oper, ov[IDLE], &ocnt[IDLE]);
                 client_cmd('s');
                 spawn_some(2, NULL, NULL);
                 spawn_some(per, v[ONE], &cnt[ONE]);
+                open_some(oper, ov[ONE], &ocnt[ONE]);
                 client_cmd('u');
         }
         fig f[N_COND];
@@ -441,6 +460,14 @@ int main(int argc, char **argv) {
         double added = one.p50 - bare.p50, floor_added = rawf.p50 - bare.p50;
         printf("  added by one ES client: %.1f us p50 = %.2fx the floor's %.1f us (targets: < 100 us, <= 2x)\n", added,
                floor_added > 0 ? added / floor_added : 0, floor_added);
+        printf("bench-es: one AUTH round trip: open()+close() of %s, one thread, %d each (the same rounds)\n", openfile,
+               oper * rounds);
+        fig of[N_COND];
+        for (int c = 0; c < N_COND; c++)
+                print_fig(names[c], of[c] = figure(ov[c], ocnt[c]), of[BARE]);
+        printf("  added by one ES client: %.1f us p50 = %.2fx the floor's %.1f us\n", of[ONE].p50 - of[BARE].p50,
+               of[RAW].p50 > of[BARE].p50 ? (of[ONE].p50 - of[BARE].p50) / (of[RAW].p50 - of[BARE].p50) : 0,
+               of[RAW].p50 - of[BARE].p50);
         printf("bench-es: AUTH events per second (4 threads opening %s for 2 s, cache off)\n", openfile);
         printf("  raw in-process responder %10.0f /s\n", raw_ops);
         printf("  ringd, one ES client     %10.0f /s   (%.2fx the raw responder)\n", es_ops, es_ops / raw_ops);

@@ -97,6 +97,7 @@
 #define CACHE_SLOTS 1024
 #define SIG_SLOTS 256
 #define DEFAULT_DEADLINE_MS 1000
+#define THREAD_GRACE_USEC 1000     /* see perm_thread() */
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -681,6 +682,13 @@ static void *perm_thread(void *ud) {
                 }
                 if (p[1].revents)
                         break;
+                /*
+                 * Give the loop the first go: it reads the same group, and
+                 * an event it takes costs no hop through the pipe.  Whatever
+                 * is still there after this pause the loop is not taking
+                 * (it is blocked, most likely on one of these events).
+                 */
+                usleep(THREAD_GRACE_USEC);
                 n = read(es->perm_fd, buf, sizeof(buf));
                 if (n <= 0) {
                         if (n < 0 && (errno == EAGAIN || errno == EINTR))
