@@ -155,26 +155,6 @@ static void crash_point(ringd *d, const char *where) {
 
 /* ---- files ---- */
 
-static int mkdir_parents(const char *path, mode_t mode) {
-        char buf[PATH_MAX];
-        size_t n = strlen(path);
-
-        if (n >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, n + 1);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = 0;
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static int fsync_path(const char *path) {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int r = 0;
@@ -334,7 +314,7 @@ static const char *base_name(const char *p) {
 static int tmp_new(ringd *d, char **ret) {
         activation *a = d->act;
         char *p = NULL;
-        int r = mkdir_parents(a->tmp_dir, 0700);
+        int r = mkdir_p(a->tmp_dir, 0700);
 
         if (r < 0)
                 return r;
@@ -811,7 +791,7 @@ static int commit_copy(ringd *d, const char *id, staged *s, char **ret, outcome 
             asprintf(&vdir, "%s/%s-%s", idir, s->b->version, hex) < 0 ||
             asprintf(&final, "%s/%s", vdir, base_name(s->copy)) < 0)
                 return fail(o, -ENOMEM, RK_EXTDB_ERR_UNKNOWN, "%s: out of memory", id);
-        if ((r = mkdir_parents(idir, 0755)) < 0)
+        if ((r = mkdir_p(idir, 0755)) < 0)
                 return fail(o, r, RK_EXTDB_ERR_UNKNOWN, "%s: cannot create %s: %s", id, idir, strerror(-r));
         if (lstat(vdir, &st) == 0) {
                 /* the same version and code is in the store already */
@@ -1474,7 +1454,7 @@ int activation_init(ringd *d) {
         }
         if (crash && *crash)
                 a->crash_at = (unsigned) strtoul(crash, NULL, 10);
-        r = mkdir_parents(a->store_dir, 0711); /* dexts' uids read their bundles' copies */
+        r = mkdir_p(a->store_dir, 0711); /* dexts' uids read their bundles' copies */
         if (r >= 0)
                 (void) chmod(a->store_dir, 0711);
         if (r < 0) {

@@ -35,18 +35,10 @@ static const struct {
 
 static void answer(instance *i, int sock, int status, const char *error, const char *path, int fd) {
         _cleanup_(rk_value_unrefp) rk_value *res = NULL;
-        rk_channel *ch = NULL;
 
-        if (rk_value_new_dict(&res) < 0 ||
-            rk_dict_set_integer(res, "status", (uint64_t) (int64_t) status, true) < 0 ||
-            (error && rk_dict_set_string(res, "error", error) < 0) ||
-            (path && rk_dict_set_string(res, "path", path) < 0) || rk_channel_new(sock, RK_CHANNEL_FDS, &ch) < 0) {
-                close(sock);
-                return;
-        }
-        if (rk_channel_send_plist(ch, RK_DEXT_FAMILY_REPLY, (uint32_t) i->id, status < 0 ? -EBADF : fd, res) < 0)
-                log_warning(i->d, "%s: could not answer its device request", i->tag);
-        rk_channel_free(ch);
+        if (path && (rk_value_new_dict(&res) < 0 || rk_dict_set_string(res, "path", path) < 0))
+                res = rk_value_unref(res);
+        family_answer(i, sock, status, error, res, fd);
 }
 
 int devopen_request(instance *i, rk_msg *m, rk_value *body) {

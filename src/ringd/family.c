@@ -76,7 +76,7 @@ struct family_state {
 /* ---- answers ---- */
 
 /* Answer on the request's socket (taken), with `res` (may be NULL) plus status/error, and fd if any. */
-static void answer(instance *i, int sock, int status, const char *error, rk_value *res, int fd) {
+void family_answer(instance *i, int sock, int status, const char *error, rk_value *res, int fd) {
         _cleanup_(rk_value_unrefp) rk_value *empty = NULL;
         rk_channel *ch = NULL;
 
@@ -108,47 +108,37 @@ _printf_(4, 5) static void refuse(instance *i, int sock, int status, const char 
                 msg = NULL;
         va_end(ap);
         log_notice(i->d, "%s: refused: %s", i->tag, msg ? msg : strerror(-status));
-        answer(i, sock, status, msg ? msg : strerror(-status), NULL, -EBADF);
+        family_answer(i, sock, status, msg ? msg : strerror(-status), NULL, -EBADF);
 }
 
 /* ---- entitlements ---- */
 
 bool family_entitled(ringd *d, const char *bundle_id, const char *key, const char **why) {
-        rk_bundle *b = catalogue_find_bundle(d, bundle_id);
-        rk_signing_info *info = NULL;
-        const rk_value *v;
-        bool ok;
-        rk_diag dg;
+        const rk_value *ents = NULL, *v;
         int r;
 
-        if (!b) {
-                *why = "bundle gone";
-                return false;
-        }
         /*
-         * The same rule as launch_allows_provider(): a bundle that is not
-         * validly signed runs only in developer mode, which is then the only
-         * check; a signed one must hold the entitlement, developer mode or not.
-         * The signature is verified now, on the bundle as it is on disk: a
-         * family request is rare, and a bundle re-signed since its launch is
-         * judged by what it claims today.
+         * The same rule as launch_allows_provider(), on the same trust record
+         * (launch.c verifies a bundle once and again whenever its signature
+         * files change, so a bundle re-signed since its launch is judged by
+         * what it claims today): a bundle that is not validly signed runs
+         * only in developer mode, which is then the only check; a signed one
+         * must hold the entitlement, developer mode or not.
          */
-        rk_diag_init(&dg);
-        r = rk_verify_bundle(b->path, d->trust_dir, NULL, 0, &info, &dg);
-        rk_diag_done(&dg);
-        if (r < 0 || !info) {
-                rk_signing_info_free(info);
+        r = launch_entitlements(d, bundle_id, &ents, why);
+        if (r < 0)
+                return false;
+        if (r == 0) {
                 if (d->extdb && rk_extdb_get_developer_mode(d->extdb) > 0)
                         return true;
                 *why = "not validly signed, and developer mode is off";
                 return false;
         }
-        v = rk_dict_get(info->entitlements, key);
-        ok = v && rk_value_is(v, RK_TYPE_BOOL) && rk_bool(v);
-        rk_signing_info_free(info);
-        if (!ok)
-                *why = "missing entitlement";
-        return ok;
+        v = rk_dict_get(ents, key);
+        if (v && rk_value_is(v, RK_TYPE_BOOL) && rk_bool(v))
+                return true;
+        *why = "missing entitlement";
+        return false;
 }
 
 /* ---- network ---- */
@@ -273,7 +263,7 @@ static void net_create(instance *i, int sock, rk_value *body) {
         int r, mtu;
 
         if (!s)
-                return answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
+                return family_answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
         if (s->n_ifs >= MAX_NETIFS)
                 return refuse(i, sock, -EMFILE, "network interface not created: it holds %d already", MAX_NETIFS);
         if (!s->net_checked) {
@@ -347,9 +337,9 @@ static void net_create(instance *i, int sock, rk_value *body) {
             rk_dict_set_integer(res, "ifindex", (uint64_t) f.ifindex, false) < 0 || rk_dict_set(res, "mac", macd) < 0 ||
             rk_dict_set_integer(res, "mtu", (uint64_t) mtu, false) < 0 || rk_dict_set_integer(res, "id", f.nub_id, false) < 0) {
                 /* the interface stays, released with the instance; the dext hears it failed */
-                answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
+                family_answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
         } else
-                answer(i, sock, 0, NULL, res, f.fd);
+                family_answer(i, sock, 0, NULL, res, f.fd);
         nub_match(created);
         return;
 fail:
@@ -362,17 +352,17 @@ static void net_destroy(instance *i, int sock, rk_value *body) {
         uint64_t idx = 0;
 
         if (!rk_dict_get_u64(body, "ifindex", &idx))
-                return answer(i, sock, -EINVAL, "no ifindex", NULL, -EBADF);
+                return family_answer(i, sock, -EINVAL, "no ifindex", NULL, -EBADF);
         for (size_t k = 0; s && k < s->n_ifs; k++)
                 if ((uint64_t) s->ifs[k].ifindex == idx) {
                         nub *n = nub_find(i->d, s->ifs[k].nub_id);
                         netif_drop(i, k);
-                        answer(i, sock, 0, NULL, NULL, -EBADF);
+                        family_answer(i, sock, 0, NULL, NULL, -EBADF);
                         if (n && n->kind == NUB_PUBLISHED && n->owner == i)
                                 nub_terminate(n, NULL, NULL);
                         return;
                 }
-        answer(i, sock, -ENOENT, "no interface of this instance has that index", NULL, -EBADF);
+        family_answer(i, sock, -ENOENT, "no interface of this instance has that index", NULL, -EBADF);
 }
 
 void family_instance_release(instance *i) {
@@ -470,7 +460,7 @@ static void pci_map_bar(instance *i, int sock, rk_value *body) {
                               "(echo %s > %s/driver/unbind)",
                               (unsigned) bar, addr, drv, addr, sys);
         if (asprintf(&rpath, "%s/resource", sys) < 0 || asprintf(&bpath, "%s/resource%u", sys, (unsigned) bar) < 0)
-                return answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
+                return family_answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
         f = fopen(rpath, "re");
         if (!f)
                 return refuse(i, sock, -errno, "BAR %u of %s not mapped: %s: %m", (unsigned) bar, addr, rpath);
@@ -490,10 +480,10 @@ static void pci_map_bar(instance *i, int sock, rk_value *body) {
                               errno == ENOENT ? "this kernel offers no resource file for it" : strerror(errno));
         if (rk_value_new_dict(&res) < 0 || rk_dict_set_integer(res, "size", end - start + 1, false) < 0 ||
             rk_dict_set_integer(res, "flags", flags, false) < 0 || rk_dict_set_string(res, "path", bpath) < 0)
-                return answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
+                return family_answer(i, sock, -ENOMEM, "out of memory", NULL, -EBADF);
         log_info(i->d, "%s: hands %s (%llu bytes, %s) to its driver", i->tag, bpath, end - start + 1,
                  flags & IORESOURCE_IO_FLAG ? "I/O ports" : "memory");
-        answer(i, sock, 0, NULL, res, fd);
+        family_answer(i, sock, 0, NULL, res, fd);
 }
 
 /* ---- dispatch ---- */
@@ -508,7 +498,7 @@ int family_request(instance *i, uint32_t type, rk_msg *m, rk_value *body) {
                 return -EBADMSG; /* nowhere to answer */
         /* destroying is also fine while it stops (a driver's stop() frees its interface) */
         if (i->state != I_START && i->state != I_RUNNING && !(type == RK_DEXT_NET_DESTROY && i->state == I_STOP))
-                return answer(i, sock, -EPROTO, "only a starting or running driver may ask", NULL, -EBADF), 0;
+                return family_answer(i, sock, -EPROTO, "only a starting or running driver may ask", NULL, -EBADF), 0;
         switch (type) {
         case RK_DEXT_NET_CREATE:
                 net_create(i, sock, body);

@@ -581,3 +581,22 @@ bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_prov
         }
         return rk_entitlements_allow_provider(t->info_sig->entitlements, prov, flags, why);
 }
+
+int launch_entitlements(ringd *d, const char *bundle_id, const rk_value **ret, const char **why) {
+        rk_bundle *b = catalogue_find_bundle(d, bundle_id);
+        trust *t;
+
+        if (!b) {
+                *why = "bundle gone";
+                return -ENOENT;
+        }
+        t = trust_get(d, b);
+        if (!t)
+                return -ENOMEM;
+        if (t->r < 0 || !t->info_sig) {
+                *why = t->r == -ENOENT || !t->why ? "not signed" : t->why;
+                return 0;
+        }
+        *ret = t->info_sig->entitlements;
+        return 1;
+}

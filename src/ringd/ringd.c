@@ -27,7 +27,7 @@
 
 void ringd_shutdown(ringd *d);
 
-static int mkdir_p(const char *path, mode_t mode) {
+int mkdir_p(const char *path, mode_t mode) {
         char buf[PATH_MAX];
         size_t n = strlen(path);
 

@@ -248,6 +248,9 @@ void limits_kill_all(ringd *d, instance *i);
 void limits_release(ringd *d, instance *i);
 void limits_done(ringd *d);
 
+/* ringd.c: mkdir -p, each missing component made with `mode` */
+int mkdir_p(const char *path, mode_t mode);
+
 /* launch.c */
 #define RK_DEXT_EXEC_FD 4    /* where ringkit-sandbox-exec finds the sealed memfd to run */
 #define RK_DEXT_SECCOMP_FD 5 /* ... and the seccomp filter ringd built once */
@@ -263,6 +266,13 @@ void launch_done(ringd *d);
 int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char *tag, launch_plan *ret);
 void launch_plan_done(launch_plan *p);
 bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_provider *prov, const char **why);
+/*
+ * The bundle's signed entitlements from the launch trust record (verified
+ * at its first use, again whenever its signature files change): 1 with
+ * *ret set (may be NULL: signed without any), 0 when the bundle is not
+ * validly signed (*why says why), -ENOENT, -ENOMEM.
+ */
+int launch_entitlements(ringd *d, const char *bundle_id, const rk_value **ret, const char **why);
 
 /* devopen.c: RK_DEXT_DEVICE_OPEN (uinput, uhid) for entitled instances */
 int devopen_request(instance *i, rk_msg *m, rk_value *body);
@@ -294,6 +304,8 @@ int family_pci_handle(instance *i);
 void family_instance_release(instance *i);
 /* Does the bundle hold the boolean entitlement `key`?  Not validly signed: only in developer mode.  *why when not. */
 bool family_entitled(ringd *d, const char *bundle_id, const char *key, const char **why);
+/* Answer a family request once on its answer socket (taken): {status, error?, ...res} + fd when status is 0. */
+void family_answer(instance *i, int sock, int status, const char *error, rk_value *res, int fd);
 
 /* userclient.c: the user-client broker (issue 8): find, wait for and open driver services for apps */
 void userclient_cmd_find(ctl_client *c, uint32_t peer, rk_value *req);  /* uc-find {match} */
