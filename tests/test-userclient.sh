@@ -160,6 +160,59 @@ if [ -n "$(dext_pid)" ]; then
         "$TMP/Tampered.app/Contents/MacOS/test-userclient-app" "$ROOT" denied >"$TMP/out" 2>&1 &&
                 ok tampered-app-denied || fail tampered-app-denied "$(cat "$TMP/out")"
         expect_grep denial-tampered-reason 'does not verify|not the one'
+        # the app's signature is verified once and kept until its signature files change;
+        # its executable hashed once while that file is unchanged
+        E=$TMP/Entitled.app
+        sigs() { grep -c "$E: signature valid" "$TMP/ringd.log"; }
+        hashes() { grep -c "$E: executable .* hashed" "$TMP/ringd.log"; }
+        s0=$(sigs); h0=$(hashes)
+        "$E/Contents/MacOS/test-userclient-app" "$ROOT" add >/dev/null 2>&1
+        "$E/Contents/MacOS/test-userclient-app" "$ROOT" add >"$TMP/out" 2>&1 && ok signed-app-admitted-again ||
+                fail signed-app-admitted-again "$(cat "$TMP/out")"
+        [ "$s0" -eq 1 ] && [ "$(sigs)" -eq 1 ] && ok app-signature-verified-once ||
+                fail app-signature-verified-once "verified $s0 then $(sigs) times"
+        [ "$h0" -eq 1 ] && [ "$(hashes)" -eq 1 ] && ok app-executable-hashed-once ||
+                fail app-executable-hashed-once "hashed $h0 then $(hashes) times"
+        # signing again changes the signature files: verified again at the next open
+        sleep 0.02
+        quiet "$RINGKIT_SIGN" sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" \
+                --entitlements "$TMP/Entitled.entitlements" "$E"
+        "$E/Contents/MacOS/test-userclient-app" "$ROOT" add >"$TMP/out" 2>&1 && ok resigned-app-admitted ||
+                fail resigned-app-admitted "$(cat "$TMP/out")"
+        [ "$(sigs)" -eq 2 ] && ok changed-signature-verified-again || fail changed-signature-verified-again "verified $(sigs) times"
+        # a tampered executable in a bundle whose signature files did not change is still refused
+        cp "$E/Contents/MacOS/test-userclient-app" "$TMP/exe.bak"
+        printf 'x' >>"$E/Contents/MacOS/test-userclient-app"
+        "$E/Contents/MacOS/test-userclient-app" "$ROOT" denied >"$TMP/out" 2>&1 &&
+                ok changed-executable-denied-with-cached-signature || fail changed-executable-denied-with-cached-signature "$(cat "$TMP/out")"
+        expect_grep changed-executable-reason 'not the one'
+        cp "$TMP/exe.bak" "$E/Contents/MacOS/test-userclient-app"
+
+        # --- apps that are not root: the user-client commands, nothing else ---
+        chmod -R a+rX "$TMP"
+        as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+        n_adm=$(grep -c "user client type 0 opened for pid [0-9]* (entitlement)" "$TMP/ringd.log")
+        as_nobody "$E/Contents/MacOS/test-userclient-app" "$ROOT" add >"$TMP/out" 2>&1 &&
+                ok nonroot-signed-app-admitted || fail nonroot-signed-app-admitted "$(cat "$TMP/out") $(tail -3 "$TMP/ringd.log")"
+        [ "$(grep -c "user client type 0 opened for pid [0-9]* (entitlement)" "$TMP/ringd.log")" -gt "$n_adm" ] &&
+                ok nonroot-admitted-by-entitlement ||
+                fail nonroot-admitted-by-entitlement "$(tail -3 "$TMP/ringd.log")"
+        as_nobody "$UC_TEST_APP" "$ROOT" denied >"$TMP/out" 2>&1 && ok nonroot-unsigned-app-denied ||
+                fail nonroot-unsigned-app-denied "$(cat "$TMP/out")"
+        expect_grep nonroot-unsigned-reason 'not a bundle'
+        as_nobody "$TMP/Other.app/Contents/MacOS/test-userclient-app" "$ROOT" denied >"$TMP/out" 2>&1 &&
+                ok nonroot-unentitled-app-denied || fail nonroot-unentitled-app-denied "$(cat "$TMP/out")"
+        expect_grep nonroot-unentitled-reason 'does not name this driver'
+        for cmd in status "developer on" "virt add --class RKUCSampleDevice" shutdown; do
+                # shellcheck disable=SC2086
+                as_nobody "$RINGCTL" --root "$ROOT" $cmd >"$TMP/out" 2>&1
+                rc=$?
+                name=nonroot-refused-${cmd%% *}
+                [ $rc -ne 0 ] && grep -q "root only" "$TMP/out" && ok "$name" || fail "$name" "exit $rc: $(cat "$TMP/out")"
+        done
+        ringctl status --json >"$TMP/out"
+        expect_grep nonroot-changed-nothing '"developer_mode":false|"developer":false'
+        log_has "uid 65534 may not run 'shutdown'" && ok nonroot-refusal-logged || fail nonroot-refusal-logged "$(tail -3 "$TMP/ringd.log")"
 else
         fail unsigned-app-denied "the driver stopped when developer mode went off"
 fi

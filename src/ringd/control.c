@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control socket (ROOT/run/ringd.sock, SOCK_SEQPACKET, mode 0600):
+ * The control socket (ROOT/run/ringd.sock, SOCK_SEQPACKET, mode 0666):
  * ringctl's requests, one dispatch switch, one case per command
- * (ipc/proto.h describes the framing).  A client that sends a malformed
+ * (ipc/proto.h describes the framing).  Any local user may connect, but
+ * only ringd's own user (and root) may run the administrative commands
+ * below; other users reach the user-client commands (uc-find, uc-wait,
+ * uc-watch, uc-open: apps talking to drivers, with their own access check
+ * in userclient.c) and nothing else -- checked per command from the
+ * peer's SO_PEERCRED, taken when it connected.  A client that sends a malformed
  * message is disconnected; nothing a client sends can stop ringd except the
  * `shutdown` command.
  *
@@ -32,6 +37,7 @@
 #include "shared/macro.h"
 
 #define MAX_CLIENTS 64
+#define MAX_USER_CLIENTS 48 /* clients that are not admin: root always finds room */
 
 struct ctl_client {
         ringd *d;
@@ -39,6 +45,8 @@ struct ctl_client {
         rk_source *src;
         uint32_t debug_peer; /* a pending debug request, 0 when none */
         char *debug_bundle;
+        uid_t uid;           /* the peer's, at connect time (SO_PEERCRED) */
+        bool admin;          /* root or ringd's own user: may run every command */
         ctl_client *next;
 };
 
@@ -376,6 +384,16 @@ static const struct {
         { "uc-open", userclient_cmd_open },
 };
 
+/* What any local user may run; everything else is for root (and ringd's own user). */
+static const char *const user_commands[] = { "uc-find", "uc-wait", "uc-watch", "uc-open" };
+
+static bool user_command(const char *cmd) {
+        for (size_t k = 0; k < ELEMENTSOF(user_commands); k++)
+                if (streq(cmd, user_commands[k]))
+                        return true;
+        return false;
+}
+
 static int dispatch(ctl_client *c, rk_msg *m) {
         _cleanup_(rk_value_unrefp) rk_value *req = NULL;
         const char *cmd;
@@ -389,6 +407,12 @@ static int dispatch(ctl_client *c, rk_msg *m) {
         cmd = rk_dict_get_string(req, "command");
         for (size_t k = 0; cmd && k < ELEMENTSOF(commands); k++)
                 if (streq(cmd, commands[k].name)) {
+                        if (!c->admin && !user_command(cmd)) {
+                                log_notice(c->d, "control: uid %u may not run '%s' (administrative; root only)",
+                                           (unsigned) c->uid, cmd);
+                                reply_error(c, m->peer, -EPERM, "administrative command: root only");
+                                return 0;
+                        }
                         commands[k].fn(c, m->peer, req);
                         return 0;
                 }
@@ -429,14 +453,24 @@ static int on_accept(rk_source *s, int fd, uint32_t revents, void *ud) {
         ringd *d = ud;
         unsigned n = 0;
 
-        for (ctl_client *c = d->clients; c; c = c->next)
+        unsigned n_user = 0;
+
+        for (ctl_client *c = d->clients; c; c = c->next) {
                 n++;
+                n_user += !c->admin;
+        }
         for (;;) {
                 ctl_client *c;
+                struct ucred cred = { .uid = (uid_t) -1 };
+                socklen_t len = sizeof(cred);
+                bool admin;
                 int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
                 if (cfd < 0)
                         return 0;
-                if (n >= MAX_CLIENTS) {
+                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                        cred.uid = (uid_t) -1;
+                admin = cred.uid == 0 || cred.uid == geteuid();
+                if (n >= MAX_CLIENTS || (!admin && n_user >= MAX_USER_CLIENTS)) {
                         close(cfd);
                         continue;
                 }
@@ -446,6 +480,8 @@ static int on_accept(rk_source *s, int fd, uint32_t revents, void *ud) {
                         continue;
                 }
                 c->d = d;
+                c->uid = cred.uid;
+                c->admin = admin;
                 /* fds: uc-open replies carry the connection's socket */
                 if (rk_channel_new(cfd, RK_CHANNEL_FDS, &c->ch) < 0) {
                         close(cfd); /* still ours when the channel was not made */
@@ -460,6 +496,7 @@ static int on_accept(rk_source *s, int fd, uint32_t revents, void *ud) {
                 c->next = d->clients;
                 d->clients = c;
                 n++;
+                n_user += !admin;
         }
 }
 
@@ -474,7 +511,7 @@ int control_listen(ringd *d) {
         if (fd < 0)
                 return -errno;
         (void) unlink(d->sock_path);
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || chmod(d->sock_path, 0600) < 0 || listen(fd, 16) < 0) {
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || chmod(d->sock_path, 0666) < 0 || listen(fd, 16) < 0) {
                 int r = -errno;
                 close(fd);
                 return r;

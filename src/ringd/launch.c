@@ -63,6 +63,9 @@ typedef struct trust {
         bool relaxed;            /* the developer-mode relaxation was recorded */
         bool pinned;             /* unsigned in developer mode: sha is the first launch's */
         uint8_t sha[RK_SHA256_LEN];
+        char *exe_rel;           /* app bundles (launch_bundle_signing): the last executable checked, */
+        file_id exe_id;          /* its identity then, */
+        bool exe_ok;             /* and whether its SHA-256 was the code directory's */
         struct trust *next;
 } trust;
 
@@ -218,6 +221,7 @@ static trust *trust_free(trust *t) {
                 return NULL;
         free(t->bundle_path);
         free(t->why);
+        free(t->exe_rel);
         rk_signing_info_free(t->info_sig);
         free(t);
         return NULL;
@@ -252,13 +256,13 @@ static int diag_first(rk_diag *dg, char **ret) {
 }
 
 /* The bundle's trust record, verified now if it is new or its signature changed. */
-static trust *trust_get(ringd *d, const rk_bundle *b) {
+static trust *trust_get_path(ringd *d, const char *path, const char *name) {
         struct launch_state *ls = d->launch;
         trust **pp, *t;
         rk_diag dg;
 
         for (pp = &ls->trusts; (t = *pp); pp = &t->next)
-                if (streq(t->bundle_path, b->path))
+                if (streq(t->bundle_path, path))
                         break;
         if (t && trust_current(t))
                 return t;
@@ -267,24 +271,28 @@ static trust *trust_get(ringd *d, const rk_bundle *b) {
                 trust_free(t);
         }
         t = calloc(1, sizeof(*t));
-        if (!t || !(t->bundle_path = strdup(b->path))) {
+        if (!t || !(t->bundle_path = strdup(path))) {
                 free(t);
                 return NULL;
         }
-        bundle_file_id(b->path, RK_SIGNATURE_FILE, &t->sig);
-        bundle_file_id(b->path, RK_CODEDIR_FILE, &t->cd);
-        bundle_file_id(b->path, "Contents/Info.plist", &t->info);
+        bundle_file_id(path, RK_SIGNATURE_FILE, &t->sig);
+        bundle_file_id(path, RK_CODEDIR_FILE, &t->cd);
+        bundle_file_id(path, "Contents/Info.plist", &t->info);
         rk_diag_init(&dg);
-        t->r = rk_verify_bundle(b->path, d->trust_dir, NULL, 0, &t->info_sig, &dg);
+        t->r = rk_verify_bundle(path, d->trust_dir, NULL, 0, &t->info_sig, &dg);
         if (t->r < 0 && diag_first(&dg, &t->why) < 0)
                 t->why = NULL;
         rk_diag_done(&dg);
         if (t->r >= 0)
-                log_info(d, "%s: signature valid (team %s)", rk_bundle_name((rk_bundle *) b),
+                log_info(d, "%s: signature valid (team %s)", name,
                          t->info_sig && t->info_sig->team ? t->info_sig->team : "?");
         t->next = ls->trusts;
         ls->trusts = t;
         return t;
+}
+
+static trust *trust_get(ringd *d, const rk_bundle *b) {
+        return trust_get_path(d, b->path, rk_bundle_name((rk_bundle *) b));
 }
 
 static bool developer_mode(ringd *d) {
@@ -598,5 +606,66 @@ int launch_entitlements(ringd *d, const char *bundle_id, const rk_value **ret, c
                 return 0;
         }
         *ret = t->info_sig->entitlements;
+        return 1;
+}
+
+/* SHA-256 of a file (a /proc/PID/exe: the very file the process runs, even if renamed or replaced since). */
+static int file_sha256(const char *path, uint8_t out[RK_SHA256_LEN]) {
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC);
+        EVP_MD_CTX *ctx;
+        uint8_t buf[65536];
+        ssize_t n;
+        int r = 0;
+
+        if (fd < 0)
+                return -errno;
+        ctx = EVP_MD_CTX_new();
+        if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+                EVP_MD_CTX_free(ctx);
+                return -ENOMEM;
+        }
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                if (!EVP_DigestUpdate(ctx, buf, (size_t) n))
+                        r = -EIO;
+        if (n < 0)
+                r = -errno;
+        if (r == 0 && !EVP_DigestFinal_ex(ctx, out, NULL))
+                r = -EIO;
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+int launch_bundle_signing(ringd *d, const char *bundle_path, const char *exe_rel, const char *exe_path,
+                          const rk_signing_info **ret, const char **why) {
+        trust *t = trust_get_path(d, bundle_path, bundle_path);
+        const rk_codedir_entry *e;
+        uint8_t sha[RK_SHA256_LEN];
+        file_id id;
+
+        if (!t)
+                return -ENOMEM;
+        if (t->r < 0 || !t->info_sig || (exe_rel && !t->info_sig->codedir)) {
+                *why = t->r == -ENOENT ? "not signed" : t->why ? t->why : "the signature does not verify";
+                return 0;
+        }
+        if (exe_rel) {
+                file_identify(exe_path, &id);
+                if (!t->exe_rel || !streq(t->exe_rel, exe_rel) || memcmp(&id, &t->exe_id, sizeof(id)) != 0 ||
+                    id.ino == 0) {
+                        free(t->exe_rel);
+                        if (!(t->exe_rel = strdup(exe_rel)))
+                                return -ENOMEM;
+                        t->exe_id = id;
+                        e = rk_codedir_find(t->info_sig->codedir, exe_rel);
+                        t->exe_ok = e && file_sha256(exe_path, sha) == 0 && memcmp(sha, e->hash, sizeof(sha)) == 0;
+                        log_info(d, "%s: executable %s hashed: %s", bundle_path, exe_rel,
+                                 t->exe_ok ? "the signed one" : "NOT the signed one");
+                }
+                if (!t->exe_ok) {
+                        *why = "the running executable is not the one the bundle's signature covers";
+                        return 0;
+                }
+        }
+        *ret = t->info_sig;
         return 1;
 }

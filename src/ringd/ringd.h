@@ -273,6 +273,16 @@ bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_prov
  * validly signed (*why says why), -ENOENT, -ENOMEM.
  */
 int launch_entitlements(ringd *d, const char *bundle_id, const rk_value **ret, const char **why);
+/*
+ * Any bundle by path (an app's, for user clients): its signing info from
+ * the same trust records, and -- when exe_rel is set -- whether the file
+ * at exe_path (a /proc/PID/exe) is the code directory's exe_rel, hashed
+ * again only when that file's identity changes.  1 and *ret; 0 and *why
+ * (not signed, does not verify, not the signed executable); -ENOMEM.
+ */
+typedef struct rk_signing_info rk_signing_info; /* trust/sign.h */
+int launch_bundle_signing(ringd *d, const char *bundle_path, const char *exe_rel, const char *exe_path,
+                          const rk_signing_info **ret, const char **why);
 
 /* devopen.c: RK_DEXT_DEVICE_OPEN (uinput, uhid) for entitled instances */
 int devopen_request(instance *i, rk_msg *m, rk_value *body);

@@ -45,8 +45,6 @@
 #include "ipc/proto.h"
 #include "ringd/ringd.h"
 #include "shared/macro.h"
-#include "shared/sha256.h"
-#include "trust/codedir.h"
 #include "trust/entitlements.h"
 #include "trust/sign.h"
 
@@ -317,37 +315,19 @@ void userclient_done(ringd *d) {
 typedef struct app_id {
         char exe[PATH_MAX];
         char *bundle_path;            /* the app bundle holding exe, when there is one */
-        rk_signing_info *info;        /* when that bundle's signature verifies and exe is what it signed */
+        const rk_signing_info *info;  /* when that bundle's signature verifies and exe is what it signed
+                                       * (launch.c's trust record: verified once, again when it changes) */
 } app_id;
 
 static void app_id_done(app_id *a) {
         free(a->bundle_path);
-        rk_signing_info_free(a->info);
-}
-
-/* SHA-256 of what the process runs: /proc/PID/exe is the very file, even if renamed or replaced since. */
-static int hash_exe(const char *link, uint8_t out[32]) {
-        _cleanup_(closep) int fd = open(link, O_RDONLY | O_CLOEXEC);
-        rk_sha256_ctx ctx;
-        uint8_t buf[65536];
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        rk_sha256_init(&ctx);
-        while ((n = read(fd, buf, sizeof(buf))) > 0)
-                rk_sha256_update(&ctx, buf, (size_t) n);
-        if (n < 0)
-                return -errno;
-        rk_sha256_final(&ctx, out);
-        return 0;
 }
 
 /* Who is the peer: its executable, and the signed app bundle it runs from (if any). */
 static void identify_app(ringd *d, pid_t pid, app_id *a, const char **why) {
         char link[64], *p;
+        const char *vwhy = NULL;
         ssize_t n;
-        rk_diag dg;
         int r;
 
         snprintf(link, sizeof(link), "/proc/%d/exe", (int) pid);
@@ -366,21 +346,14 @@ static void identify_app(ringd *d, pid_t pid, app_id *a, const char **why) {
         a->bundle_path = strndup(a->exe, (size_t) (p - a->exe) + 4);
         if (!a->bundle_path)
                 return;
-        rk_diag_init(&dg);
-        r = rk_verify_bundle(a->bundle_path, d->trust_dir, NULL, 0, &a->info, &dg);
-        rk_diag_done(&dg);
-        if (r < 0 || !a->info || !a->info->codedir) {
-                *why = r == -ENOENT ? "the app bundle is not signed" : "the app bundle's signature does not verify";
-                a->info = rk_signing_info_free(a->info);
-                return;
-        }
-        {
-                const rk_codedir_entry *e = rk_codedir_find(a->info->codedir, p + 5);
-                uint8_t sha[32];
-                if (!e || hash_exe(link, sha) < 0 || memcmp(sha, e->hash, sizeof(sha)) != 0) {
-                        *why = "the running executable is not the one the app bundle's signature covers";
-                        a->info = rk_signing_info_free(a->info);
-                }
+        /* /proc/PID/exe is the very file the process runs, even if renamed or replaced since */
+        r = launch_bundle_signing(d, a->bundle_path, p + 5, link, &a->info, &vwhy);
+        if (r <= 0) {
+                a->info = NULL;
+                *why = r < 0                           ? "out of memory"
+                       : vwhy && strstr(vwhy, "running") ? "the running executable is not the one the app bundle's signature covers"
+                       : vwhy && streq(vwhy, "not signed") ? "the app bundle is not signed"
+                                                           : "the app bundle's signature does not verify";
         }
 }
 
@@ -408,16 +381,12 @@ static void relax_once(ringd *d, const char *bundle, const char *exe) {
 /* The rule at the top of this file.  0 and *admitted_by, or -EPERM and *why. */
 static int check_access(ringd *d, instance *i, app_id *app, const char **admitted_by, const char **why) {
         rk_bundle *b = catalogue_find_bundle(d, i->bundle);
-        _cleanup_(rk_signing_info_freep) rk_signing_info *dext = NULL;
-        const char *app_why = NULL;
-        rk_diag dg;
+        const rk_signing_info *dext = NULL;
+        const char *app_why = NULL, *dwhy = NULL;
 
-        if (b) {
-                rk_diag_init(&dg);
-                if (rk_verify_bundle(b->path, d->trust_dir, NULL, 0, &dext, &dg) < 0)
-                        dext = rk_signing_info_free(dext);
-                rk_diag_done(&dg);
-        }
+        /* launch.c's trust record of the driver: verified at its launch, again only when it changed */
+        if (b && launch_bundle_signing(d, b->path, NULL, NULL, &dext, &dwhy) <= 0)
+                dext = NULL;
         if (app->info) {
                 if (!rk_entitlements_allow_userclient(app->info->entitlements, i->bundle))
                         app_why = "the app's userclient-access entitlement does not name this driver";
