@@ -152,6 +152,7 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
 
 static int instance_value(instance *i, rk_value **ret) {
         _cleanup_(rk_value_unrefp) rk_value *e = NULL;
+        (void) kext_status(d, m);
         int r;
 
         if ((r = rk_value_new_dict(&e)) < 0 || (r = rk_dict_set_string(e, "instance", i->tag)) < 0 ||

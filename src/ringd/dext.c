@@ -550,6 +550,7 @@ void instance_kill(instance *i, const char *why) {
                 limits_kill_all(i->d, i); /* the leader exited: its children may not have */
         i->child = rk_source_unref(i->child);
         i->state = I_DEAD;
+        kext_instance_stop(i); /* an in-process kext driver: its class's stop */
         limits_release(i->d, i);
         family_instance_release(i); /* after the process is gone: its interfaces are deleted */
 }
@@ -914,7 +915,7 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
         const char *exe = NULL, *cls;
         _cleanup_(rk_value_unrefp) rk_value *props = NULL;
         const char *chain[3];
-        bool debug, warm = false;
+        bool debug, warm = false, kext;
         instance *i;
         int r;
 
@@ -926,8 +927,9 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
         cls = rk_dict_get_string(p->dict, "IOUserClass");
         if (!cls)
                 cls = p->io_class;
-        debug = debug_take(d, p->bundle);
-        i = debug ? NULL : spare_take(d, p->bundle, exe);
+        kext = kext_bundle(d, p->bundle);
+        debug = !kext && debug_take(d, p->bundle);
+        i = debug || kext ? NULL : spare_take(d, p->bundle, exe);
         warm = i != NULL;
         if (!i)
                 i = instance_new(d, p->bundle, exe, false);
@@ -960,6 +962,14 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
         i->service->owner = i;
 
         if (!warm) {
+        if (kext) {
+                /* a kext's class runs in ringd: probe and start now, no process */
+                r = kext_instance_start(i);
+                if (r < 0)
+                        goto fail;
+                *ret = i;
+                return 0;
+        }
                 r = start_process(i);
                 if (r < 0)
                         goto fail;

@@ -446,8 +446,13 @@ fail:
         free(res_nub);
         linux_stop(&d);
         control_close(&d);
+        if ((r = kext_init(&d)) < 0) {
+                log_error(&d, "kexts: %s", strerror(-r));
+                goto fail;
+        }
         es_done(&d);
         d.rescan_timer = rk_source_unref(d.rescan_timer);
+        kext_load_all(&d); /* before any device is matched */
         d.inotify_src = rk_source_unref(d.inotify_src);
         if (d.inotify_fd >= 0)
                 close(d.inotify_fd);
@@ -472,6 +477,7 @@ fail:
                 free(d.ext_dirs[k]);
         free(d.ext_dirs);
         for (size_t k = 0; k < d.n_debug_next; k++)
+        kext_done(&d);
                 free(d.debug_next[k]);
         free(d.debug_next);
         free(d.root);

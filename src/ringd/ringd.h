@@ -134,6 +134,7 @@ struct instance {
         struct family_state *family; /* family.c: what its family requests created (TAP interfaces) */
 };
 
+        struct kinst *kext;     /* kext.c: an in-process kext driver (pid 0), NULL for a dext */
 /* ---- the daemon ---- */
 struct ringd {
         rk_loop *loop;
@@ -194,6 +195,7 @@ struct ringd {
         struct es_state *es;    /* es.c: endpoint security (issue 7) */
 };
 
+        struct kext_state *kext; /* kext.c: loaded kexts, safe mode (issue 7) */
 /* catalogue.c */
 int catalogue_scan(ringd *d);
 int catalogue_watch(ringd *d);
@@ -336,3 +338,16 @@ int es_configure(ringd *d, const char *option, const char *value);
 int es_init(ringd *d);                 /* RUN/es.sock, the fanotify groups, the permission thread */
 void es_done(ringd *d);                /* every pending AUTH answered (allow), clients closed */
 int es_status(ringd *d, rk_value *m);  /* adds "endpoint_security" to `ringctl status` */
+
+/* kext.c: kexts loaded into ringd (issue 7; docs/kexts.md) */
+int kext_init(ringd *d);                 /* the key, the panic handlers, the safe-mode flag */
+void kext_load_all(ringd *d);            /* every kext of the catalogue: rules, precedence, start, seal */
+void kext_done(ringd *d);
+bool kext_bundle(ringd *d, const char *bundle_id);   /* is it a .kext? */
+int kext_instance_start(instance *i);    /* probe and start in-process; 0 when RUNNING (nub_instance_started ran) */
+void kext_instance_stop(instance *i);    /* the class's stop; idempotent */
+int kext_instance_call(instance *i, uint64_t selector, uint64_t arg, uint64_t *result);
+int kext_status(ringd *d, rk_value *m);  /* adds kexts and safe mode to `ringctl status` */
+void kext_cmd_list(ctl_client *c, uint32_t peer, rk_value *req);      /* kexts */
+void kext_cmd_safe_mode(ctl_client *c, uint32_t peer, rk_value *req); /* safe-mode {action: show|clear} */
+void kext_cmd_call(ctl_client *c, uint32_t peer, rk_value *req);      /* kext-call {service, selector, arg} */
