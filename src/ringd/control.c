@@ -147,12 +147,12 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
         (void) rk_dict_set_string(m, "extension_db", d->extdb ? d->extdb_path : "unavailable");
         (void) activation_status(d, m);
         (void) es_status(d, m);
+        (void) kext_status(d, m);
         reply(c, peer, m);
 }
 
 static int instance_value(instance *i, rk_value **ret) {
         _cleanup_(rk_value_unrefp) rk_value *e = NULL;
-        (void) kext_status(d, m);
         int r;
 
         if ((r = rk_value_new_dict(&e)) < 0 || (r = rk_dict_set_string(e, "instance", i->tag)) < 0 ||
@@ -383,6 +383,9 @@ static const struct {
         /* user clients (issue 8): src/ringd/userclient.c */
         { "uc-find", userclient_cmd_find }, { "uc-wait", userclient_cmd_wait },
         { "uc-open", userclient_cmd_open },
+        /* kexts (issue 7): src/ringd/kext.c */
+        { "kexts", kext_cmd_list },       { "safe-mode", kext_cmd_safe_mode },
+        { "kext-call", kext_cmd_call },
 };
 
 /* What any local user may run; everything else is for root (and ringd's own user). */
