@@ -961,7 +961,6 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
                 goto fail;
         i->service->owner = i;
 
-        if (!warm) {
         if (kext) {
                 /* a kext's class runs in ringd: probe and start now, no process */
                 r = kext_instance_start(i);
@@ -970,6 +969,7 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
                 *ret = i;
                 return 0;
         }
+        if (!warm) {
                 r = start_process(i);
                 if (r < 0)
                         goto fail;

@@ -430,8 +430,13 @@ int main(int argc, char **argv) {
                    d.root ? d.root : "/", d.sock_path, d.ext_dirs[0], d.n_ext_dirs > 1 ? " ..." : "");
         if (!d.builtin_path)
                 log_warning(&d, "no built-in driver host (ringkit-builtin): codeless bundles cannot start");
+        if ((r = kext_init(&d)) < 0) {
+                log_error(&d, "kexts: %s", strerror(-r));
+                goto fail;
+        }
         if ((r = catalogue_scan(&d)) < 0 || (r = catalogue_watch(&d)) < 0)
                 goto fail;
+        kext_load_all(&d); /* before any device is matched */
         if (d.linux_provider && (r = linux_start(&d)) < 0) {
                 log_warning(&d, "Linux devices unavailable: %s; continuing with virtual devices only", strerror(-r));
                 d.linux_provider = false;
@@ -446,19 +451,15 @@ fail:
         free(res_nub);
         linux_stop(&d);
         control_close(&d);
-        if ((r = kext_init(&d)) < 0) {
-                log_error(&d, "kexts: %s", strerror(-r));
-                goto fail;
-        }
         es_done(&d);
         d.rescan_timer = rk_source_unref(d.rescan_timer);
-        kext_load_all(&d); /* before any device is matched */
         d.inotify_src = rk_source_unref(d.inotify_src);
         if (d.inotify_fd >= 0)
                 close(d.inotify_fd);
         spares_free_all(&d);
         while (d.instances)
                 instance_free(d.instances);
+        kext_done(&d);
         nub_free_all(&d);
         virtual_free_all(&d);
         limits_done(&d);
@@ -477,7 +478,6 @@ fail:
                 free(d.ext_dirs[k]);
         free(d.ext_dirs);
         for (size_t k = 0; k < d.n_debug_next; k++)
-        kext_done(&d);
                 free(d.debug_next[k]);
         free(d.debug_next);
         free(d.root);

@@ -132,9 +132,9 @@ struct instance {
         size_t n_waiters;
         instance *next_all, *prev_all;
         struct family_state *family; /* family.c: what its family requests created (TAP interfaces) */
+        struct kinst *kext;     /* kext.c: an in-process kext driver (pid 0), NULL for a dext */
 };
 
-        struct kinst *kext;     /* kext.c: an in-process kext driver (pid 0), NULL for a dext */
 /* ---- the daemon ---- */
 struct ringd {
         rk_loop *loop;
@@ -193,9 +193,9 @@ struct ringd {
         unsigned exit_code;
         struct uc_broker *uc;   /* userclient.c: waiters for services, relaxations recorded */
         struct es_state *es;    /* es.c: endpoint security (issue 7) */
+        struct kext_state *kext; /* kext.c: loaded kexts, safe mode (issue 7) */
 };
 
-        struct kext_state *kext; /* kext.c: loaded kexts, safe mode (issue 7) */
 /* catalogue.c */
 int catalogue_scan(ringd *d);
 int catalogue_watch(ringd *d);
