@@ -417,6 +417,55 @@ static int cmd_cycle(const char *root, unsigned n) {
         return failed ? 1 : 0;
 }
 
+static void on_service(rk_client *c, uint64_t id, bool appeared, void *ud) {
+        printf("%s %llu\n", appeared ? "appeared" : "gone", (unsigned long long) id);
+        fflush(stdout);
+        (*(unsigned *) ud)++;
+}
+
+/*
+ * watch N: print the driver services as ringd pushes them (appeared ID /
+ * gone ID) until N events came; a second watch is removed at once and must
+ * deliver nothing.  The shell adds and removes devices meanwhile.
+ */
+static int cmd_watch(const char *root, unsigned want) {
+        rk_client *c = client(root);
+        rk_matching *m;
+        unsigned n = 0, other = 0;
+        uint32_t w, w2;
+        int r;
+
+        rk_matching_new(&m);
+        rk_matching_set_class(m, "UCSampleDriver");
+        r = rk_client_watch(c, m, on_service, &n, &w);
+        if (r == 0)
+                r = rk_client_watch(c, m, on_service, &other, &w2);
+        if (r == 0)
+                r = rk_client_unwatch(c, w2);
+        rk_matching_free(m);
+        if (r < 0) {
+                printf("FAIL watch: %s\n", strerror(-r));
+                return 1;
+        }
+        printf("watching\n");
+        fflush(stdout);
+        while (n < want) {
+                r = rk_client_dispatch(c, 20000);
+                if (r < 0) {
+                        printf("FAIL dispatch: %s\n", strerror(-r));
+                        return 1;
+                }
+                if (r == 0) {
+                        printf("FAIL timed-out: %u of %u events\n", n, want);
+                        return 1;
+                }
+        }
+        r = rk_client_unwatch(c, w2);
+        printf("unwatched-twice %d other %u\n", r, other);
+        rk_client_free(c);
+        return r == -ENOENT && other == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
         const char *root, *cmd;
 
@@ -430,6 +479,8 @@ int main(int argc, char **argv) {
                 return cmd_checks(root);
         if (strcmp(cmd, "crash") == 0)
                 return cmd_crash(root);
+        if (strcmp(cmd, "watch") == 0)
+                return cmd_watch(root, argc > 3 ? (unsigned) atoi(argv[3]) : 1);
         if (strcmp(cmd, "cycle") == 0)
                 return cmd_cycle(root, argc > 3 ? (unsigned) atoi(argv[3]) : 10);
         {

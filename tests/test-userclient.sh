@@ -94,6 +94,23 @@ expect_grep relaxation-in-status 'user client opened by'
 [ "$(grep -c 'user client opened by' "$TMP/ringd.log")" -eq 1 ] && ok relaxation-recorded-once ||
         fail relaxation-recorded-once "$(grep -c 'user client opened by' "$TMP/ringd.log") lines"
 
+# --- watching: ringd pushes appearances and departures as they happen ---
+app watch 3 >"$TMP/watch.out" 2>&1 &
+wpid=$!
+if wait_for 10 grep -q '^appeared' "$TMP/watch.out"; then ok watch-lists-present-service
+else fail watch-lists-present-service "$(cat "$TMP/watch.out")"; fi
+first=$(sed -n 's/^appeared //p' "$TMP/watch.out" | head -1)
+vid=$(ringctl virt add --class RKUCSampleDevice --property IOName=ucs1)
+if wait_for 10 sh -c "[ \$(grep -c '^appeared' '$TMP/watch.out') -ge 2 ]"; then ok watch-pushes-appearance
+else fail watch-pushes-appearance "$(cat "$TMP/watch.out")"; fi
+second=$(sed -n 's/^appeared //p' "$TMP/watch.out" | sed -n 2p)
+ringctl virt remove "$vid" >/dev/null
+wait $wpid
+rc=$?
+grep -q "^gone $second\$" "$TMP/watch.out" && ok watch-pushes-departure || fail watch-pushes-departure "$(cat "$TMP/watch.out")"
+[ $rc -eq 0 ] && [ "$first" != "$second" ] && ok watch-clean-exit-unwatched-silent ||
+        fail watch-clean-exit-unwatched-silent "exit $rc: $(cat "$TMP/watch.out")"
+
 # --- no descriptor leaks in the driver or ringd across opens and closes ---
 pid=$(dext_pid)
 app cycle 3 >/dev/null 2>&1   # warm up (the driver's first queue, scratch buffers)

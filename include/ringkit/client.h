@@ -81,6 +81,25 @@ int rk_client_wait(rk_client *c, const rk_matching *m, int timeout_ms, uint64_t 
 int rk_client_wait_gone(rk_client *c, uint64_t id, int timeout_ms);
 
 /*
+ * Get told, as services matching `m` appear and go, without asking again:
+ * fn(c, id, appeared, ud) runs from rk_client_dispatch() -- first once per
+ * service that matches now (appeared = true), then at every change ringd
+ * pushes (a driver started or stopped, a device came or left).  At most 16
+ * watches per rk_client.  0 and *ret_watch, -EBUSY, -ECONNRESET.
+ */
+typedef void (*rk_service_fn)(rk_client *c, uint64_t id, bool appeared, void *ud);
+int rk_client_watch(rk_client *c, const rk_matching *m, rk_service_fn fn, void *ud, uint32_t *ret_watch);
+int rk_client_unwatch(rk_client *c, uint32_t watch); /* 0, -ENOENT */
+/*
+ * Run the callbacks of what ringd pushed, waiting up to timeout_ms (0:
+ * don't wait; -1: forever) when there is nothing yet.  The number run, or
+ * -ECONNRESET once ringd is gone.
+ */
+int rk_client_dispatch(rk_client *c, int timeout_ms);
+/* Readable when rk_client_dispatch() may have work: for the app's own poll loop. */
+int rk_client_get_fd(rk_client *c);
+
+/*
  * Open a user client of `type` on service `id` (a driver's service, or a
  * provider a driver runs).  ringd checks access, the driver's
  * newUserClient handler may refuse; waits up to 5 s for the driver.

@@ -35,10 +35,27 @@
 #define OPEN_TIMEOUT_MS 5000
 #define REPLY_TIMEOUT_MS 10000
 
+typedef struct client_watch {
+        uint32_t id;
+        rk_service_fn fn;
+        void *ud;
+        struct client_watch *next;
+} client_watch;
+
+typedef struct client_event {
+        uint32_t watch;
+        uint64_t id;
+        bool appeared;
+        struct client_event *next;
+} client_event;
+
 struct rk_client {
         rk_channel *ch;
         uint32_t next_peer;
         char *last_error;
+        client_watch *watches;
+        client_event *events, **events_tail; /* pushed by ringd, not yet dispatched */
+        bool gone;                           /* ringd closed the socket */
 };
 
 struct rk_matching {
@@ -129,12 +146,23 @@ RK_EXPORT int rk_client_new(const char *root, rk_client **ret) {
                 free(c);
                 return r;
         }
+        c->events_tail = &c->events;
         *ret = c;
         return 0;
 }
 
 RK_EXPORT rk_client *rk_client_free(rk_client *c) {
         if (c) {
+                while (c->watches) {
+                        client_watch *w = c->watches;
+                        c->watches = w->next;
+                        free(w);
+                }
+                while (c->events) {
+                        client_event *e = c->events;
+                        c->events = e->next;
+                        free(e);
+                }
                 rk_channel_free(c->ch);
                 free(c->last_error);
                 free(c);
@@ -160,6 +188,28 @@ static int flush_wait(rk_channel *ch) {
         return 0;
 }
 
+static void queue_event(rk_client *c, uint32_t watch, uint64_t id, bool appeared) {
+        client_event *e = calloc(1, sizeof(*e));
+
+        if (!e)
+                return;
+        *e = (client_event){ .watch = watch, .id = id, .appeared = appeared };
+        *c->events_tail = e;
+        c->events_tail = &e->next;
+}
+
+/* An RK_CTL_EVENT from ringd (uc-watch): queued for rk_client_dispatch(). */
+static void on_event(rk_client *c, rk_msg *m) {
+        _cleanup_(rk_value_unrefp) rk_value *ev = NULL;
+        uint64_t watch = 0, id = 0;
+        const char *what;
+
+        if (rk_msg_read_plist(m, &ev) < 0 || !rk_dict_get_u64(ev, "watch", &watch) ||
+            !rk_dict_get_u64(ev, "id", &id) || !(what = rk_dict_get_string(ev, "event")) || watch > UINT32_MAX)
+                return;
+        queue_event(c, (uint32_t) watch, id, streq(what, "appeared"));
+}
+
 /* One request, one reply; an fd in the reply goes to *ret_fd (may be NULL: closed). */
 static int request(rk_client *c, rk_value *req, int timeout_ms, rk_value **ret, int *ret_fd) {
         _cleanup_(rk_value_unrefp) rk_value *reply = NULL;
@@ -178,6 +228,11 @@ static int request(rk_client *c, rk_value *req, int timeout_ms, rk_value **ret, 
                 r = rk_channel_recv_wait(c->ch, &m, timeout_ms);
                 if (r < 0)
                         return r;
+                if (m.type == RK_CTL_EVENT) {
+                        on_event(c, &m);
+                        rk_msg_done(&m);
+                        continue;
+                }
                 if (m.type != RK_CTL_REPLY || m.peer != peer) {
                         rk_msg_done(&m);
                         continue; /* the answer to a request that timed out earlier */
@@ -342,6 +397,115 @@ RK_EXPORT int rk_client_wait_gone(rk_client *c, uint64_t id, int timeout_ms) {
         if ((r = new_request("uc-wait", &req)) < 0 || (r = rk_dict_set_integer(req, "gone", id, false)) < 0)
                 return r;
         return wait_request(c, req, timeout_ms, &reply);
+}
+
+RK_EXPORT int rk_client_watch(rk_client *c, const rk_matching *m, rk_service_fn fn, void *ud, uint32_t *ret_watch) {
+        _cleanup_(rk_value_unrefp) rk_value *req = NULL, *reply = NULL;
+        const rk_value *list;
+        client_watch *w;
+        uint64_t id = 0;
+        int r;
+
+        if (!c || !m || !fn)
+                return -EINVAL;
+        if ((r = new_request("uc-watch", &req)) < 0 || (r = rk_dict_set(req, "match", m->dict)) < 0 ||
+            (r = request(c, req, REPLY_TIMEOUT_MS, &reply, NULL)) < 0)
+                return r;
+        if (!rk_dict_get_u64(reply, "watch", &id) || id == 0 || id > UINT32_MAX)
+                return -EBADMSG;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        *w = (client_watch){ .id = (uint32_t) id, .fn = fn, .ud = ud, .next = c->watches };
+        c->watches = w;
+        /* what matches now comes first, as appearances; later changes were sent after the reply */
+        list = rk_dict_get(reply, "services");
+        for (size_t k = 0; k < rk_array_size(list); k++) {
+                uint64_t sid;
+                if (rk_dict_get_u64(rk_array_get(list, k), "id", &sid))
+                        queue_event(c, w->id, sid, true);
+        }
+        if (ret_watch)
+                *ret_watch = w->id;
+        return 0;
+}
+
+RK_EXPORT int rk_client_unwatch(rk_client *c, uint32_t watch) {
+        _cleanup_(rk_value_unrefp) rk_value *req = NULL;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        for (client_watch **p = &c->watches; *p; p = &(*p)->next)
+                if ((*p)->id == watch) {
+                        client_watch *w = *p;
+                        *p = w->next;
+                        free(w);
+                        if ((r = new_request("uc-unwatch", &req)) < 0 ||
+                            (r = rk_dict_set_integer(req, "watch", watch, false)) < 0)
+                                return r;
+                        return request(c, req, REPLY_TIMEOUT_MS, NULL, NULL);
+                }
+        return -ENOENT;
+}
+
+RK_EXPORT int rk_client_get_fd(rk_client *c) {
+        return c ? rk_channel_get_fd(c->ch) : -EINVAL;
+}
+
+static int client_drain(rk_client *c) {
+        for (;;) {
+                rk_msg m = RK_MSG_INIT;
+                int r = rk_channel_recv(c->ch, &m);
+                if (r == 0)
+                        return 0;
+                if (r < 0) {
+                        c->gone = true;
+                        return -ECONNRESET;
+                }
+                if (m.type == RK_CTL_EVENT)
+                        on_event(c, &m);
+                rk_msg_done(&m); /* a late reply to a request that gave up: dropped */
+        }
+}
+
+static int run_events(rk_client *c) {
+        int n = 0;
+
+        while (c->events) {
+                client_event *e = c->events;
+                client_watch *w;
+                c->events = e->next;
+                if (!c->events)
+                        c->events_tail = &c->events;
+                for (w = c->watches; w && w->id != e->watch; w = w->next)
+                        ;
+                if (w) {
+                        w->fn(c, e->id, e->appeared, w->ud);
+                        n++;
+                }
+                free(e);
+        }
+        return n;
+}
+
+RK_EXPORT int rk_client_dispatch(rk_client *c, int timeout_ms) {
+        int n, r = 0;
+
+        if (!c)
+                return -EINVAL;
+        if (!c->gone)
+                r = client_drain(c);
+        n = run_events(c);
+        if (n == 0 && !c->gone && timeout_ms != 0) {
+                struct pollfd p = { .fd = rk_channel_get_fd(c->ch), .events = POLLIN };
+                if (poll(&p, 1, timeout_ms) > 0)
+                        r = client_drain(c);
+                n = run_events(c);
+        }
+        if (n > 0)
+                return n;
+        return c->gone ? -ECONNRESET : r < 0 ? r : 0;
 }
 
 /* ---- connection plumbing ---- */

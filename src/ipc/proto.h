@@ -41,6 +41,7 @@ enum {
         /* ringctl <-> ringd */
         RK_CTL_REQUEST = 1,
         RK_CTL_REPLY = 2,
+        RK_CTL_EVENT = 3,           /* ringd -> client, unasked: {watch, id, event: "appeared"|"gone"} (uc-watch) */
 
         /* dext -> ringd */
         RK_DEXT_HELLO = 100,        /* {pid: int, sdk: int, classes: [string]} */

@@ -85,7 +85,21 @@ struct rk_registry {
         rk_service **map;               /* open addressing on the ID, linear probing */
         size_t map_cap;                 /* a power of two, or 0 */
         size_t n;                       /* services in the map */
+        void (*changed)(rk_registry *reg, void *ud); /* rk_registry_set_change_handler */
+        void *changed_ud;
 };
+
+static void changed(rk_registry *reg) {
+        if (reg && reg->changed)
+                reg->changed(reg, reg->changed_ud);
+}
+
+void rk_registry_set_change_handler(rk_registry *reg, void (*fn)(rk_registry *reg, void *ud), void *ud) {
+        if (reg) {
+                reg->changed = fn;
+                reg->changed_ud = ud;
+        }
+}
 
 static const char *const state_names[_RK_SERVICE_STATE_MAX] = {
         [RK_SERVICE_REGISTERED] = "registered",
@@ -388,6 +402,7 @@ int rk_registry_publish(rk_registry *reg, rk_service *provider, const char *cons
         r = service_create(reg, provider, classes, n_classes, name, properties, &s);
         if (r < 0)
                 return r;
+        changed(reg);
         if (ret)
                 *ret = s;
         return 0;
@@ -473,9 +488,14 @@ static int terminate_subtree(rk_registry *reg, rk_service *top, void (*cb)(rk_se
 int rk_service_terminate(rk_service *svc, void (*cb)(rk_service *svc, void *userdata), void *userdata) {
         if (!svc || svc->inactive || !svc->registry)
                 return -EINVAL;
-        if (svc == svc->registry->root || svc == svc->registry->resources)
+        rk_registry *reg = svc->registry;
+        int r;
+
+        if (svc == reg->root || svc == reg->resources)
                 return -EPERM;
-        return terminate_subtree(svc->registry, svc, cb, userdata);
+        r = terminate_subtree(reg, svc, cb, userdata);
+        changed(reg);
+        return r;
 }
 
 rk_registry *rk_registry_free(rk_registry *reg) {
@@ -509,6 +529,7 @@ int rk_service_set_state(rk_service *svc, rk_service_state state) {
         if (!ok)
                 return -EINVAL;
         svc->state = state;
+        changed(svc->registry);
         return 0;
 }
 
@@ -642,6 +663,7 @@ int rk_service_set_property(rk_service *svc, const char *key, rk_value *value) {
                 return r;
         r = rk_dict_set(svc->properties, key, value);
         view_refresh(svc);
+        changed(svc->registry);
         return r;
 }
 
@@ -657,6 +679,7 @@ int rk_service_remove_property(rk_service *svc, const char *key) {
                 return r;
         r = rk_dict_remove(svc->properties, key);
         view_refresh(svc);
+        changed(svc->registry);
         return r;
 }
 

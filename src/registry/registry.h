@@ -78,6 +78,12 @@ int rk_registry_new(rk_registry **ret);
  * Returns NULL.
  */
 rk_registry *rk_registry_free(rk_registry *reg);
+/*
+ * Called after every change a matcher could see: a service published or
+ * terminated, a state or property set or removed.  One handler; NULL
+ * removes it.  It must not change the registry itself.
+ */
+void rk_registry_set_change_handler(rk_registry *reg, void (*fn)(rk_registry *reg, void *ud), void *ud);
 static inline void rk_registry_freep(rk_registry **reg) {
         if (*reg)
                 rk_registry_free(*reg);

@@ -5,7 +5,7 @@
  * (ipc/proto.h describes the framing).  Any local user may connect, but
  * only ringd's own user (and root) may run the administrative commands
  * below; other users reach the user-client commands (uc-find, uc-wait,
- * uc-watch, uc-open: apps talking to drivers, with their own access check
+ * uc-watch, uc-unwatch, uc-open: apps talking to drivers, with their own access check
  * in userclient.c) and nothing else -- checked per command from the
  * peer's SO_PEERCRED, taken when it connected.  A client that sends a malformed
  * message is disconnected; nothing a client sends can stop ringd except the
@@ -78,6 +78,11 @@ static void reply(ctl_client *c, uint32_t peer, rk_value *body) {
 /* For userclient.c: a reply that may carry an fd (the connection's socket). */
 void control_reply_fd(ctl_client *c, uint32_t peer, rk_value *body, int fd) {
         (void) rk_channel_send_plist(c->ch, RK_CTL_REPLY, peer, fd, body);
+        client_update(c);
+}
+
+void control_event(ctl_client *c, rk_value *body) {
+        (void) rk_channel_send_plist(c->ch, RK_CTL_EVENT, 0, -EBADF, body);
         client_update(c);
 }
 
@@ -382,14 +387,15 @@ static const struct {
         { "reset", cmd_activation },
         /* user clients (issue 8): src/ringd/userclient.c */
         { "uc-find", userclient_cmd_find }, { "uc-wait", userclient_cmd_wait },
-        { "uc-open", userclient_cmd_open },
+        { "uc-open", userclient_cmd_open },   { "uc-watch", userclient_cmd_watch },
+        { "uc-unwatch", userclient_cmd_watch },
         /* kexts (issue 7): src/ringd/kext.c */
         { "kexts", kext_cmd_list },       { "safe-mode", kext_cmd_safe_mode },
         { "kext-call", kext_cmd_call },
 };
 
 /* What any local user may run; everything else is for root (and ringd's own user). */
-static const char *const user_commands[] = { "uc-find", "uc-wait", "uc-watch", "uc-open" };
+static const char *const user_commands[] = { "uc-find", "uc-wait", "uc-watch", "uc-unwatch", "uc-open" };
 
 static bool user_command(const char *cmd) {
         for (size_t k = 0; k < ELEMENTSOF(user_commands); k++)

@@ -278,6 +278,7 @@ static void on_step_done(instance *i, uint32_t type, rk_value *body) {
                          (double) (rk_now() - i->t_spawn) / 1000.0);
                 nub_instance_started(i);
                 spares_refill(i->d, i->bundle, i->exe);
+                userclient_changed(i->d); /* its service is now listed (uc-wait, uc-watch) */
                 return;
         case RK_DEXT_STOP_DONE:
                 if (i->state != I_STOP)

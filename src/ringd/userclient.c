@@ -11,6 +11,9 @@
  *   uc-wait {match | gone: id, timeout_ms}  -> the same, once one matches (or the service is gone);
  *                                              -ETIMEDOUT after timeout_ms (default: forever)
  *   uc-open {service: id, type: int}        -> {admitted_by} + the connection's socket
+ *   uc-watch {match}                        -> {watch: n, services: [...]} now, then RK_CTL_EVENT
+ *                                              {watch, id, event: appeared|gone} as services come and go
+ *   uc-unwatch {watch: n}                   -> {}
  *
  * A matching dictionary: IOProviderClass (a class in the service's chain),
  * IONameMatch (a name or an array of names), IOPropertyMatch (every key
@@ -31,8 +34,12 @@
  *      (dext, executable) in the log and `ringctl status`.
  *   Otherwise -EPERM, with the reason in the reply and the log.
  *
- * Waiting is a 20 ms poll of the registry while someone waits: simple, and
- * it costs nothing when nobody does.
+ * Waiting is event-driven: the registry calls back on every change a
+ * matcher could see (a service published or terminated, a state or a
+ * property set), and so does dext.c when a driver starts running; that
+ * arms one deferred re-check, which answers the waiters whose condition
+ * now holds and pushes appeared/gone events to the watchers.  A timer runs
+ * only for the nearest wait deadline.  Nothing runs while nobody waits.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -48,8 +55,9 @@
 #include "trust/entitlements.h"
 #include "trust/sign.h"
 
-#define POLL_USEC 20000
 #define MAX_WAITERS 256
+#define MAX_WATCHES 256
+#define MAX_WATCHES_PER_CLIENT 16
 #define MAX_RELAXED 64
 
 typedef struct uc_waiter {
@@ -61,17 +69,34 @@ typedef struct uc_waiter {
         struct uc_waiter *next;
 } uc_waiter;
 
+typedef struct uc_watch {
+        ctl_client *c;
+        uint32_t id;
+        rk_value *match;
+        uint64_t *known;     /* IDs matching at the last check, sorted */
+        size_t n_known;
+        struct uc_watch *next;
+} uc_watch;
+
 struct uc_broker {
         uc_waiter *waiters;
         unsigned n_waiters;
-        rk_source *timer;
+        uc_watch *watches;
+        unsigned n_watches;
+        uint32_t next_watch;
+        rk_source *timer;    /* the nearest deadline */
+        rk_source *recheck;  /* deferred, armed by a change */
         char *relaxed[MAX_RELAXED]; /* "bundle\texe" already recorded */
         unsigned n_relaxed;
 };
 
+static void on_registry_changed(rk_registry *reg, void *ud) {
+        userclient_changed(ud);
+}
+
 static struct uc_broker *broker(ringd *d) {
-        if (!d->uc)
-                d->uc = calloc(1, sizeof(*d->uc));
+        if (!d->uc && (d->uc = calloc(1, sizeof(*d->uc))))
+                rk_registry_set_change_handler(d->reg, on_registry_changed, d);
         return d->uc;
 }
 
@@ -232,20 +257,117 @@ static bool waiter_check(ringd *d, uc_waiter *w, uint64_t now) {
         return false;
 }
 
-static int on_poll(rk_source *s, uint64_t usec, void *ud) {
+static void arm_deadline(ringd *d) {
+        struct uc_broker *b = d->uc;
+        uint64_t first = 0;
+
+        for (uc_waiter *w = b->waiters; w; w = w->next)
+                if (w->deadline && (!first || w->deadline < first))
+                        first = w->deadline;
+        if (!b->timer)
+                return;
+        if (first) {
+                rk_source_set_time(b->timer, first);
+                rk_source_set_enabled(b->timer, RK_SOURCE_ONESHOT);
+        } else
+                rk_source_set_enabled(b->timer, RK_SOURCE_OFF);
+}
+
+static int u64_cmp(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+/* The IDs matching `match` now, sorted. */
+static int match_ids(ringd *d, const rk_value *match, uint64_t **ret, size_t *n) {
+        _cleanup_(rk_value_unrefp) rk_value *list = NULL;
+        uint64_t *ids;
+        size_t k, m;
+        int r = find_all(d, match, &list);
+
+        if (r < 0)
+                return r;
+        m = rk_array_size(list);
+        ids = calloc(m ? m : 1, sizeof(*ids));
+        if (!ids)
+                return -ENOMEM;
+        for (k = 0; k < m; k++)
+                (void) rk_dict_get_u64(rk_array_get(list, k), "id", &ids[k]);
+        qsort(ids, m, sizeof(*ids), u64_cmp);
+        *ret = ids;
+        *n = m;
+        return 0;
+}
+
+static void push_event(uc_watch *w, uint64_t id, const char *event) {
+        _cleanup_(rk_value_unrefp) rk_value *m = NULL;
+
+        if (rk_value_new_dict(&m) < 0 || rk_dict_set_integer(m, "watch", w->id, false) < 0 ||
+            rk_dict_set_integer(m, "id", id, false) < 0 || rk_dict_set_string(m, "event", event) < 0)
+                return;
+        control_event(w->c, m);
+}
+
+/* Compare what a watch matches now with what it matched: push the differences. */
+static void watch_check(ringd *d, uc_watch *w) {
+        uint64_t *now = NULL;
+        size_t n = 0, i = 0, j = 0;
+
+        if (match_ids(d, w->match, &now, &n) < 0)
+                return;
+        while (i < w->n_known || j < n) {
+                if (j == n || (i < w->n_known && w->known[i] < now[j]))
+                        push_event(w, w->known[i++], "gone");
+                else if (i == w->n_known || now[j] < w->known[i])
+                        push_event(w, now[j++], "appeared");
+                else
+                        i++, j++;
+        }
+        free(w->known);
+        w->known = now;
+        w->n_known = n;
+}
+
+static int on_recheck(rk_source *s, void *ud) {
+        ringd *d = ud;
+        struct uc_broker *b = d->uc;
+        uint64_t now = rk_now();
+
+        rk_source_set_enabled(s, RK_SOURCE_OFF);
+        for (uc_waiter *w = b->waiters, *next; w; w = next) {
+                next = w->next;
+                if (waiter_check(d, w, now))
+                        waiter_free(b, w);
+        }
+        for (uc_watch *w = b->watches; w; w = w->next)
+                watch_check(d, w);
+        arm_deadline(d);
+        return 0;
+}
+
+void userclient_changed(ringd *d) {
+        struct uc_broker *b = d->uc;
+
+        if (!b || (!b->waiters && !b->watches) || d->shutting_down)
+                return;
+        if (!b->recheck && rk_loop_add_defer(d->loop, &b->recheck, on_recheck, d) < 0) {
+                log_warning(d, "user clients: cannot schedule a re-check of the waiting apps");
+                return;
+        }
+        rk_source_set_enabled(b->recheck, RK_SOURCE_ONESHOT);
+}
+
+static int on_deadline(rk_source *s, uint64_t usec, void *ud) {
         ringd *d = ud;
         struct uc_broker *b = d->uc;
         uint64_t now = rk_now();
 
         for (uc_waiter *w = b->waiters, *next; w; w = next) {
                 next = w->next;
-                if (waiter_check(d, w, now))
+                if (w->deadline && now >= w->deadline && waiter_check(d, w, now))
                         waiter_free(b, w);
         }
-        if (b->waiters) {
-                rk_source_set_time(s, now + POLL_USEC);
-                rk_source_set_enabled(s, RK_SOURCE_ONESHOT);
-        }
+        arm_deadline(d);
         return 0;
 }
 
@@ -263,6 +385,8 @@ void userclient_cmd_wait(ctl_client *c, uint32_t peer, rk_value *req) {
         if (b->n_waiters >= MAX_WAITERS)
                 return reply_error(c, peer, -EBUSY, "too many waiting clients");
         (void) rk_dict_get_u64(req, "timeout_ms", &timeout);
+        if (timeout > UINT32_MAX)
+                timeout = UINT32_MAX;
         w = calloc(1, sizeof(*w));
         if (!w)
                 return reply_error(c, peer, -ENOMEM, NULL);
@@ -273,15 +397,77 @@ void userclient_cmd_wait(ctl_client *c, uint32_t peer, rk_value *req) {
                 free(w);
                 return;
         }
+        if (!b->timer && rk_loop_add_time(d->loop, &b->timer, 0, on_deadline, d) < 0) {
+                rk_value_unref(w->match);
+                free(w);
+                return reply_error(c, peer, -ENOMEM, NULL);
+        }
         w->next = b->waiters;
         b->waiters = w;
         b->n_waiters++;
-        if (!b->timer && rk_loop_add_time(d->loop, &b->timer, rk_now() + POLL_USEC, on_poll, d) < 0) {
-                waiter_free(b, w);
+        arm_deadline(d);
+}
+
+static void watch_free(struct uc_broker *b, uc_watch *w) {
+        for (uc_watch **p = &b->watches; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        b->n_watches--;
+        rk_value_unref(w->match);
+        free(w->known);
+        free(w);
+}
+
+void userclient_cmd_watch(ctl_client *c, uint32_t peer, rk_value *req) {
+        ringd *d = control_client_ringd(c);
+        struct uc_broker *b = broker(d);
+        _cleanup_(rk_value_unrefp) rk_value *m = NULL, *list = NULL;
+        const rk_value *match = request_match(req);
+        unsigned mine = 0;
+        uint64_t id;
+        uc_watch *w;
+        int r;
+
+        if (!b)
+                return reply_error(c, peer, -ENOMEM, NULL);
+        if (streq(rk_dict_get_string(req, "command") ?: "", "uc-unwatch")) {
+                if (!rk_dict_get_u64(req, "watch", &id))
+                        return reply_error(c, peer, -EINVAL, "uc-unwatch needs a watch");
+                for (w = b->watches; w; w = w->next)
+                        if (w->c == c && w->id == id)
+                                break;
+                if (!w)
+                        return reply_error(c, peer, -ENOENT, "no such watch");
+                watch_free(b, w);
+                if (!(m = ok_reply()))
+                        return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_fd(c, peer, m, -EBADF);
+        }
+        if (!match)
+                return reply_error(c, peer, -EINVAL, "uc-watch needs a matching dictionary (match)");
+        for (w = b->watches; w; w = w->next)
+                mine += w->c == c;
+        if (b->n_watches >= MAX_WATCHES || mine >= MAX_WATCHES_PER_CLIENT)
+                return reply_error(c, peer, -EBUSY, "too many watches");
+        w = calloc(1, sizeof(*w));
+        if (!w || !(m = ok_reply()) || (r = find_all(d, match, &list)) < 0 ||
+            match_ids(d, match, &w->known, &w->n_known) < 0) {
+                if (w)
+                        free(w->known);
+                free(w);
                 return reply_error(c, peer, -ENOMEM, NULL);
         }
-        rk_source_set_time(b->timer, rk_now() + POLL_USEC);
-        rk_source_set_enabled(b->timer, RK_SOURCE_ONESHOT);
+        w->c = c;
+        w->id = ++b->next_watch ?: ++b->next_watch;
+        w->match = rk_value_ref((rk_value *) match);
+        w->next = b->watches;
+        b->watches = w;
+        b->n_watches++;
+        (void) rk_dict_set_integer(m, "watch", w->id, false);
+        (void) rk_dict_set(m, "services", list);
+        control_reply_fd(c, peer, m, -EBADF);
 }
 
 void userclient_client_gone(ringd *d, ctl_client *c) {
@@ -294,6 +480,11 @@ void userclient_client_gone(ringd *d, ctl_client *c) {
                 if (w->c == c)
                         waiter_free(b, w);
         }
+        for (uc_watch *w = b->watches, *next; w; w = next) {
+                next = w->next;
+                if (w->c == c)
+                        watch_free(b, w);
+        }
 }
 
 void userclient_done(ringd *d) {
@@ -301,9 +492,13 @@ void userclient_done(ringd *d) {
 
         if (!b)
                 return;
+        rk_registry_set_change_handler(d->reg, NULL, NULL);
         while (b->waiters)
                 waiter_free(b, b->waiters);
+        while (b->watches)
+                watch_free(b, b->watches);
         rk_source_unref(b->timer);
+        rk_source_unref(b->recheck);
         for (unsigned k = 0; k < b->n_relaxed; k++)
                 free(b->relaxed[k]);
         free(b);
