@@ -7,8 +7,10 @@
  *      (uc-sample-dext's `add`), p50 and mean, through
  *        - the shared-memory call page (the default path),
  *        - the connection's socket (rk_connection_set_fast_path(false)),
- *      against a raw SOCK_SEQPACKET socketpair ping-pong between two
- *      processes (16 bytes each way) and a D-Bus method call (two uint64
+ *      against two floors -- a raw SOCK_SEQPACKET socketpair ping-pong
+ *      between two processes (16 bytes each way), and a raw shared-memory
+ *      ring ping-pong (one page, the same spin-then-futex hand-off as the
+ *      call page, nothing else) -- and a D-Bus method call (two uint64
  *      in, one out) through a private dbus-daemon, started for the run.
  *      Targets (issue 8): within 1.3x of the socketpair, >= 10x faster than D-Bus.
  *   2. Calls per second, back to back, for one second on each path.
@@ -19,9 +21,14 @@
  *   4. Events per second through a data queue (16-byte records, 1 MiB ring).
  *
  * It starts its own ringd (developer mode, a virtual device for the sample
- * driver) in a temporary root.  Usage: bench-userclient [--pin] [ITERATIONS]
- * (--pin: the app on CPU 0, every peer -- echo child, D-Bus, ringd and its
- * dexts -- on CPU 1: the cross-core case the issue measured)
+ * driver) in a temporary root.
+ *
+ *     bench-userclient [--mode same|cross|none] [ITERATIONS]
+ *
+ * Without --mode it runs all three, one after the other, each with its own
+ * ringd: `same` pins the app and every peer (echo child, D-Bus, ringd and
+ * its dexts) on CPU 0; `cross` the app on CPU 0 and its peers on CPU 1
+ * (--pin is that); `none` leaves the scheduler to it.
  * (run from the build tree: it finds ringd, ringctl and uc-sample-dext
  * relative to itself).
  */
@@ -35,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -43,17 +51,23 @@
 
 #include <ringkit/client.h>
 
+#include "../lib/ringkit/uc-wire.h" /* the spin budgets and futex helpers the call page uses */
+
 #ifdef HAVE_DBUS
 #include <dbus/dbus.h>
 #endif
 
-/* --pin: the app on CPU 0, its peers (echo child, D-Bus server, ringd and its dexts) on CPU 1 */
-static bool pin;
+/* same: everything on CPU 0; cross: the app on CPU 0, its peers (echo child, D-Bus, ringd, dexts) on CPU 1 */
+static enum { MODE_NONE, MODE_CROSS, MODE_SAME } pin_mode = MODE_NONE;
+static const char *const mode_name[] = { "not pinned", "cross-core: app on CPU 0, its peers on CPU 1",
+                                         "same core: the app and its peers all on CPU 0" };
 
 static void pin_to(int cpu) {
         cpu_set_t set;
-        if (!pin)
+        if (pin_mode == MODE_NONE)
                 return;
+        if (pin_mode == MODE_SAME)
+                cpu = 0;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
         (void) sched_setaffinity(0, sizeof(set), &set);
@@ -120,6 +134,113 @@ static stats socketpair_pingpong(size_t n) {
         }
         close(sv[0]);
         waitpid(pid, NULL, 0);
+        s = summarize(v, n);
+        free(v);
+        return s;
+}
+
+/* ---- floor: a raw shared-memory ring ping-pong ---- */
+
+/*
+ * The least a shared-memory hand-off costs here: one page, a request and a
+ * response sequence, the caller spinning (up to UC_APP_SPIN_USEC) then
+ * FUTEX_WAIT, the server spinning after each answer (up to
+ * UC_DEXT_SPIN_USEC) then FUTEX_WAIT -- the call page's maximum budgets,
+ * fixed, as an ideal;
+ * wake-ups only when the other side said it sleeps; no spinning when both
+ * run on one CPU.  What the call page adds on top is the call itself
+ * (header, method table, checks) and the driver's event loop.
+ */
+struct floor_page {
+        _Atomic uint32_t req, srv_sleeping, srv_cpu;
+        uint8_t pad0[52];
+        _Atomic uint32_t resp, app_waiting, app_cpu;
+        uint8_t pad1[52];
+        uint64_t in[2], out;
+};
+
+static bool floor_same_cpu(_Atomic uint32_t *mine, _Atomic uint32_t *theirs) {
+        uint32_t cpu = uc_cpu();
+        if (atomic_load_explicit(mine, memory_order_relaxed) != cpu)
+                atomic_store_explicit(mine, cpu, memory_order_relaxed);
+        return cpu && cpu == atomic_load_explicit(theirs, memory_order_relaxed);
+}
+
+static void floor_server(struct floor_page *p) {
+        uint32_t seen = 0;
+
+        for (;;) {
+                uint64_t until = uc_now_usec() + (floor_same_cpu(&p->srv_cpu, &p->app_cpu) ? 0 : UC_DEXT_SPIN_USEC);
+                uint32_t seq;
+                while ((seq = atomic_load_explicit(&p->req, memory_order_acquire)) == seen) {
+                        if (uc_now_usec() >= until) {
+                                atomic_store(&p->srv_sleeping, 1);
+                                if (atomic_load(&p->req) == seen)
+                                        (void) uc_futex_wait(&p->req, seen, -1);
+                                atomic_store(&p->srv_sleeping, 0);
+                                continue;
+                        }
+                        for (int k = 0; k < 32; k++)
+                                uc_cpu_relax();
+                }
+                if (seq == UINT32_MAX)
+                        _exit(0);
+                p->out = p->in[0] + p->in[1];
+                seen = seq;
+                atomic_store(&p->resp, seq);
+                if (atomic_load(&p->app_waiting) && atomic_exchange(&p->app_waiting, 0))
+                        uc_futex_wake(&p->resp);
+        }
+}
+
+static uint64_t floor_call(struct floor_page *p, uint32_t seq, uint64_t a, uint64_t b) {
+        uint64_t start = uc_now_usec(), until;
+        bool same = floor_same_cpu(&p->app_cpu, &p->srv_cpu);
+
+        p->in[0] = a;
+        p->in[1] = b;
+        atomic_store(&p->req, seq);
+        if (atomic_load(&p->srv_sleeping) && atomic_exchange(&p->srv_sleeping, 0))
+                uc_futex_wake(&p->req);
+        until = same ? start : start + UC_APP_SPIN_USEC;
+        while (atomic_load_explicit(&p->resp, memory_order_acquire) != seq) {
+                if (uc_now_usec() < until) {
+                        for (int k = 0; k < 32; k++)
+                                uc_cpu_relax();
+                        continue;
+                }
+                atomic_store(&p->app_waiting, 1);
+                if (atomic_load(&p->resp) != seq)
+                        (void) uc_futex_wait(&p->resp, atomic_load(&p->resp), UC_APP_POLL_MS);
+        }
+        atomic_store_explicit(&p->app_waiting, 0, memory_order_relaxed);
+        return p->out;
+}
+
+static stats shm_pingpong(size_t n) {
+        struct floor_page *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        double *v = calloc(n, sizeof(double));
+        pid_t pid;
+        stats s;
+
+        if (p == MAP_FAILED || !v)
+                exit(1);
+        pid = fork();
+        if (pid == 0) {
+                pin_to(1);
+                floor_server(p);
+        }
+        for (size_t k = 0; k < n + 100; k++) {
+                double t0 = now_us();
+                if (floor_call(p, (uint32_t) k + 1, k, 2) != k + 2)
+                        exit(1);
+                if (k >= 100)
+                        v[k - 100] = now_us() - t0;
+        }
+        atomic_store(&p->req, UINT32_MAX);
+        uc_futex_wake(&p->req);
+        waitpid(pid, NULL, 0);
+        munmap(p, sizeof(*p));
         s = summarize(v, n);
         free(v);
         return s;
@@ -444,22 +565,49 @@ int main(int argc, char **argv) {
         rk_matching *m;
         rk_connection *conn;
         uint64_t id, dropped = 0;
-        stats raw, fast, sock;
+        stats raw, ring, fast, sock;
         double cps_fast, cps_sock, t_memcpy, t_desc, t_memcpy2, t_desc2, bm2, bd2, eps;
 #ifdef HAVE_DBUS
         stats dbus = { 0 };
         int have_dbus;
 #endif
 
+        bool all = true;
+
         for (int k = 1; k < argc; k++) {
                 if (strcmp(argv[k], "--pin") == 0)
-                        pin = true;
-                else
+                        pin_mode = MODE_CROSS, all = false;
+                else if (strcmp(argv[k], "--mode") == 0 && k + 1 < argc) {
+                        const char *w = argv[++k];
+                        pin_mode = strcmp(w, "same") == 0 ? MODE_SAME : strcmp(w, "cross") == 0 ? MODE_CROSS : MODE_NONE;
+                        all = false;
+                } else
                         n = strtoul(argv[k], NULL, 10);
         }
         if (n < 100) {
-                fprintf(stderr, "usage: bench-userclient [--pin] [ITERATIONS >= 100]\n");
+                fprintf(stderr, "usage: bench-userclient [--mode same|cross|none] [ITERATIONS >= 100]\n");
                 return 2;
+        }
+        if (all) {
+                /* the three placements in one run, one after the other, each its own process and ringd */
+                static const char *const modes[] = { "same", "cross", "none" };
+                char nb[32];
+                int rc = 0;
+                snprintf(nb, sizeof(nb), "%zu", n);
+                for (size_t k = 0; k < 3; k++) {
+                        pid_t pid;
+                        int st;
+                        fflush(stdout);
+                        pid = fork();
+                        if (pid == 0) {
+                                execl("/proc/self/exe", argv[0], "--mode", modes[k], nb, (char *) NULL);
+                                _exit(127);
+                        }
+                        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                                rc = 1;
+                        printf("\n");
+                }
+                return rc;
         }
         pin_to(0);
         ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -472,8 +620,9 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
 
         printf("bench-userclient: %zu round trips per figure, %ld CPUs online, %s\n", n, sysconf(_SC_NPROCESSORS_ONLN),
-               pin ? "app pinned to CPU 0, its peers to CPU 1" : "not pinned");
+               mode_name[pin_mode]);
         raw = socketpair_pingpong(n);
+        ring = shm_pingpong(n);
 #ifdef HAVE_DBUS
         have_dbus = dbus_bench(n / 4 > 2000 ? 2000 : n / 4, &dbus) == 0;
 #endif
@@ -498,7 +647,8 @@ int main(int argc, char **argv) {
         eps = events_per_second(conn, 1000000, &dropped);
 
         printf("\n1. round trip, external method with two scalars in, one out\n");
-        print_stats("raw socketpair ping-pong (baseline)", raw);
+        print_stats("floor: raw socketpair ping-pong", raw);
+        print_stats("floor: raw shared-memory ring ping-pong", ring);
         print_stats("user client, shared-memory call page", fast);
         print_stats("user client, socket path", sock);
 #ifdef HAVE_DBUS
@@ -508,11 +658,14 @@ int main(int argc, char **argv) {
         printf("  ratio shared-memory / socketpair: %.2fx (p50; target <= 1.3x: %s)\n", fast.p50 / raw.p50,
                fast.p50 / raw.p50 <= 1.3 ? "met" : "missed");
         printf("  ratio socket path / socketpair:   %.2fx (p50)\n", sock.p50 / raw.p50);
+        printf("  ratio call page / shared-memory ring floor: %.2fx (p50)\n", fast.p50 / ring.p50);
 #ifdef HAVE_DBUS
         if (have_dbus) {
                 printf("  D-Bus / shared-memory: %.1fx faster (p50; target >= 10x: %s)\n", dbus.p50 / fast.p50,
                        dbus.p50 / fast.p50 >= 10 ? "met" : "missed");
                 printf("  D-Bus / socket path:   %.1fx faster (p50)\n", dbus.p50 / sock.p50);
+                printf("  D-Bus / shared-memory ring floor: %.1fx, D-Bus / socketpair floor: %.1fx (p50)\n",
+                       dbus.p50 / ring.p50, dbus.p50 / raw.p50);
         }
 #else
         printf("  D-Bus: not measured (built without libdbus-1)\n");

@@ -386,6 +386,11 @@ static void on_bell(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, 
         (void) read(fd, &v, sizeof(v));
         uc->busy++;
         atomic_store(&s->dext_sleeping, 0);
+        {
+                uint32_t cpu = uc_cpu();
+                if (atomic_load_explicit(&s->dext_cpu, memory_order_relaxed) != cpu)
+                        atomic_store_explicit(&s->dext_cpu, cpu, memory_order_relaxed);
+        }
         while (!uc->closing) {
                 uint32_t seq = atomic_load_explicit(&s->req_seq, memory_order_acquire);
                 if (seq != uc->seen) {
@@ -395,8 +400,13 @@ static void on_bell(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, 
                         spin_until = 0;
                         continue;
                 }
-                if (!spin_until)
-                        spin_until = uc_now_usec() + uc->spin_usec;
+                if (!spin_until) {
+                        /* the app on our CPU cannot call again while we spin: sleep at once */
+                        uint32_t cpu = atomic_load_explicit(&s->dext_cpu, memory_order_relaxed);
+                        spin_until = uc_now_usec() +
+                                     (cpu && cpu == atomic_load_explicit(&s->app_cpu, memory_order_relaxed) ? 0
+                                                                                                            : uc->spin_usec);
+                }
                 if (uc_now_usec() < spin_until) {
                         for (int k = 0; k < 32; k++)
                                 uc_cpu_relax();

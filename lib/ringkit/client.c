@@ -874,9 +874,9 @@ static bool peer_gone(rk_connection *conn) {
 
 static int call_shm(rk_connection *conn, uint32_t selector, rk_call *call) {
         struct uc_shm *s = conn->shm;
-        uint32_t seq = ++conn->seq, got;
+        uint32_t seq = ++conn->seq, got, cpu;
         uint64_t start, until;
-        bool busy = false;
+        bool busy = false, same_cpu;
         struct uc_reply rh;
 
         s->req = call_header(selector, call);
@@ -897,7 +897,12 @@ static int call_shm(rk_connection *conn, uint32_t selector, rk_call *call) {
          * spinning, halved when it did not.  Pure pause, no sched_yield().
          */
         start = uc_now_usec();
-        until = start + conn->spin_usec;
+        /* both on one CPU: the driver cannot answer while we spin */
+        cpu = uc_cpu();
+        if (atomic_load_explicit(&s->app_cpu, memory_order_relaxed) != cpu)
+                atomic_store_explicit(&s->app_cpu, cpu, memory_order_relaxed);
+        same_cpu = cpu && cpu == atomic_load_explicit(&s->dext_cpu, memory_order_relaxed);
+        until = same_cpu ? start : start + conn->spin_usec;
         for (;;) {
                 uint64_t now;
                 for (int k = 0; k < 32; k++) {
@@ -912,11 +917,11 @@ static int call_shm(rk_connection *conn, uint32_t selector, rk_call *call) {
                 if (now < until)
                         continue;
                 /* the driver runs this very request: it answers without a wake-up */
-                busy = atomic_load_explicit(&s->serving, memory_order_relaxed) == seq;
+                busy = !same_cpu && atomic_load_explicit(&s->serving, memory_order_relaxed) == seq;
                 if (!busy || now - start >= UC_APP_BUSY_SPIN_USEC)
                         break;
         }
-        if (!busy && conn->spin_usec > UC_SPIN_MIN_USEC)
+        if (!busy && !same_cpu && conn->spin_usec > UC_SPIN_MIN_USEC)
                 conn->spin_usec /= 2;
         /* sleep, checking now and then that the driver is still there */
         for (;;) {

@@ -39,6 +39,9 @@
  *     check the socket for a hang-up; the dext FUTEX_WAKEs when
  *     app_waiting is set.  Sleep flags are set, then the condition
  *     re-checked (sequentially consistent), so no wake-up is lost.
+ *     Each side publishes the CPU it runs on (app_cpu, dext_cpu); when
+ *     both are on the same CPU neither spins -- the other side cannot run
+ *     while it does -- and each hand-off is one futex or eventfd wake-up.
  *
  *  3. Data queues (struct uc_queue_hdr + a byte ring, a memfd the dext
  *     creates): one producer (the dext), one consumer (the app).  Records
@@ -56,6 +59,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -137,11 +141,13 @@ struct uc_shm {
         _Atomic uint32_t req_seq;       /* app writes: a request is ready */
         _Atomic uint32_t dext_sleeping; /* dext writes 1 before it sleeps; app clears it and rings */
         _Atomic uint32_t serving;       /* dext writes the request it is running (the app keeps spinning) */
-        uint8_t pad0[52];
+        _Atomic uint32_t dext_cpu;      /* dext writes the CPU it serves on, + 1 (0: unknown) */
+        uint8_t pad0[48];
         _Atomic uint32_t resp_seq;      /* dext writes: the answer to req_seq is ready (futex word) */
         _Atomic uint32_t app_waiting;   /* app writes 1 before FUTEX_WAIT; dext clears it and wakes */
         _Atomic uint32_t dead;          /* either side sets it when it goes */
-        uint8_t pad1[52];
+        _Atomic uint32_t app_cpu;       /* app writes the CPU it calls from, + 1 (0: unknown) */
+        uint8_t pad1[48];
         struct uc_call req;
         uint64_t scalar_in[UC_SCALAR_MAX];
         uint8_t struct_in[UC_SHM_STRUCT_MAX];
@@ -184,6 +190,12 @@ static inline int uc_futex_wait(_Atomic uint32_t *word, uint32_t val, int timeou
 
 static inline void uc_futex_wake(_Atomic uint32_t *word) {
         (void) syscall(SYS_futex, (uint32_t *) word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* The CPU this thread runs on, + 1 (0: unknown); vDSO, no system call. */
+static inline uint32_t uc_cpu(void) {
+        int c = sched_getcpu();
+        return c < 0 ? 0 : (uint32_t) c + 1;
 }
 
 static inline uint32_t uc_align8(uint32_t n) {
