@@ -114,7 +114,10 @@ typedef void (*rk_es_handler)(rk_es_client *c, const rk_es_message *m, void *use
 /*
  * Connects to ringd's endpoint security socket: socket_path, or NULL for
  * $RINGKIT_ES_SOCKET, else $RINGKIT_ROOT/run/es.sock, else
- * /run/ringkit/es.sock.  ringd decides admission at once.  On refusal,
+ * /run/ringkit/es.sock.  ringd decides admission at once.  A system
+ * extension that ringd launched and supervises (docs/system-extensions.md)
+ * passes NULL: its first client uses the connection ringd already admitted
+ * ($RINGKIT_ES_FD).  On refusal,
  * *ret_reason (may be NULL) gets ringd's reason (free() it).
  * Errors: -EINVAL, -ENOENT/-ECONNREFUSED (no ringd), -EACCES (socket not
  * accessible: clients run as root), -EPERM (refused: not an entitled,

@@ -13,6 +13,7 @@
  *     into the received payload: valid for the handler call only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,28 @@ static int default_path(char *buf, size_t n) {
         return w < 0 || (size_t) w >= n ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * RINGKIT_ES_FD=N: ringd launched this process as a supervised system
+ * extension and passed it an admitted connection on fd N.  Taken once (the
+ * variable is removed), so a second client connects to the socket.
+ */
+static int inherited_fd(void) {
+        const char *e = getenv("RINGKIT_ES_FD");
+        char *end;
+        long n;
+        int fd;
+
+        if (!e || !*e)
+                return -EBADF;
+        n = strtol(e, &end, 10);
+        unsetenv("RINGKIT_ES_FD");
+        if (*end || n < 3 || n > 1024 || fcntl((int) n, F_GETFD) < 0)
+                return -EBADF;
+        fd = (int) n;
+        (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+}
+
 RK_EXPORT int rk_es_new_client(rk_es_client **ret, const char *socket_path, rk_es_handler handler, void *userdata,
                                char **ret_reason) {
         _cleanup_(closep) int fd = -EBADF;
@@ -87,17 +110,21 @@ RK_EXPORT int rk_es_new_client(rk_es_client **ret, const char *socket_path, rk_e
                 *ret_reason = NULL;
         if (!ret || !handler)
                 return -EINVAL;
-        if (socket_path) {
+        if (!socket_path && (fd = inherited_fd()) >= 0) {
+                /* launched by ringd as a supervised system extension: the socket is already admitted */
+        } else if (socket_path) {
                 if (strlen(socket_path) >= sizeof(sa.sun_path))
                         return -ENAMETOOLONG;
                 strcpy(sa.sun_path, socket_path);
         } else if ((r = default_path(sa.sun_path, sizeof(sa.sun_path))) < 0)
                 return r;
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
+        if (fd < 0) {
+                fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return -errno;
+                if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        return -errno;
+        }
         if ((r = rk_channel_new(fd, 0, &ch)) < 0)
                 return r;
         fd = -EBADF;

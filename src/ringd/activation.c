@@ -855,6 +855,9 @@ static bool settle_done(settle *s) {
         for (size_t k = 0; k < s->n_insts; k++)
                 if (instance_find(s->d, s->insts[k]))
                         return false;
+        for (size_t k = 0; k < s->n_idents; k++)
+                if (sysext_busy(s->d, s->idents[k])) /* a system extension's old process still stopping */
+                        return false;
         return true;
 }
 

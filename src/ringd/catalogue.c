@@ -226,6 +226,7 @@ int catalogue_scan(ringd *d) {
         log_info(d, "catalogue: %zu bundles, %u personalities%s", s.n, s.personalities,
                  s.errors ? " (some personalities had errors and were left out)" : "");
         nub_rematch_all(d);
+        sysext_reconcile(d); /* system extensions enabled, replaced or gone */
         return 0;
 }
 

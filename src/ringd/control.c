@@ -153,6 +153,8 @@ static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
         (void) activation_status(d, m);
         (void) es_status(d, m);
         (void) kext_status(d, m);
+        (void) sysext_status(d, m);
+        (void) nf_status(d, m);
         reply(c, peer, m);
 }
 
@@ -209,6 +211,11 @@ static void cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
                 if (activation_list(d, &exts) < 0)
                         return reply_error(c, peer, -EIO, "cannot read the activation database");
                 (void) rk_dict_set(m, "extensions", exts);
+        }
+        {
+                _cleanup_(rk_value_unrefp) rk_value *sx = NULL;
+                if (sysext_list(d, &sx) == 0)
+                        (void) rk_dict_set(m, "system_extensions", sx);
         }
         reply(c, peer, m);
 }

@@ -61,6 +61,11 @@
  * com.apple.developer.endpoint-security.client in its signed entitlements.
  * In developer mode an unsigned or untrusted bundle is admitted and the
  * relaxation recorded (activation_relax).
+ *
+ * Supervised system extensions (sysext.c) do not connect: ringd launches
+ * them from a memfd (so /proc/PID/exe is not the bundle's file) and hands
+ * each entitled one a socket it already admitted (es_adopt()), having
+ * checked the entitlement on the bundle's verified launch record.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -1283,40 +1288,30 @@ static void refuse(int fd, int err, const char *why) {
                 close(fd);
 }
 
-static void accept_one(es_state *es, int cfd) {
-        char why[1024] = "";
-        pid_t pid = 0;
-        char *bundle = NULL, *team = NULL, *exe = NULL;
+/* An admitted client on cfd (taken): its record, WELCOME sent.  0, -EBUSY (refused), -ENOMEM. */
+static int client_add(es_state *es, int cfd, pid_t pid, char **bundle, char **team, char **exe) {
         es_client *c = NULL;
         unsigned slot;
-        int r;
 
-        r = admit(es, cfd, &pid, &bundle, &team, &exe, why, sizeof(why));
-        if (r < 0) {
-                es->n_refused++;
-                log_notice(es->d, "endpoint security: client pid %d refused: %s", (int) pid, why);
-                refuse(cfd, r, why);
-                goto out;
-        }
         for (slot = 0; slot < MAX_CLIENTS && es->slots[slot]; slot++)
                 ;
         if (slot == MAX_CLIENTS) {
                 refuse(cfd, -EBUSY, "too many endpoint security clients");
-                goto out;
+                return -EBUSY;
         }
         c = calloc(1, sizeof(*c));
         if (!c || rk_channel_new(cfd, 0, &c->ch) < 0) {
                 close(cfd);
                 free(c);
-                goto out;
+                return -ENOMEM;
         }
         c->es = es;
         c->slot = slot;
         c->id = ++es->next_client_id;
         c->pid = pid;
-        c->bundle = TAKE_PTR(bundle);
-        c->team = TAKE_PTR(team);
-        c->exe = TAKE_PTR(exe);
+        c->bundle = TAKE_PTR(*bundle);
+        c->team = TAKE_PTR(*team);
+        c->exe = TAKE_PTR(*exe);
         c->deadline_usec = es->deadline_usec;
         if (rk_loop_add_io(es->d->loop, &c->src, rk_channel_get_fd(c->ch), EPOLLIN, on_client, c) < 0) {
                 rk_channel_free(c->ch);
@@ -1324,7 +1319,7 @@ static void accept_one(es_state *es, int cfd) {
                 free(c->team);
                 free(c->exe);
                 free(c);
-                goto out;
+                return -ENOMEM;
         }
         es->slots[slot] = c;
         es->n_clients++;
@@ -1335,10 +1330,48 @@ static void accept_one(es_state *es, int cfd) {
         (void) rk_channel_send(c->ch, RK_ES_MSG_WELCOME, 0, -EBADF, &w, sizeof(w));
         log_notice(es->d, "endpoint security: client %u admitted: %s (team %s), pid %d, %s", c->id, c->bundle, c->team,
                    (int) c->pid, c->exe);
-out:
+        return 0;
+}
+
+static void accept_one(es_state *es, int cfd) {
+        char why[1024] = "";
+        pid_t pid = 0;
+        char *bundle = NULL, *team = NULL, *exe = NULL;
+        int r;
+
+        r = admit(es, cfd, &pid, &bundle, &team, &exe, why, sizeof(why));
+        if (r < 0) {
+                es->n_refused++;
+                log_notice(es->d, "endpoint security: client pid %d refused: %s", (int) pid, why);
+                refuse(cfd, r, why);
+        } else
+                (void) client_add(es, cfd, pid, &bundle, &team, &exe);
         free(bundle);
         free(team);
         free(exe);
+}
+
+int es_adopt(ringd *d, int fd, pid_t pid, const char *bundle, const char *team, const char *exe) {
+        es_state *es = d->es;
+        char *b = NULL, *t = NULL, *e = NULL;
+        int r;
+
+        if (!es || !es->d) {
+                close(fd);
+                return -ENOTCONN;
+        }
+        b = strdup(bundle);
+        t = strdup(team ? team : "-");
+        e = strdup(exe);
+        if (!b || !t || !e) {
+                close(fd);
+                r = -ENOMEM;
+        } else
+                r = client_add(es, fd, pid, &b, &t, &e);
+        free(b);
+        free(t);
+        free(e);
+        return r;
 }
 
 static int on_listen(rk_source *s, int fd, uint32_t revents, void *ud) {

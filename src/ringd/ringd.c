@@ -72,6 +72,7 @@ static void usage(FILE *f) {
                 "  --es-scope PATH      endpoint security: mark the filesystem holding PATH (repeatable;\n"
                 "                       default /); only what clients subscribe to is marked\n"
                 "  --es-deadline MS     endpoint security: default AUTH deadline per client (default 1000)\n"
+                "  --nf-queue N         network filter: the NFQUEUE number ringd binds (default 6230)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -113,6 +114,7 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "sandbox-exec", required_argument, NULL, 'X' }, { "sandbox-rw", required_argument, NULL, 'W' },
                 { "dext-memory", required_argument, NULL, 'M' },  { "no-sandbox", no_argument, NULL, 'N' },
                 { "es-scope", required_argument, NULL, 0x4501 }, { "es-deadline", required_argument, NULL, 0x4502 },
+                { "nf-queue", required_argument, NULL, 0x4e01 },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         int c;
@@ -250,6 +252,12 @@ static int parse_args(ringd *d, int argc, char **argv) {
                                 return -EINVAL;
                         }
                         break;
+                case 0x4e01: /* network filter (issue 7) */
+                        if (nf_configure(d, "queue", optarg) < 0) {
+                                fprintf(stderr, "ringd: bad --nf-queue '%s' (0..65535)\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
                 case 'h':
                         usage(stdout);
                         exit(0);
@@ -358,6 +366,7 @@ void ringd_shutdown(ringd *d) {
                         tops[n++] = x;
         }
         d->pending_teardowns = (unsigned) n + 1;
+        d->pending_teardowns += sysext_stop_all(d, top_level_gone, d);
         for (size_t k = 0; k < n; k++)
                 nub_terminate(tops[k], top_level_gone, d);
         top_level_gone(d);
@@ -426,6 +435,8 @@ int main(int argc, char **argv) {
         }
         if ((r = es_init(&d)) < 0) /* endpoint security (issue 7) */
                 log_warning(&d, "endpoint security unavailable: %s", strerror(-r));
+        if ((r = nf_init(&d)) < 0) /* network filter (issue 7) */
+                log_warning(&d, "network filter unavailable: %s", strerror(-r));
         log_notice(&d, "ringd %d starting: root %s, control %s, extensions %s%s", (int) getpid(),
                    d.root ? d.root : "/", d.sock_path, d.ext_dirs[0], d.n_ext_dirs > 1 ? " ..." : "");
         if (!d.builtin_path)
@@ -451,7 +462,9 @@ fail:
         free(res_nub);
         linux_stop(&d);
         control_close(&d);
+        sysext_done(&d);
         es_done(&d);
+        nf_done(&d);
         d.rescan_timer = rk_source_unref(d.rescan_timer);
         d.inotify_src = rk_source_unref(d.inotify_src);
         if (d.inotify_fd >= 0)

@@ -15,6 +15,8 @@
  *   activation.c activation requests, the extension store, approval
  *   family.c     family requests of dexts: TAP interfaces (network), sysfs config and BARs (PCI)
  *   userclient.c the user-client broker: apps find, wait for and open driver services
+ *   sysext.c     supervised system extensions: launch, restart, stop
+ *   nf.c         the network filter: NFQUEUE, firewall rules, filter extensions
  */
 #pragma once
 
@@ -194,6 +196,8 @@ struct ringd {
         struct uc_broker *uc;   /* userclient.c: waiters for services, relaxations recorded */
         struct es_state *es;    /* es.c: endpoint security (issue 7) */
         struct kext_state *kext; /* kext.c: loaded kexts, safe mode (issue 7) */
+        struct sysext_state *sx; /* sysext.c: supervised system extensions (issue 7) */
+        struct nf_state *nf;    /* nf.c: the network filter (issue 7) */
 };
 
 /* catalogue.c */
@@ -354,3 +358,26 @@ int kext_status(ringd *d, rk_value *m);  /* adds kexts and safe mode to `ringctl
 void kext_cmd_list(ctl_client *c, uint32_t peer, rk_value *req);      /* kexts */
 void kext_cmd_safe_mode(ctl_client *c, uint32_t peer, rk_value *req); /* safe-mode {action: show|clear} */
 void kext_cmd_call(ctl_client *c, uint32_t peer, rk_value *req);      /* kext-call {service, selector, arg} */
+
+/* Hand a supervised system extension's pre-admitted socket (fd, taken) to a new client.  0, -EBUSY, -ENOMEM, -ENOTCONN. */
+int es_adopt(ringd *d, int fd, pid_t pid, const char *bundle, const char *team, const char *exe);
+
+/* sysext.c: supervised system extensions (issue 7) */
+void sysext_reconcile(ringd *d);       /* after a catalogue scan: start the enabled, stop the rest */
+bool sysext_busy(ringd *d, const char *bundle); /* a retired process of it is still stopping */
+/* Stop them all (ringd stops); `stopped` runs once per process that was running, when it is gone.  The count. */
+unsigned sysext_stop_all(ringd *d, void (*stopped)(void *ud), void *ud);
+int sysext_list(ringd *d, rk_value **ret);
+int sysext_status(ringd *d, rk_value *m); /* adds "system_extensions" */
+void sysext_done(ringd *d);            /* kill and reap what is left */
+
+/* nf.c: the network filter (issue 7) */
+typedef struct nf_filter nf_filter;
+int nf_configure(ringd *d, const char *option, const char *value); /* "queue" N; before nf_init() */
+int nf_init(ringd *d);                 /* stale rules removed, NFQUEUE bound (a failure only disables it) */
+void nf_done(ringd *d);                /* pending flows accepted, rules removed, queue unbound */
+int nf_status(ringd *d, rk_value *m);  /* adds "network_filter" */
+/* A filter extension's record (rules installed with the first): -EBUSY (too many), -ENOTCONN, -ENOMEM. */
+int nf_filter_add(ringd *d, const char *bundle, bool fail_closed, unsigned deadline_ms, nf_filter **ret);
+int nf_filter_connect(nf_filter *f, int fd, pid_t pid); /* its process's connection (fd taken); WELCOME sent */
+void nf_filter_remove(nf_filter *f);   /* NULL-safe; rules removed with the last */

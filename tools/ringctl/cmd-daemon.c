@@ -140,6 +140,24 @@ int cmd_list(int argc, char **argv) {
                        rk_dict_get_string(e, "failed") ? rk_dict_get_string(e, "failed") : "");
         }
         ringctl_print_extensions(rk_dict_get(rep, "extensions"));
+        {
+                const rk_value *sx = rk_dict_get(rep, "system_extensions");
+                if (rk_array_size(sx))
+                        printf("\n%-40s %-11s %-8s %-8s %s\n", "SYSTEM EXTENSION (version)", "STATE", "PID", "RESTARTS",
+                               "GETS");
+                for (size_t k = 0; k < rk_array_size(sx); k++) {
+                        const rk_value *e = rk_array_get(sx, k);
+                        uint64_t pid = 0, restarts = 0;
+                        char idv[512];
+                        rk_dict_get_u64(e, "pid", &pid);
+                        rk_dict_get_u64(e, "restarts", &restarts);
+                        snprintf(idv, sizeof(idv), "%s (%s)", rk_dict_get_string(e, "bundle"), rk_dict_get_string(e, "version"));
+                        printf("%-40s %-11s %-8" PRIu64 " %-8" PRIu64 " %s%s%s\n", idv, rk_dict_get_string(e, "state"), pid,
+                               restarts, rk_bool(rk_dict_get(e, "endpoint_security")) ? "endpoint-security " : "",
+                               rk_bool(rk_dict_get(e, "network_filter")) ? "network-filter" : "",
+                               rk_dict_get_string(e, "failed") ? rk_dict_get_string(e, "failed") : "");
+                }
+        }
         return RK_EXIT_OK;
 }
 

@@ -1,0 +1,215 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Supervised system extensions (docs/system-extensions.md): a real ringd in
+# a private root runs every activated, enabled system extension itself,
+# sandboxed, from verified bytes.  An endpoint security system extension
+# (tests/es/es-client.c; arguments from its signed Info.plist RKArguments)
+# is approved and runs, gets its pre-admitted client and denies an exec
+# (EPERM); killed with SIGKILL it is restarted and denies again; a later
+# version replaces it (the new one starts, the old one stops); deactivated,
+# it stops and the exec runs; an extension that keeps crashing is stopped
+# as a crash loop; shutdown leaves no extension process behind.
+. "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+PY=$(command -v /usr/bin/python3 || command -v python3)
+: "${RINGD:?}" "${RINGKIT_SIGN:?}" "${ES_CLIENT:?}"
+S=$RINGKIT_SIGN
+chmod 0755 "$TMP"
+ROOT=$TMP/root
+APPS=$ROOT/Applications
+TRUST=$ROOT/etc/ringkit/trust
+FS=$TMP/fs
+mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$FS"
+cleanup() {
+        [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
+        umount "$FS" 2>/dev/null
+        rm -rf "$TMP"
+}
+trap cleanup EXIT
+if ! mount -t tmpfs -o size=64m,mode=755 rk-sx-test "$FS"; then
+        echo "cannot mount a tmpfs (needs root)"; exit 77
+fi
+quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
+
+quiet $S ca create --out "$TMP/ca" --name "Test Root"
+cat >"$TMP/grants.plist" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string></array></plist>
+P
+quiet $S cert create --ca "$TMP/ca" --team TEAMSX1234 --name "Sx Dev" --out "$TMP/dev" \
+        --entitlements-allowed "$TMP/grants.plist"
+cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
+cat >"$TMP/es.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>com.apple.developer.endpoint-security.client</key><true/></dict></plist>
+P
+cat >"$TMP/app.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
+P
+
+# make_app NAME ID VERSION EXECUTABLE ARGS...: an app carrying a system extension
+make_app() {
+        local name=$1 id=$2 ver=$3 exe=$4
+        shift 4
+        local app=$APPS/$name.app
+        local ext=$app/Contents/Library/SystemExtensions/$id.systemextension
+        local args=""
+        for a in "$@"; do args="$args<string>$a</string>"; done
+        rm -rf "$app"
+        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
+        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
+        chmod +x "$app/Contents/MacOS/$name"
+        cat >"$app/Contents/Info.plist" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
+<key>CFBundleVersion</key><string>$ver</string>
+<key>CFBundlePackageType</key><string>APPL</string>
+<key>CFBundleExecutable</key><string>$name</string>
+</dict></plist>
+PL
+        cp "$exe" "$ext/Contents/MacOS/sx"
+        cat >"$ext/Contents/Info.plist" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>$id</string>
+<key>CFBundleVersion</key><string>$ver</string>
+<key>CFBundleShortVersionString</key><string>$ver</string>
+<key>CFBundlePackageType</key><string>SYSX</string>
+<key>CFBundleExecutable</key><string>sx</string>
+<key>NSSystemExtensionUsageDescription</key><string>test system extension</string>
+<key>RKArguments</key><array>$args</array>
+</dict></plist>
+PL
+        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/es.entitlements" "$ext"
+        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" \
+                --entitlements "$TMP/app.entitlements" "$app"
+}
+
+ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
+jcheck() {
+        if "$PY" -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
+                ok "$1"
+        else
+                fail "$1" "not ($2): $(head -c 3000 "$TMP/out")"
+        fi
+}
+status() { ringctl status --json >"$TMP/out" 2>&1; }
+# sx_field ID FIELD: a field of the supervised extension ID in `ringctl list --json`
+sx_field() {
+        ringctl list --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin)
+v=[e['$2'] for e in j.get('system_extensions', []) if e['bundle']=='$1' and e['state'] != 'stopping']
+print(v[0] if v else '')"
+}
+sx_is() { [ "$(sx_field "$1" state)" = "$2" ]; }
+sx_count() { ringctl list --json | "$PY" -c "import json,sys; print(len(json.load(sys.stdin).get('system_extensions', [])))"; }
+count_is() { [ "$(sx_count)" = "$1" ]; }
+version_is() { [ "$(sx_field "$1" version)" = "$2" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+run_fs() { "$@" >"$TMP/run" 2>&1; echo "rc=$?" >>"$TMP/run"; }
+
+"$RINGD" --root "$ROOT" --no-linux --es-scope "$FS" --sandbox-rw "$TMP" -v 2>>"$TMP/ringd.log" &
+RINGD_PID=$!
+if wait_for 20 test -S "$ROOT/run/es.sock" && wait_for 20 ringctl status; then ok ringd-starts; else
+        fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
+
+cp /bin/true "$FS/forbidden"
+cp /bin/true "$FS/allowed"
+# the extension runs as its own uid: it writes its log and ready file here
+OUT=$TMP/out-sx
+mkdir -p "$OUT"
+chmod 1777 "$OUT"
+ARGS=(--subscribe AUTH_EXEC --deny "$FS/forbidden" --no-cache --log "$OUT/guard.log" --ready "$OUT/guard.ready")
+make_app Guard com.test.sx.guard 1.0 "$ES_CLIENT" "${ARGS[@]}"
+
+# --- activation alone does not run it; approval does ---
+quiet ringctl activate "$APPS/Guard.app" com.test.sx.guard
+[ "$(sx_count)" = 0 ] && ok waiting-not-running || fail waiting-not-running "$(ringctl list)"
+quiet ringctl approve com.test.sx.guard
+if wait_for 10 sx_is com.test.sx.guard running && wait_for 10 test -e "$OUT/guard.ready"; then ok approved-runs; else
+        fail approved-runs "$(ringctl list; tail -20 "$TMP/ringd.log")"; fi
+PID1=$(sx_field com.test.sx.guard pid)
+[ -n "$PID1" ] && [ "$PID1" -gt 0 ] && kill -0 "$PID1" && ok has-pid || fail has-pid "pid '$PID1'"
+# it runs confined: its own uid, from a memfd
+uid=$(awk '/^Uid:/ {print $2}' "/proc/$PID1/status")
+[ "$uid" -ge 810000 ] && ok runs-own-uid || fail runs-own-uid "uid $uid"
+readlink "/proc/$PID1/exe" | grep -q memfd && ok runs-from-memfd || fail runs-from-memfd "$(readlink "/proc/$PID1/exe")"
+ringctl list >"$TMP/out" 2>&1
+expect_grep list-shows 'com.test.sx.guard \(1.0\) +running +[0-9]+ +0 +endpoint-security'
+status
+jcheck status-es-client "[(c['bundle'], c['pid'], c['team']) for c in j['endpoint_security']['clients']] == [('com.test.sx.guard', $PID1, 'TEAMSX1234')] and j['system_extensions'][0]['endpoint_security'] == True"
+
+# --- the supervised client denies an exec ---
+run_fs "$FS/forbidden"
+grep -q "rc=126" "$TMP/run" && ok exec-denied || fail exec-denied "$(cat "$TMP/run")"
+"$PY" -c "
+import os,sys
+try: os.execv('$FS/forbidden', ['x'])
+except PermissionError as e: sys.exit(0 if e.errno == 1 else 2)
+" && ok execve-eperm || fail execve-eperm "python execv did not fail with EPERM"
+run_fs "$FS/allowed"
+grep -q "rc=0" "$TMP/run" && ok other-runs || fail other-runs "$(cat "$TMP/run")"
+grep -q "AUTH_EXEC .*target=$FS/forbidden" "$OUT/guard.log" && ok client-logged || fail client-logged "$(cat "$OUT/guard.log")"
+
+# --- kill -9: restarted, denies again ---
+rm -f "$OUT/guard.ready"
+kill -9 "$PID1"
+new_pid() { p=$(sx_field com.test.sx.guard pid); [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$PID1" ] && sx_is com.test.sx.guard running; }
+if wait_for 10 new_pid && wait_for 10 test -e "$OUT/guard.ready"; then ok restarted; else fail restarted "$(ringctl list; tail -20 "$TMP/ringd.log")"; fi
+PID2=$(sx_field com.test.sx.guard pid)
+[ "$(sx_field com.test.sx.guard restarts)" = 1 ] && ok restart-counted || fail restart-counted "$(ringctl list --json)"
+grep -q "com.test.sx.guard (system extension 1.0): killed by signal KILL; restarting" "$TMP/ringd.log" && ok restart-logged ||
+        fail restart-logged "$(grep sx.guard "$TMP/ringd.log" | tail -5)"
+run_fs "$FS/forbidden"
+grep -q "rc=126" "$TMP/run" && ok denied-after-restart || fail denied-after-restart "$(cat "$TMP/run")"
+status
+jcheck one-client-after-restart "[c['pid'] for c in j['endpoint_security']['clients']] == [$PID2]"
+
+# --- replacement: version 2.0 starts, 1.0 stops ---
+rm -f "$OUT/guard.ready"
+make_app Guard com.test.sx.guard 2.0 "$ES_CLIENT" "${ARGS[@]}"
+quiet ringctl activate "$APPS/Guard.app" com.test.sx.guard
+if wait_for 10 version_is com.test.sx.guard 2.0 && wait_for 10 test -e "$OUT/guard.ready"; then ok replacement-runs; else fail replacement-runs "$(ringctl list)"; fi
+if wait_for 10 gone "$PID2"; then ok replaced-stopped; else fail replaced-stopped "pid $PID2 still there"; fi
+wait_for 10 count_is 1 &&
+        ok one-record || fail one-record "$(ringctl list --json)"
+run_fs "$FS/forbidden"
+grep -q "rc=126" "$TMP/run" && ok denied-by-new-version || fail denied-by-new-version "$(cat "$TMP/run")"
+
+# --- deactivate: stopped, and the exec runs ---
+PID3=$(sx_field com.test.sx.guard pid)
+quiet ringctl deactivate com.test.sx.guard
+if wait_for 10 gone "$PID3"; then ok deactivated-stopped; else fail deactivated-stopped "pid $PID3 still there"; fi
+wait_for 10 count_is 0 &&
+        ok deactivated-gone || fail deactivated-gone "$(ringctl list --json)"
+status
+jcheck no-client "j['endpoint_security']['clients'] == []"
+run_fs "$FS/forbidden"
+grep -q "rc=0" "$TMP/run" && ok runs-after-deactivate || fail runs-after-deactivate "$(cat "$TMP/run")"
+
+# --- a crash loop is stopped ---
+make_app Crashy com.test.sx.crashy 1.0 /bin/false
+quiet ringctl activate "$APPS/Crashy.app" com.test.sx.crashy
+quiet ringctl approve com.test.sx.crashy
+if wait_for 15 sx_is com.test.sx.crashy failed; then ok crash-loop-stopped; else fail crash-loop-stopped "$(ringctl list)"; fi
+ringctl list >"$TMP/out" 2>&1
+expect_grep crash-loop-why 'crash loop, not restarted'
+[ "$(sx_field com.test.sx.crashy launches)" = 5 ] && ok crash-loop-launches || fail crash-loop-launches "$(ringctl list --json)"
+kill -0 "$RINGD_PID" && ok ringd-up || fail ringd-up "ringd died"
+
+# --- shutdown: no extension process left ---
+rm -f "$OUT/guard.ready"
+quiet ringctl activate "$APPS/Guard.app" com.test.sx.guard
+quiet ringctl approve com.test.sx.guard
+wait_for 10 test -e "$OUT/guard.ready" && ok running-again || fail running-again "$(ringctl list)"
+PID4=$(sx_field com.test.sx.guard pid)
+ringctl shutdown >/dev/null 2>&1
+if wait_for 15 gone "$RINGD_PID"; then ok shutdown; else fail shutdown "ringd still running"; fi
+wait "$RINGD_PID"
+[ $? = 0 ] && ok shutdown-status || fail shutdown-status "nonzero"
+RINGD_PID=
+kill -0 "$PID4" 2>/dev/null && fail shutdown-stops-sysext "pid $PID4 alive" || ok shutdown-stops-sysext
+grep -q "com.test.sx.guard (system extension 2.0): stopped" "$TMP/ringd.log" && ok stopped-gracefully ||
+        fail stopped-gracefully "$(grep sx.guard "$TMP/ringd.log" | tail -5)"
+finish
