@@ -268,6 +268,24 @@ status
 jcheck after-crash-ringd-up "[c['bundle'] for c in j['endpoint_security']['clients']] == ['com.test.es.guard'] and j['endpoint_security']['pending'] == 0"
 stop_client keeper
 
+# --- ringd's process cache follows an exec: same pid, new executable ---
+# (new file names each round: the AUTH result cache would answer a repeat)
+client opener --subscribe AUTH_OPEN
+SH_EXE=$(readlink -f /bin/sh)
+CAT_EXE=$(readlink -f "$(command -v cat)")
+for round in 1 2; do
+        for f in a b c; do echo "$f" >"$FS/pc-$f-$round"; done
+        sh -c 'echo $$ >"$2"; read -r x <"$1-a-$3"; read -r x <"$1-c-$3"; exec cat "$1-b-$3"' sh "$FS/pc" "$TMP/pc.pid" "$round" >/dev/null 2>&1
+        PCPID=$(cat "$TMP/pc.pid")
+        if wait_for 5 logged opener "AUTH_OPEN pid=$PCPID .*exe=$CAT_EXE target=$FS/pc-b-$round"; then ok "process-cache-after-exec-$round"; else
+                fail "process-cache-after-exec-$round" "$(grep "pid=$PCPID " "$TMP/opener.log")"; fi
+        logged opener "AUTH_OPEN pid=$PCPID .*exe=$SH_EXE target=$FS/pc-c-$round" && ok "process-cache-before-exec-$round" ||
+                fail "process-cache-before-exec-$round" "$(grep "pid=$PCPID " "$TMP/opener.log")"
+done
+status
+jcheck process-cache-used "j['endpoint_security']['process_cache_hits'] >= 2"
+stop_client opener
+
 # --- no clients: marks gone, nothing asked ---
 status
 jcheck no-clients "j['endpoint_security']['clients'] == [] and j['endpoint_security']['pending'] == 0"

@@ -157,6 +157,14 @@ int rk_es_unmute_all(rk_es_client *c);
 /* Drops ringd's cached AUTH results (for every client: the cache is shared). */
 int rk_es_clear_cache(rk_es_client *c);
 
+/*
+ * After delivering events, rk_es_client_dispatch() keeps reading for up to
+ * usec microseconds more (0..1000; default 50) before it returns, so that
+ * the next event of a burst is taken without a sleep and wake-up.  0: return
+ * as soon as nothing is left.  -EINVAL.
+ */
+int rk_es_set_spin(rk_es_client *c, unsigned usec);
+
 /* This client's AUTH deadline, 1..60000 ms (ringd's default: --es-deadline, 1000 ms). */
 int rk_es_set_deadline(rk_es_client *c, unsigned ms);
 

@@ -103,6 +103,8 @@
 #define SIG_SLOTS 256
 #define DEFAULT_DEADLINE_MS 1000
 #define THREAD_GRACE_USEC 1000     /* see perm_thread() */
+#define DEFAULT_SPIN_USEC 50       /* see spin_for_answers() */
+#define PROC_SLOTS 1024            /* process information cache, see proc_get() */
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -161,6 +163,16 @@ typedef struct sig_entry {
         char *team, *ident;
 } sig_entry;
 
+typedef struct proc_entry {     /* what /proc said of a process, valid until the connector says otherwise */
+        pid_t pid;              /* 0: empty */
+        pid_t ppid;
+        uid_t uid;
+        gid_t gid;
+        bool have_ids;
+        struct stat exe_st;     /* zero when unknown */
+        char *exe;
+} proc_entry;
+
 typedef struct scope {
         char *path;
         int fd;                 /* the directory: mount fd for open_by_handle_at */
@@ -184,6 +196,8 @@ typedef struct es_state {
         unsigned n_clients;
         uint32_t next_client_id;
         uint64_t deadline_usec;         /* default per client */
+        uint64_t spin_usec;             /* --es-spin: wait this long for an answer before sleeping */
+        bool spin_set;
         scope *scopes;
         size_t n_scopes;
         char **scope_args;
@@ -204,6 +218,9 @@ typedef struct es_state {
         /* process connector */
         int cn_fd;
         rk_source *cn_src;
+        bool cn_fanout;                 /* a client subscribed to fork/exit */
+        proc_entry procs[PROC_SLOTS];   /* used while the connector runs */
+        uint64_t n_proc_hits, n_proc_misses;
         /* AUTH */
         pending *head, *tail;
         size_t n_pending;
@@ -341,22 +358,95 @@ static void ev_str(evbuf *b, int idx, const char *s) {
         b->w.str_len[idx] = (uint16_t) n;
 }
 
+/*
+ * The process information cache.  Reading /proc for an event's process
+ * (stat for the parent, the directory for uid/gid, exe and its stat) costs
+ * some 15-25 us, more than an AUTH round trip is allowed to add.  What /proc
+ * said stays true until the process execs, changes its ids or exits -- and
+ * the process connector reports exactly those.  So while the connector runs
+ * (it does whenever someone subscribes to AUTH or fork/exit), an entry is
+ * kept per pid and forgotten on PROC_EVENT_EXEC, _UID, _GID, _SID and _EXIT
+ * (and, on an exit, the entries of its children, whose parent changes).
+ * The connector's message for an exec is queued before the new image can
+ * cause a fanotify event, so draining the connector right after reading
+ * fanotify (cn_drain) is enough to never use a stale entry.  An overrun
+ * connector socket (ENOBUFS) forgets everything.
+ */
+static void proc_forget(es_state *es, pid_t pid) {
+        proc_entry *e = &es->procs[(unsigned) pid % PROC_SLOTS];
+        if (e->pid == pid) {
+                free(e->exe);
+                *e = (proc_entry){};
+        }
+}
+
+static void proc_forget_all(es_state *es) {
+        for (unsigned k = 0; k < PROC_SLOTS; k++) {
+                free(es->procs[k].exe);
+                es->procs[k] = (proc_entry){};
+        }
+}
+
+static void proc_exited(es_state *es, pid_t pid) {
+        proc_forget(es, pid);
+        for (unsigned k = 0; k < PROC_SLOTS; k++)
+                if (es->procs[k].pid && es->procs[k].ppid == pid)
+                        proc_forget(es, es->procs[k].pid);
+}
+
+static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud);
+
+static void cn_drain(es_state *es) {
+        if (es->cn_fd >= 0)
+                (void) on_cn(NULL, es->cn_fd, EPOLLIN, es);
+}
+
 /* Process info and its signing: pid, ppid (0: read it), uid/gid, executable. */
 static void ev_process(es_state *es, evbuf *b, pid_t pid, pid_t ppid, char *exe, size_t exe_len, struct stat *exe_st) {
         char p[64];
         struct stat st;
+        proc_entry *e = es->cn_fd >= 0 && pid > 0 ? &es->procs[(unsigned) pid % PROC_SLOTS] : NULL;
 
         b->w.pid = pid;
+        if (e && e->pid == pid) {
+                es->n_proc_hits++;
+                b->w.ppid = e->ppid;
+                if (e->have_ids) {
+                        b->w.uid = e->uid;
+                        b->w.gid = e->gid;
+                }
+                snprintf(exe, exe_len, "%s", e->exe ? e->exe : "");
+                if (exe_st)
+                        *exe_st = e->exe_st;
+                return;
+        }
         b->w.ppid = ppid ? ppid : read_ppid(pid);
         snprintf(p, sizeof(p), "/proc/%d", (int) pid);
-        if (stat(p, &st) == 0) {
+        bool have_ids = stat(p, &st) == 0;
+        if (have_ids) {
                 b->w.uid = st.st_uid;
                 b->w.gid = st.st_gid;
         }
         snprintf(p, sizeof(p), "/proc/%d/exe", (int) pid);
         (void) read_link(p, exe, exe_len);
-        if (exe_st && stat(p, exe_st) < 0)
-                memset(exe_st, 0, sizeof(*exe_st));
+        if (stat(p, &st) < 0)
+                memset(&st, 0, sizeof(st));
+        if (exe_st)
+                *exe_st = st;
+        if (!e || !b->w.ppid || !have_ids || !exe[0])
+                return; /* gone already, or half-read: not worth remembering */
+        es->n_proc_misses++;
+        free(e->exe);
+        *e = (proc_entry){ .pid = pid, .ppid = b->w.ppid, .uid = b->w.uid, .gid = b->w.gid, .have_ids = true, .exe_st = st,
+                           .exe = strdup(exe) };
+}
+
+/* The parent of pid: from the cache when it knows, else /proc. */
+static pid_t proc_ppid(es_state *es, pid_t pid) {
+        const proc_entry *e = &es->procs[(unsigned) pid % PROC_SLOTS];
+        if (es->cn_fd >= 0 && pid > 0 && e->pid == pid)
+                return e->ppid;
+        return read_ppid(pid);
 }
 
 static void ev_process_strings(es_state *es, evbuf *b, const char *exe, const struct stat *exe_st) {
@@ -515,6 +605,50 @@ static int on_deadline(rk_source *s, uint64_t usec, void *ud) {
         return 0;
 }
 
+static bool pending_alive(es_state *es, uint64_t id) {
+        for (pending *p = es->tail; p; p = p->prev)
+                if (p->id == id)
+                        return true;
+        return false;
+}
+
+static void client_message(es_client *c, rk_msg *m);
+
+/*
+ * A client answers an AUTH event in tens of microseconds, less than it
+ * costs to put ringd's loop to sleep and wake it again (a wake-up from idle
+ * is the larger part of an AUTH round trip on a virtual machine).  So after
+ * sending an event, the loop polls the sockets of the clients it waits for
+ * during a short, bounded spin (--es-spin, default 50 us; 0 turns it off)
+ * and handles their answers at once; anything else, or a silent client,
+ * waits for the loop as before.  Only the loop spins, never the thread, and
+ * never longer than the spin for one event.
+ */
+static void spin_for_answers(es_state *es, uint64_t id, uint32_t waiting) {
+        uint64_t end;
+
+        if (!es->spin_usec)
+                return;
+        end = rk_now() + es->spin_usec;
+        do {
+                for (unsigned s = 0; s < MAX_CLIENTS; s++) {
+                        es_client *c = es->slots[s];
+                        rk_msg m = RK_MSG_INIT;
+                        if (!(waiting & (1u << s)) || !c)
+                                continue;
+                        if (rk_channel_recv(c->ch, &m) <= 0)
+                                continue; /* nothing yet; an error is the loop's to handle (on_client) */
+                        client_message(c, &m);
+                        rk_msg_done(&m);
+                        if (!pending_alive(es, id))
+                                return;
+                }
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+        } while (rk_now() < end);
+}
+
 static void auth_begin(es_state *es, const fwd *f) {
         char exe[PATH_MAX], target[PATH_MAX], p[64];
         struct stat st, exe_st;
@@ -626,6 +760,7 @@ static void auth_begin(es_state *es, const fwd *f) {
         for (unsigned s = 0; s < MAX_CLIENTS; s++)
                 if (pe->waiting & (1u << s))
                         timer_arm(es, pe->deadline[s]);
+        spin_for_answers(es, pe->id, pe->waiting);
 }
 
 static void client_respond(es_client *c, const rk_es_wire_respond *w) {
@@ -740,10 +875,11 @@ static int on_perm(rk_source *s, int fd, uint32_t revents, void *ud) {
                 ssize_t n = read(fd, buf, sizeof(buf));
                 if (n <= 0)
                         break;
+                cn_drain(es); /* before any use of the process cache: see proc_forget() */
                 for (struct fanotify_event_metadata *md = (void *) buf; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
                         if (md->fd < 0)
                                 continue;
-                        fwd f = { .fd = md->fd, .pid = md->pid, .ppid = read_ppid(md->pid), .mask = (uint32_t) md->mask };
+                        fwd f = { .fd = md->fd, .pid = md->pid, .ppid = proc_ppid(es, md->pid), .mask = (uint32_t) md->mask };
                         if (f.pid == es->self || f.ppid == es->self) {
                                 atomic_fetch_add(&es->n_self_allowed, 1);
                                 fan_answer(es, f.fd, false);
@@ -763,6 +899,7 @@ static int on_pipe(rk_source *s, int fd, uint32_t revents, void *ud) {
                 ssize_t n = read(fd, in, sizeof(in));
                 if (n <= 0)
                         break;
+                cn_drain(es);
                 for (size_t k = 0; k < (size_t) n / sizeof(fwd); k++)
                         auth_begin(es, &in[k]);
                 if ((size_t) n < sizeof(in))
@@ -866,6 +1003,7 @@ static int on_notif(rk_source *s, int fd, uint32_t revents, void *ud) {
                 ssize_t n = read(fd, buf, sizeof(buf));
                 if (n <= 0)
                         break;
+                cn_drain(es);
                 for (struct fanotify_event_metadata *md = (void *) buf; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
                         if (md->fd >= 0)
                                 close(md->fd);
@@ -908,6 +1046,10 @@ static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud) {
                 return 0;
         for (int round = 0; round < 64; round++) {
                 ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n < 0 && errno == ENOBUFS) {
+                        proc_forget_all(es); /* messages were lost: nothing cached can be trusted */
+                        continue;
+                }
                 if (n <= 0)
                         break;
                 for (struct nlmsghdr *nh = (void *) buf; NLMSG_OK(nh, (size_t) n); nh = NLMSG_NEXT(nh, n)) {
@@ -919,6 +1061,23 @@ static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud) {
                             nh->nlmsg_len < NLMSG_LENGTH(sizeof(cn) + cn.len))
                                 continue;
                         memcpy(&pe, (const char *) NLMSG_DATA(nh) + sizeof(cn), cn.len < sizeof(pe) ? cn.len : sizeof(pe));
+                        switch (ev->what) {
+                        case PROC_EVENT_EXEC:
+                                proc_forget(es, ev->event_data.exec.process_tgid);
+                                continue;
+                        case PROC_EVENT_UID:
+                        case PROC_EVENT_GID:
+                                proc_forget(es, ev->event_data.id.process_tgid);
+                                continue;
+                        case PROC_EVENT_EXIT:
+                                if (ev->event_data.exit.process_pid == ev->event_data.exit.process_tgid)
+                                        proc_exited(es, ev->event_data.exit.process_tgid);
+                                break;
+                        default:
+                                break;
+                        }
+                        if (!es->cn_fanout)
+                                continue;
                         if (ev->what == PROC_EVENT_FORK) {
                                 if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid ||
                                     ev->event_data.fork.parent_tgid == es->self)
@@ -959,6 +1118,7 @@ static void cn_update(es_state *es, bool want) {
                 es->cn_src = rk_source_unref(es->cn_src);
                 close(es->cn_fd);
                 es->cn_fd = -EBADF;
+                proc_forget_all(es);
         }
 }
 
@@ -1013,7 +1173,9 @@ static void marks_update(es_state *es) {
                         subs |= es->slots[s]->subs;
         mark_group(es, es->perm_fd, &es->perm_marked, fan_bits(subs, true), "permission");
         mark_group(es, es->notif_fd, &es->notif_marked, fan_bits(subs, false), "notification");
-        cn_update(es, subs & PROC_MASK);
+        /* the connector also keeps the process cache true while AUTH events need it */
+        es->cn_fanout = subs & PROC_MASK;
+        cn_update(es, subs & (PROC_MASK | AUTH_MASK));
 }
 
 /* ---- clients ---- */
@@ -1396,6 +1558,15 @@ int es_configure(ringd *d, const char *option, const char *value) {
                 es->deadline_usec = DEFAULT_DEADLINE_MS * 1000ULL;
                 d->es = es;
         }
+        if (streq(option, "spin")) {
+                char *e;
+                unsigned long us = strtoul(value, &e, 10);
+                if (!*value || *e || us > 1000)
+                        return -EINVAL;
+                es->spin_usec = us;
+                es->spin_set = true;
+                return 0;
+        }
         if (streq(option, "scope")) {
                 char **v = realloc(es->scope_args, (es->n_scope_args + 1) * sizeof(*v));
                 if (!v)
@@ -1461,6 +1632,8 @@ int es_init(ringd *d) {
         es->pipe_fd[0] = es->pipe_fd[1] = -EBADF;
         es->timer_at = UINT64_MAX;
         es->cache_gen = 1;
+        if (!es->spin_set)
+                es->spin_usec = DEFAULT_SPIN_USEC;
         if ((r = open_scopes(es)) < 0)
                 return r;
         if ((r = rk_loop_add_time(d->loop, &es->timer, UINT64_MAX, on_deadline, es)) < 0)
@@ -1548,6 +1721,8 @@ int es_status(ringd *d, rk_value *m) {
         (void) rk_dict_set_integer(e, "auth_overflow", es->n_overflow + atomic_load(&es->n_pipe_overflow), false);
         (void) rk_dict_set_integer(e, "auth_ringd_own", atomic_load(&es->n_self_allowed), false);
         (void) rk_dict_set_integer(e, "cache_hits", es->n_cache_hits, false);
+        (void) rk_dict_set_integer(e, "process_cache_hits", es->n_proc_hits, false);
+        (void) rk_dict_set_integer(e, "process_cache_misses", es->n_proc_misses, false);
         (void) rk_dict_set_integer(e, "pending", es->n_pending, false);
         (void) rk_dict_set_integer(e, "notify_events", es->n_notify, false);
         (void) rk_dict_set_integer(e, "clients_admitted", es->n_admitted, false);

@@ -73,6 +73,8 @@ static void usage(FILE *f) {
                 "                       default /); only what clients subscribe to is marked\n"
                 "  --es-deadline MS     endpoint security: default AUTH deadline per client (default 1000)\n"
                 "  --nf-queue N         network filter: the NFQUEUE number ringd binds (default 6230)\n"
+                "  --es-spin US         endpoint security: poll for a client's answer this long before\n"
+                "                       sleeping (default 50; 0: off)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -113,7 +115,7 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "applications", required_argument, NULL, 'A' },
                 { "sandbox-exec", required_argument, NULL, 'X' }, { "sandbox-rw", required_argument, NULL, 'W' },
                 { "dext-memory", required_argument, NULL, 'M' },  { "no-sandbox", no_argument, NULL, 'N' },
-                { "es-scope", required_argument, NULL, 0x4501 }, { "es-deadline", required_argument, NULL, 0x4502 },
+                { "es-scope", required_argument, NULL, 0x4501 }, { "es-deadline", required_argument, NULL, 0x4502 }, { "es-spin", required_argument, NULL, 0x4503 },
                 { "nf-queue", required_argument, NULL, 0x4e01 },
                 { "help", no_argument, NULL, 'h' },           {},
         };
@@ -247,11 +249,14 @@ static int parse_args(ringd *d, int argc, char **argv) {
                         break;
                 case 0x4501: /* endpoint security (issue 7) */
                 case 0x4502:
-                        if (es_configure(d, c == 0x4501 ? "scope" : "deadline", optarg) < 0) {
-                                fprintf(stderr, "ringd: bad --%s '%s'\n", c == 0x4501 ? "es-scope" : "es-deadline", optarg);
+                case 0x4503: {
+                        static const char *const opt[] = { "scope", "deadline", "spin" };
+                        if (es_configure(d, opt[c - 0x4501], optarg) < 0) {
+                                fprintf(stderr, "ringd: bad --es-%s '%s'\n", opt[c - 0x4501], optarg);
                                 return -EINVAL;
                         }
                         break;
+                }
                 case 0x4e01: /* network filter (issue 7) */
                         if (nf_configure(d, "queue", optarg) < 0) {
                                 fprintf(stderr, "ringd: bad --nf-queue '%s' (0..65535)\n", optarg);
