@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Kernel modules the guest loads, in this order (their dependencies first,
 # from modules.dep).  Input and HID before the host controller, so the boot
 # devices bind as they enumerate.  Built-in ones are skipped.
-MODULES = ["evdev", "uinput", "uhid", "hid", "hid_generic", "usbhid", "xhci_pci"]
+MODULES = ["evdev", "uinput", "uhid", "hid", "hid_generic", "usbhid", "ftdi_sio", "xhci_pci"]
 
 
 def log(msg):
@@ -376,10 +376,75 @@ def find_kernel(explicit):
     return None, None
 
 
-def handle_request(words, qmp, res):
+class SerialPeer:
+    """The far end of QEMU's usb-serial: its socket chardev (75-usbserial.sh)."""
+
+    def __init__(self, path, trace):
+        self.path, self.trace, self.sock, self.received = path, trace, None, bytearray()
+
+    def connect(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while self.sock is None and time.monotonic() < deadline:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.path)
+                s.setblocking(False)
+                self.sock = s
+            except OSError:
+                s.close()
+                time.sleep(0.05)
+        return self.sock is not None
+
+    def pump(self):
+        while self.sock:
+            try:
+                chunk = self.sock.recv(65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self.sock.close()
+                self.sock = None
+                return
+            self.received += chunk
+
+    def wait(self, cond, timeout=15):
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            self.pump()
+        return cond()
+
+    def baud_set(self, baud):
+        """QEMU's FT232 was set to `baud`, within the chip's divisor rounding (57600 runs at 57553)."""
+        try:
+            with open(self.trace) as f:
+                rates = [int(m.group(1)) for m in re.finditer(r"usb_serial_set_baud .* (\d+)\s*$", f.read(), re.M)]
+        except OSError:
+            return False
+        return any(abs(r - int(baud)) * 100 <= int(baud) for r in rates)
+
+
+def serial_request(verb, words, serial, res):
+    if verb == "serial-send":
+        serial.sock.setblocking(True)
+        serial.sock.sendall(" ".join(words).encode() + b"\n")
+        serial.sock.setblocking(False)
+    elif verb == "serial-expect":
+        want = " ".join(words[1:]).encode()
+        res.check(words[0], serial.wait(lambda: want in serial.received),
+                  f"{want[:60]!r}... not among the {len(serial.received)} bytes from the chardev: "
+                  f"{bytes(serial.received[-120:])!r}")
+    elif verb == "serial-baud":
+        res.check(words[0], serial.wait(lambda: serial.baud_set(words[1])),
+                  f"no usb_serial_set_baud {words[1]} in {serial.trace}")
+
+
+def handle_request(words, qmp, res, serial=None):
     verb = words[0] if words else ""
     try:
-        if verb == "plug" and len(words) == 3:
+        if verb.startswith("serial-") and len(words) >= 2 and serial and serial.sock:
+            serial_request(verb, words[1:], serial, res)
+        elif verb == "plug" and len(words) == 3:
             qmp.execute("device_add", driver=words[1], id=words[2], bus="xhci.0")
         elif verb == "unplug" and len(words) == 2:
             qmp.execute("device_del", id=words[1])
@@ -430,15 +495,19 @@ def run(args):
                "-device", "qemu-xhci,id=xhci",
                "-device", "usb-kbd,id=kbd1,bus=xhci.0",
                "-device", "usb-tablet,id=tablet1,bus=xhci.0",
+               "-chardev", f"socket,id=ser0,path={os.path.join(work, 'serial.sock')},server=on,wait=off",
+               "-device", "usb-serial,id=serial1,chardev=ser0,bus=xhci.0,always-plugged=on",
+               "-trace", "enable=usb_serial_set_*", "-D", os.path.join(args.logdir, "qemu-trace.log"),
                "-qmp", f"unix:{qmp_path},server=on,wait=off"]
         with open(os.path.join(args.logdir, "qemu-command"), "w") as f:
             f.write(" ".join(cmd) + "\n")
-        return boot_and_run(args, cmd, qmp_path, res, t0)
+        peer = SerialPeer(os.path.join(work, "serial.sock"), os.path.join(args.logdir, "qemu-trace.log"))
+        return boot_and_run(args, cmd, qmp_path, res, t0, peer)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def boot_and_run(args, cmd, qmp_path, res, t0):
+def boot_and_run(args, cmd, qmp_path, res, t0, peer):
     serial = open(os.path.join(args.logdir, "serial.log"), "w")
     t_start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -452,6 +521,7 @@ def boot_and_run(args, cmd, qmp_path, res, t0):
             res.ok("qmp-connects")
         except Exception as e:
             res.fail("qmp-connects", str(e))
+        res.check("serial-chardev-connects", peer.connect(), f"cannot connect to {peer.path}")
         deadline = t_start + args.timeout
         os.set_blocking(proc.stdout.fileno(), False)
         while done is None:
@@ -461,6 +531,7 @@ def boot_and_run(args, cmd, qmp_path, res, t0):
                 res.fail("guest-boots" if booted is None else "guest-finishes",
                          f"no {'@@RK BOOTED' if booted is None else '@@RK DONE'} after {now - t_start:.0f} s")
                 break
+            peer.pump()
             r, _, _ = select.select([proc.stdout], [], [], min(1.0, limit - now))
             if not r:
                 if proc.poll() is not None:
@@ -492,7 +563,7 @@ def boot_and_run(args, cmd, qmp_path, res, t0):
                     log(f"# guest /init after {booted:.1f} s (guest uptime {line.split()[-1]} s)")
                 elif line.startswith("@@RK REQ "):
                     if qmp:
-                        handle_request(line.split()[2:], qmp, res)
+                        handle_request(line.split()[2:], qmp, res, peer)
                 elif line.startswith("@@RK FILE "):
                     capture = (line.split(None, 2)[2], [])
                     captured.append(capture[0])

@@ -15,9 +15,14 @@
  *                       the report descriptor, creates a uinput device and
  *                       turns keyboard, mouse and pointer reports into key,
  *                       relative and absolute events (hid.c, docs/hid.md)
+ *   RKUSBSerialDriver   a USB serial adapter (FTDI FT232, CDC-ACM) through
+ *                       usbfs as a pty, line settings from the pty's termios
+ *                       to the chip (usbserial.c, docs/usb-serial.md)
  *
  * `ringkit-builtin --self-test-hid` runs the HID report-descriptor parser
- * and report translator on known descriptors and exits (0: all passed).
+ * and report translator on known descriptors and exits (0: all passed);
+ * `--self-test-usbserial` the USB serial driver's descriptor parser and
+ * FTDI framing.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -31,6 +36,7 @@
 #include <unistd.h>
 
 #include "hid.h"
+#include "usbserial.h"
 #include "ringkit/driver.h"
 
 /* ---- RKNullDriver ---- */
@@ -160,9 +166,11 @@ static void pty_stop(rk_driver *d) {
 static const rk_driver_class pty_driver = { .name = "RKSerialPTYDriver", .start = pty_start, .stop = pty_stop };
 
 int main(int argc, char **argv) {
-        const rk_driver_class *classes[] = { &null_driver, &pty_driver, &rk_hid_event_driver };
+        const rk_driver_class *classes[] = { &null_driver, &pty_driver, &rk_hid_event_driver, &rk_usbserial_driver };
 
         if (argc == 2 && strcmp(argv[1], "--self-test-hid") == 0)
                 return rk_hid_self_test();
+        if (argc == 2 && strcmp(argv[1], "--self-test-usbserial") == 0)
+                return rk_usbserial_self_test();
         return rk_driver_main(argc, argv, classes, sizeof(classes) / sizeof(classes[0]));
 }
