@@ -438,7 +438,8 @@ static int map_peer_memfd(int fd, uint64_t size, void **ret) {
                 return -errno;
         if ((uint64_t) st.st_size < size)
                 return -EINVAL;
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        /* page tables filled now (the app populated the pages): no faults during calls */
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (size <= UC_POPULATE_MAX ? MAP_POPULATE : 0), fd, 0);
         if (p == MAP_FAILED)
                 return -errno;
         *ret = p;

@@ -1090,7 +1090,8 @@ RK_EXPORT int rk_memory_new(rk_connection *conn, size_t size, rk_memory **ret) {
         if (fd < 0 || ftruncate(fd, (off_t) size) < 0 ||
             fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
                 return -errno;
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        /* faulted in now, not during the first calls (the driver maps it populated too) */
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (size <= UC_POPULATE_MAX ? MAP_POPULATE : 0), fd, 0);
         if (p == MAP_FAILED)
                 return -errno;
         mem = calloc(1, sizeof(*mem));

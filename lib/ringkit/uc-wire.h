@@ -88,6 +88,7 @@ enum {
 #define UC_QUEUE_MIN 4096u
 #define UC_QUEUE_MAX (64u << 20)
 #define UC_MEMORY_MAX ((uint64_t) 1 << 34)
+#define UC_POPULATE_MAX ((uint64_t) 64 << 20) /* descriptors up to this are mapped MAP_POPULATE on both sides */
 
 #define UC_DEXT_SPIN_USEC 64   /* adaptive spin budgets: the most ... */
 #define UC_APP_SPIN_USEC 32
