@@ -327,17 +327,17 @@ void family_answer(instance *i, int sock, int status, const char *error, rk_valu
 void userclient_cmd_find(ctl_client *c, uint32_t peer, rk_value *req);  /* uc-find {match} */
 void userclient_cmd_wait(ctl_client *c, uint32_t peer, rk_value *req);  /* uc-wait {match | gone, timeout_ms} */
 void userclient_cmd_open(ctl_client *c, uint32_t peer, rk_value *req);  /* uc-open {service, type} + fd */
+void userclient_cmd_watch(ctl_client *c, uint32_t peer, rk_value *req); /* uc-watch {match} / uc-unwatch {watch} */
 void userclient_client_gone(ringd *d, ctl_client *c);  /* a control client went: drop its waits */
+void userclient_changed(ringd *d);                     /* services may match differently: answer waiters */
 void userclient_done(ringd *d);
 /* control.c, for userclient.c: reply (with an fd, or -EBADF), the client's SO_PEERCRED, its ringd */
 void control_reply_fd(ctl_client *c, uint32_t peer, rk_value *body, int fd);
-void userclient_cmd_watch(ctl_client *c, uint32_t peer, rk_value *req); /* uc-watch {match} / uc-unwatch {watch} */
+void control_event(ctl_client *c, rk_value *body); /* RK_CTL_EVENT: a message the client did not ask for */
 int control_client_cred(ctl_client *c, struct ucred *ret);
-void userclient_changed(ringd *d);                     /* services may match differently: answer waiters */
 ringd *control_client_ringd(ctl_client *c);
 /* dext.c: send a message to a running instance (userclient.c hands it a connection) */
 int instance_send(instance *i, uint32_t type, rk_value *body, int fd);
-void control_event(ctl_client *c, rk_value *body); /* RK_CTL_EVENT: a message the client did not ask for */
 
 /* es.c: endpoint security (issue 7): fanotify and the process connector, fanned out to ES clients */
 /* --es-scope PATH (repeatable), --es-deadline MS; before es_init().  0, -EINVAL, -ENOMEM. */
