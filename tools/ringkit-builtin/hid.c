@@ -710,32 +710,35 @@ static int uinput_create(rk_driver *d, hid_drv *h, const hid_caps *c, const stru
         return 0;
 }
 
+/* One report per wake-up: read, translate, one write() of the whole batch
+ * to uinput, back to the loop.  No second read() to find the queue empty:
+ * the watch is level-triggered, so a report still queued wakes us again at
+ * once, and the common case (one report) costs epoll_wait + read + write
+ * and no system call between the uinput write and the reader's wake-up. */
 static void on_report(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, void *ud) {
         hid_drv *h = ud;
         uint8_t buf[HID_REPORT_MAX + 1];
+        ssize_t n;
 
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return;
-                        rk_driver_log(d, RK_LOG_NOTICE, "hidraw read: %s; the device is going", strerror(errno));
-                        break;
-                }
-                if (n == 0)
-                        break;
+        do
+                n = read(fd, buf, sizeof(buf));
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
                 h->reports_in++;
                 if (hid_map_report(&h->map, buf, (size_t) n, &h->events) < 0 || h->events.n == 0)
-                        continue;
+                        return;
                 if (write(h->uinput, h->events.ev, h->events.n * sizeof(h->events.ev[0])) < 0) {
                         if (h->write_errors++ == 0)
                                 rk_driver_log(d, RK_LOG_WARNING, "uinput write: %s", strerror(errno));
                 } else {
                         h->events_out += h->events.n;
                 }
+                return;
         }
+        if (n < 0 && errno == EAGAIN)
+                return; /* woken for nothing */
+        if (n < 0)
+                rk_driver_log(d, RK_LOG_NOTICE, "hidraw read: %s; the device is going", strerror(errno));
         /* hidraw returns an error (ENODEV, EIO) or HUP when the device goes: stop watching; ringd stops us */
         rk_driver_watch_cancel(h->watch);
         h->watch = NULL;
