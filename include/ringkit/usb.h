@@ -40,7 +40,8 @@
  *   -ETIMEDOUT  (synchronous calls) the timeout passed; the transfer was
  *               cancelled, data may have moved
  *   -ECANCELED  (completions) cancelled by rk_usb_request_cancel(),
- *               rk_usb_pipe_abort() or closing the interface
+ *               rk_usb_pipe_abort() or closing the interface; (submissions)
+ *               the interface is closing (from a completion run by close)
  *   -EOVERFLOW  the device sent more than the buffer holds (babble)
  *   -EPROTO, -EILSEQ, -ETIME, -EIO  transmission errors the host controller saw
  *   -EINVAL     bad arguments (NULL, an OUT buffer on an IN pipe, ...)

@@ -69,6 +69,7 @@ struct rk_usb_interface {
         const rk_usb_alt_setting *alt;
         rk_usb_pipe *pipes;
         size_t n_pipes;
+        bool closing; /* draining its pipes: no new transfers */
         char detached[USBDEVFS_MAXDRIVERNAME + 1];
 };
 
@@ -537,8 +538,7 @@ static int map_status(rk_usb_request *q, int st) {
         case -ENOENT:
         case -ECONNRESET:
         case -ESHUTDOWN:
-                if (q->cancelled)
-                        return -ECANCELED;
+                /* killed: by the driver, by close, or by the kernel because the device went */
                 return probe_gone(dev) ? -ENODEV : -ECANCELED;
         case -ENODEV:
                 dev->gone = true;
@@ -638,8 +638,8 @@ static void cancel_pipe(rk_usb_pipe *p, int *count) {
 static void drain_pipe(rk_usb_pipe *p) {
         rk_usb_device *dev = p->intf->dev;
 
-        cancel_pipe(p, NULL);
         for (int tries = 0; p->pending > 0 && tries < 1000; tries++) {
+                cancel_pipe(p, NULL);
                 if (reap(dev) <= 0) {
                         struct usbdevfs_urb *u = NULL;
                         /* not completed yet (DISCARDURB raced with completion): wait for one */
@@ -669,11 +669,13 @@ static void drain_pipe(rk_usb_pipe *p) {
 }
 
 static void free_pipes(rk_usb_interface *intf) {
+        intf->closing = true; /* completions run while draining must not queue more */
         for (size_t i = 0; i < intf->n_pipes; i++)
                 drain_pipe(&intf->pipes[i]);
         free(intf->pipes);
         intf->pipes = NULL;
         intf->n_pipes = 0;
+        intf->closing = false;
 }
 
 static int make_pipes(rk_usb_interface *intf, const rk_usb_alt_setting *alt) {
@@ -875,6 +877,8 @@ RK_EXPORT int rk_usb_pipe_io(rk_usb_pipe *p, void *buf, size_t len, int timeout_
                 return -EOPNOTSUPP;
         if (p->intf->dev->gone)
                 return -ENODEV;
+        if (p->intf->closing)
+                return -ECANCELED;
         /* usb_bulk_msg() makes an interrupt URB for an interrupt endpoint */
         b = (struct usbdevfs_bulktransfer) {
                 .ep = p->ep->bEndpointAddress, .len = (unsigned) len, .timeout = (unsigned) timeout_ms, .data = buf,
@@ -897,6 +901,8 @@ RK_EXPORT int rk_usb_pipe_async_io(rk_usb_pipe *p, void *buf, size_t len, rk_usb
         dev = p->intf->dev;
         if (dev->gone)
                 return -ENODEV;
+        if (p->intf->closing)
+                return -ECANCELED;
         if (p->stalled)
                 return -EPIPE;
         q = calloc(1, sizeof(*q));

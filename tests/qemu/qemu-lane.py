@@ -37,6 +37,7 @@ import select
 import shutil
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # from modules.dep).  Input and HID before the host controller, so the boot
 # devices bind as they enumerate.  Built-in ones are skipped.
 MODULES = ["evdev", "uinput", "uhid", "hid", "hid_generic", "usbhid", "ftdi_sio", "xhci_pci"]
+# usb-storage and sd before the host controller too, for the boot-time stick (64-usbsdk-storage.sh)
+MODULES[MODULES.index("xhci_pci"):MODULES.index("xhci_pci")] = ["sd_mod", "usb_storage"]
+# the sticks' disk images: the 32-bit little-endian word at byte offset o is o / 4
+STICK_MIB = 64
+
+# a CDC-ACM device made in the guest: a configfs gadget on dummy_hcd (76-usbserial-acm.sh)
+MODULES += ["cdc_acm", "dummy_hcd", "usb_f_acm"]
 
 
 def log(msg):
@@ -175,6 +183,18 @@ def resolve_modules(moddir, wanted):
     return [(n, paths[n]) for n in order]
 
 
+def make_stick(path, mib):
+    """A stick's image: word k of MiB m (little-endian) is m << 18 | k; bytes 2 and 3 carry m."""
+    base = struct.pack(f"<{1 << 18}I", *range(1 << 18))
+    with open(path, "wb") as f:
+        for m in range(mib):
+            blk = bytearray(base)
+            blk[2::4] = base[2::4].translate(bytes(b | (m & 63) << 2 for b in range(256)))
+            blk[3::4] = bytes([m >> 6]) * (1 << 18)
+            f.write(blk)
+    return path
+
+
 def build_initramfs(args, kver, out):
     a = Cpio()
     for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "run", "etc", "ringkit/bin", "tests", "modules"]:
@@ -194,6 +214,9 @@ def build_initramfs(args, kver, out):
         binaries["rk-hidlat"] = args.hidlat
     if args.sandbox_exec:  # ringd finds it beside itself
         binaries["ringkit-sandbox-exec"] = args.sandbox_exec
+    for spec in args.extra_bin:  # NAME=PATH: more programs for /ringkit/bin
+        name, _, path = spec.partition("=")
+        binaries[name] = path
     libs = {}
     for name, path in binaries.items():
         a.copy(path, "bin/busybox" if name == "busybox" else f"ringkit/bin/{name}", 0o755)
@@ -499,6 +522,16 @@ def run(args):
                "-device", "usb-serial,id=serial1,chardev=ser0,bus=xhci.0,always-plugged=on",
                "-trace", "enable=usb_serial_set_*", "-D", os.path.join(args.logdir, "qemu-trace.log"),
                "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+        # two usb-storage sticks (6x-usb*.sh): a fast one, and one whose reads QEMU throttles to 2 MiB/s,
+        # so that transfers are still in flight when a test cancels them or unplugs the stick
+        stick = make_stick(os.path.join(work, "stick.img"), STICK_MIB)
+        slow = make_stick(os.path.join(work, "slow.img"), 16)
+        cmd += ["-drive", f"if=none,id=stick,format=raw,file={stick}",
+                "-device", "usb-storage,id=stick1,drive=stick,bus=xhci.0,serial=RKSTICK",
+                "-drive", f"if=none,id=slow,format=raw,file={slow},throttling.bps-read={2 << 20}",
+                "-device", "usb-storage,id=stick2,drive=slow,bus=xhci.0,serial=RKSLOW"]
+        if os.environ.get("RK_BENCH"):  # the guest's benches run their long versions
+            cmd[cmd.index("-append") + 1] += " rk.bench=1"
         with open(os.path.join(args.logdir, "qemu-command"), "w") as f:
             f.write(" ".join(cmd) + "\n")
         peer = SerialPeer(os.path.join(work, "serial.sock"), os.path.join(args.logdir, "qemu-trace.log"))
@@ -622,6 +655,8 @@ def main():
     p.add_argument("--usbkbd-dext", required=True)
     p.add_argument("--sandbox-exec", help="ringkit-sandbox-exec, when the tree has it")
     p.add_argument("--hidlat", help="rk-hidlat, the HID latency probe (80-hid.sh)")
+    p.add_argument("--extra-bin", action="append", default=[], metavar="NAME=PATH",
+                   help="another program for the guest's /ringkit/bin (with its shared libraries)")
     p.add_argument("--logdir", default="qemu-lane-logs")
     p.add_argument("--kernel", help="default: the newest /boot/vmlinuz-* with its modules installed")
     p.add_argument("--qemu", default="qemu-system-x86_64")
