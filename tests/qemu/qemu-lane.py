@@ -58,6 +58,9 @@ STICK_MIB = 64
 # a CDC-ACM device made in the guest: a configfs gadget on dummy_hcd (76-usbserial-acm.sh)
 MODULES += ["cdc_acm", "dummy_hcd", "usb_f_acm"]
 
+# a CDC-ACM device made in the guest: a configfs gadget on dummy_hcd (76-usbserial-acm.sh)
+MODULES += ["cdc_acm", "dummy_hcd", "usb_f_acm"]
+
 
 def log(msg):
     print(msg, flush=True)

@@ -28,7 +28,8 @@ else
         ok usbserial-device
         # ftdi_sio takes it at boot, when the module is in the guest
         if [ -d /sys/bus/usb/drivers/ftdi_sio ]; then
-                check usbserial-ftdi-sio-bound-first 'interface driver: $(if_driver)' [ "$(if_driver)" = ftdi_sio ]
+                driver_is() { [ "$(if_driver)" = "$1" ]; }
+                check usbserial-ftdi-sio-bound-first 'interface driver: $(if_driver)' wait_for 10 driver_is ftdi_sio
         fi
         rm -rf /tmp/USBSerial.dext
         cp -r /ringkit/samples/USBSerial.dext /tmp/USBSerial.dext
