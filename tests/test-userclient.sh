@@ -206,6 +206,9 @@ if [ -n "$(dext_pid)" ]; then
         cp "$TMP/exe.bak" "$E/Contents/MacOS/test-userclient-app"
 
         # --- apps that are not root: the user-client commands, nothing else ---
+        # copies in $TMP: the build tree may lie where nobody cannot reach it
+        mkdir -p "$TMP/bin"
+        cp "$UC_TEST_APP" "$RINGCTL" "$TMP/bin/"
         chmod -R a+rX "$TMP"
         as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
         n_adm=$(grep -c "user client type 0 opened for pid [0-9]* (entitlement)" "$TMP/ringd.log")
@@ -214,7 +217,7 @@ if [ -n "$(dext_pid)" ]; then
         [ "$(grep -c "user client type 0 opened for pid [0-9]* (entitlement)" "$TMP/ringd.log")" -gt "$n_adm" ] &&
                 ok nonroot-admitted-by-entitlement ||
                 fail nonroot-admitted-by-entitlement "$(tail -3 "$TMP/ringd.log")"
-        as_nobody "$UC_TEST_APP" "$ROOT" denied >"$TMP/out" 2>&1 && ok nonroot-unsigned-app-denied ||
+        as_nobody "$TMP/bin/$(basename "$UC_TEST_APP")" "$ROOT" denied >"$TMP/out" 2>&1 && ok nonroot-unsigned-app-denied ||
                 fail nonroot-unsigned-app-denied "$(cat "$TMP/out")"
         expect_grep nonroot-unsigned-reason 'not a bundle'
         as_nobody "$TMP/Other.app/Contents/MacOS/test-userclient-app" "$ROOT" denied >"$TMP/out" 2>&1 &&
@@ -222,7 +225,7 @@ if [ -n "$(dext_pid)" ]; then
         expect_grep nonroot-unentitled-reason 'does not name this driver'
         for cmd in status "developer on" "virt add --class RKUCSampleDevice" shutdown; do
                 # shellcheck disable=SC2086
-                as_nobody "$RINGCTL" --root "$ROOT" $cmd >"$TMP/out" 2>&1
+                as_nobody "$TMP/bin/$(basename "$RINGCTL")" --root "$ROOT" $cmd >"$TMP/out" 2>&1
                 rc=$?
                 name=nonroot-refused-${cmd%% *}
                 [ $rc -ne 0 ] && grep -q "root only" "$TMP/out" && ok "$name" || fail "$name" "exit $rc: $(cat "$TMP/out")"
