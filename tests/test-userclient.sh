@@ -10,7 +10,7 @@
 # leaking in neither the driver nor ringd, and access denial once
 # developer mode is off.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
-: "${RINGD:?}" "${RINGKIT_BUILTIN:?}" "${UC_SAMPLE_DEXT:?}" "${UC_TEST_APP:?}" "${RINGKIT_SIGN:?}"
+: "${RINGD:?}" "${RINGKIT_BUILTIN:?}" "${UC_SAMPLE_DEXT:?}" "${UC_TEST_APP:?}" "${UC_SAMPLE_APP:?}" "${RINGKIT_SIGN:?}"
 
 ROOT=$TMP/root
 B=$ROOT/extensions/UCSample.dext
@@ -32,11 +32,11 @@ P
 quiet "$RINGKIT_SIGN" cert create --ca "$TMP/ca" --team TEAMA12345 --name "App Dev" --out "$TMP/dev" \
         --entitlements-allowed "$TMP/grants.plist"
 cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
-# app NAME ENTITLED-BUNDLE-ID
+# app NAME ENTITLED-BUNDLE-ID [EXECUTABLE]
 signed_app() {
         local dir=$TMP/$1.app
         mkdir -p "$dir/Contents/MacOS"
-        cp "$UC_TEST_APP" "$dir/Contents/MacOS/test-userclient-app"
+        cp "${3:-$UC_TEST_APP}" "$dir/Contents/MacOS/test-userclient-app"
         cat >"$dir/Contents/Info.plist" <<PL
 <plist version="1.0"><dict>
 <key>CFBundleIdentifier</key><string>org.ringkit.test.$1</string>
@@ -57,6 +57,7 @@ PL
 signed_app Entitled org.ringkit.sample.userclient
 signed_app Other org.example.other.driver
 signed_app Tampered org.ringkit.sample.userclient
+signed_app SampleApp org.ringkit.sample.userclient "$UC_SAMPLE_APP"
 printf 'x' >>"$TMP/Tampered.app/Contents/MacOS/test-userclient-app"
 
 ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
@@ -220,6 +221,13 @@ if [ -n "$(dext_pid)" ]; then
         as_nobody "$TMP/bin/$(basename "$UC_TEST_APP")" "$ROOT" denied >"$TMP/out" 2>&1 && ok nonroot-unsigned-app-denied ||
                 fail nonroot-unsigned-app-denied "$(cat "$TMP/out")"
         expect_grep nonroot-unsigned-reason 'not a bundle'
+        # the signed sample app, as nobody: every kind of call (scalars, structure, memory
+        # descriptor, async, data queue) with a sandboxed driver of another uid
+        as_nobody "$TMP/SampleApp.app/Contents/MacOS/test-userclient-app" --root "$ROOT" >"$TMP/out" 2>&1
+        rc=$?
+        [ $rc -eq 0 ] && grep -q '^add(40, 2) = 42$' "$TMP/out" && grep -q 'filled 1048576 bytes of shared memory with 0x5a' "$TMP/out" &&
+                grep -q 'async call completed: status 0' "$TMP/out" && grep -q '^event 4 ' "$TMP/out" &&
+                ok nonroot-sample-app-every-call || fail nonroot-sample-app-every-call "exit $rc: $(cat "$TMP/out")"
         as_nobody "$TMP/Other.app/Contents/MacOS/test-userclient-app" "$ROOT" denied >"$TMP/out" 2>&1 &&
                 ok nonroot-unentitled-app-denied || fail nonroot-unentitled-app-denied "$(cat "$TMP/out")"
         expect_grep nonroot-unentitled-reason 'does not name this driver'
