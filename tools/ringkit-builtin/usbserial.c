@@ -34,8 +34,12 @@
  * close the port (an epoll busy loop otherwise), and reads nothing from
  * the device it cannot deliver.
  *
- * USB access goes through the small seam below (usb_*: raw usbfs ioctls);
- * it is the one place to move onto lib/ringdriver's USB family.
+ * USB access goes through libringdriver's USB family (ringkit/usb.h):
+ * the interfaces opened with rk_usb_interface_open (DISCONNECT_CLAIM, the
+ * kernel driver reattached at close), control requests on the device,
+ * bulk transfers as asynchronous requests completed on the driver's queue.
+ * The descriptors are read from the usbfs descriptor and parsed here
+ * (rk_usbserial_parse_layout: the CDC union lives in class descriptors).
  *
  * Personality keys (all optional):
  *   RKSerialBaudRate     integer: the pty's (and so the chip's) initial speed
@@ -52,7 +56,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/usb/ch9.h>
-#include <linux/usbdevice_fs.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,6 +67,7 @@
 #include <unistd.h>
 
 #include "ringkit/driver.h"
+#include "ringkit/usb.h"
 #include "usbserial.h"
 
 #define N_IN 4                  /* bulk-IN URBs in flight */
@@ -72,54 +76,7 @@
 #define CTRL_TIMEOUT_MS 1000
 #define TERMIOS_POLL_USEC 200000
 
-/* ---- the USB seam: usbfs ---- */
-
-static int usb_control(int fd, uint8_t type, uint8_t req, uint16_t value, uint16_t index, void *data, uint16_t len) {
-        struct usbdevfs_ctrltransfer c = { .bRequestType = type, .bRequest = req, .wValue = value, .wIndex = index,
-                                           .wLength = len, .timeout = CTRL_TIMEOUT_MS, .data = data };
-        int r = ioctl(fd, USBDEVFS_CONTROL, &c);
-        return r < 0 ? -errno : r;
-}
-
-/* Take interface `ifno`, detaching whichever kernel driver holds it. */
-static int usb_claim(int fd, unsigned ifno) {
-        struct usbdevfs_disconnect_claim dc = { .interface = ifno, .flags = 0 };
-        if (ioctl(fd, USBDEVFS_DISCONNECT_CLAIM, &dc) == 0)
-                return 0;
-        if (errno != ENOTTY && errno != EINVAL)
-                return -errno;
-        {       /* kernels before 3.15 */
-                struct usbdevfs_ioctl disc = { .ifno = (int) ifno, .ioctl_code = USBDEVFS_DISCONNECT };
-                (void) ioctl(fd, USBDEVFS_IOCTL, &disc);
-        }
-        return ioctl(fd, USBDEVFS_CLAIMINTERFACE, &ifno) < 0 ? -errno : 0;
-}
-
-/* Give interface `ifno` back and let the kernel bind its driver again. */
-static void usb_release(int fd, unsigned ifno) {
-        struct usbdevfs_ioctl conn = { .ifno = (int) ifno, .ioctl_code = USBDEVFS_CONNECT };
-        (void) ioctl(fd, USBDEVFS_RELEASEINTERFACE, &ifno);
-        (void) ioctl(fd, USBDEVFS_IOCTL, &conn);
-}
-
-static int usb_submit_bulk(int fd, struct usbdevfs_urb *u, uint8_t ep, void *buf, int len, void *ctx) {
-        *u = (struct usbdevfs_urb){ .type = USBDEVFS_URB_TYPE_BULK, .endpoint = ep, .buffer = buf,
-                                    .buffer_length = len, .usercontext = ctx };
-        return ioctl(fd, USBDEVFS_SUBMITURB, u) < 0 ? -errno : 0;
-}
-
-/* A completed URB, or -EAGAIN when none is waiting, -ENODEV when the device went. */
-static int usb_reap(int fd, struct usbdevfs_urb **ret) {
-        return ioctl(fd, USBDEVFS_REAPURBNDELAY, ret) < 0 ? -errno : 0;
-}
-
-/* Cancel an URB in flight and wait for it to come back. */
-static void usb_cancel(int fd, struct usbdevfs_urb *u) {
-        struct usbdevfs_urb *done;
-        if (ioctl(fd, USBDEVFS_DISCARDURB, u) == 0)
-                while (ioctl(fd, USBDEVFS_REAPURB, &done) == 0 && done != u)
-                        ;
-}
+typedef struct usbser usbser;
 
 /* ---- descriptors ---- */
 
@@ -280,7 +237,6 @@ typedef struct line {
         uint8_t xon, xoff;
 } line;
 
-typedef struct usbser usbser;
 typedef struct chip_ops {
         const char *name;
         int (*init)(usbser *s);
@@ -303,12 +259,14 @@ struct rk_termios2 {
 struct usbser {
         rk_driver *d;
         const chip_ops *ops;
-        int fd;                         /* usbfs, the SDK's */
+        rk_usb_device *dev;
+        rk_usb_interface *ctrl, *data;  /* data == ctrl for FTDI */
+        rk_usb_pipe *in_pipe, *out_pipe;
         rk_usbserial_layout lay;
-        bool claimed_ctrl, claimed_data, gone, acm_no_coding;
+        bool gone, stopping, acm_no_coding;
         int master, slave;
         char path[128];
-        rk_driver_watch *usb_watch, *pty_watch;
+        rk_driver_watch *pty_watch;
         uint32_t pty_events;
         rk_driver_timer *poll;
         line cur;
@@ -316,23 +274,28 @@ struct usbser {
         struct rk_termios2 last_tio;
         uint8_t parity, data_bits, latency, modem;
         /* device -> pty */
-        struct usbdevfs_urb *in_urb[N_IN]; /* allocated: the struct ends in a flexible array */
-        uint8_t in_buf[N_IN][IO_MAX];
-        bool in_busy[N_IN];
+        struct in_slot { usbser *s; bool busy; uint8_t buf[IO_MAX]; } in[N_IN];
         size_t in_len;
         uint8_t topty[TOPTY_MAX];
         size_t topty_off, topty_n;
         /* pty -> device */
-        struct usbdevfs_urb *out_urb;
         uint8_t out_buf[IO_MAX];
         bool out_busy;
         uint64_t bytes_in, bytes_out, line_errors, urb_errors, line_changes;
 };
 
+/* ---- USB: the USB family SDK ---- */
+
+static int usb_control(usbser *s, uint8_t type, uint8_t req, uint16_t value, uint16_t index, void *data,
+                       uint16_t len) {
+        int r = rk_usb_device_request(s->dev, type, req, value, index, data, len, CTRL_TIMEOUT_MS);
+        return r < 0 ? r : 0;
+}
+
 static int ftdi_init(usbser *s) {
-        int r = usb_control(s->fd, FTDI_OUT, FTDI_RESET, 0, 0, NULL, 0);
+        int r = usb_control(s, FTDI_OUT, FTDI_RESET, 0, 0, NULL, 0);
         if (r >= 0)
-                r = usb_control(s->fd, FTDI_OUT, FTDI_SET_LATENCY, s->latency, 0, NULL, 0);
+                r = usb_control(s, FTDI_OUT, FTDI_SET_LATENCY, s->latency, 0, NULL, 0);
         return r < 0 ? r : 0;
 }
 
@@ -344,9 +307,9 @@ static int ftdi_set_line(usbser *s, const line *l) {
 
         if (!div && l->baud != 3000000)
                 return -EINVAL;
-        if ((r = usb_control(s->fd, FTDI_OUT, FTDI_SET_BAUD, (uint16_t) div, (uint16_t) (div >> 16), NULL, 0)) < 0 ||
-            (r = usb_control(s->fd, FTDI_OUT, FTDI_SET_DATA, data, 0, NULL, 0)) < 0 ||
-            (r = usb_control(s->fd, FTDI_OUT, FTDI_SET_FLOW_CTRL, l->xonxoff ? (uint16_t) (l->xon | l->xoff << 8) : 0,
+        if ((r = usb_control(s, FTDI_OUT, FTDI_SET_BAUD, (uint16_t) div, (uint16_t) (div >> 16), NULL, 0)) < 0 ||
+            (r = usb_control(s, FTDI_OUT, FTDI_SET_DATA, data, 0, NULL, 0)) < 0 ||
+            (r = usb_control(s, FTDI_OUT, FTDI_SET_FLOW_CTRL, l->xonxoff ? (uint16_t) (l->xon | l->xoff << 8) : 0,
                              flow, NULL, 0)) < 0)
                 return r;
         return 0;
@@ -355,8 +318,7 @@ static int ftdi_set_line(usbser *s, const line *l) {
 static int ftdi_set_lines(usbser *s, bool dtr, bool rts) {
         /* high byte: which lines to change; low byte: their levels */
         uint16_t v = (uint16_t) (0x0300 | (dtr ? 1 : 0) | (rts ? 2 : 0));
-        int r = usb_control(s->fd, FTDI_OUT, FTDI_SET_MDM_CTRL, v, 0, NULL, 0);
-        return r < 0 ? r : 0;
+        return usb_control(s, FTDI_OUT, FTDI_SET_MDM_CTRL, v, 0, NULL, 0);
 }
 
 static size_t ftdi_rx(usbser *s, uint8_t *buf, size_t n) {
@@ -380,7 +342,7 @@ static int acm_init(usbser *s) {
 static int acm_set_line(usbser *s, const line *l) {
         uint8_t lc[7] = { (uint8_t) l->baud, (uint8_t) (l->baud >> 8), (uint8_t) (l->baud >> 16),
                           (uint8_t) (l->baud >> 24), l->stop2 ? 2 : 0, l->parity, l->data_bits };
-        int r = usb_control(s->fd, ACM_OUT, ACM_SET_LINE_CODING, 0, (uint16_t) s->lay.ctrl_if, lc, sizeof(lc));
+        int r = usb_control(s, ACM_OUT, ACM_SET_LINE_CODING, 0, (uint16_t) s->lay.ctrl_if, lc, sizeof(lc));
         if (r == -EPIPE) { /* a device without line coding (bmCapabilities bit 1 clear) stalls it: fine */
                 if (!s->acm_no_coding)
                         rk_driver_log(s->d, RK_LOG_NOTICE, "the device does not take line settings (stalls SET_LINE_CODING)");
@@ -391,9 +353,8 @@ static int acm_set_line(usbser *s, const line *l) {
 }
 
 static int acm_set_lines(usbser *s, bool dtr, bool rts) {
-        int r = usb_control(s->fd, ACM_OUT, ACM_SET_CONTROL_LINE_STATE, (uint16_t) ((dtr ? 1 : 0) | (rts ? 2 : 0)),
-                            (uint16_t) s->lay.ctrl_if, NULL, 0);
-        return r < 0 ? r : 0;
+        return usb_control(s, ACM_OUT, ACM_SET_CONTROL_LINE_STATE, (uint16_t) ((dtr ? 1 : 0) | (rts ? 2 : 0)),
+                           (uint16_t) s->lay.ctrl_if, NULL, 0);
 }
 
 static size_t acm_rx(usbser *s, uint8_t *buf, size_t n) {
@@ -456,8 +417,9 @@ static void sync_line(usbser *s) {
                 s->line_changes++;
         s->cur = l;
         s->line_valid = true;
-        rk_driver_log(s->d, RK_LOG_INFO, "%s: %s%u baud, %u data bits, parity %u, %u stop bits%s%s", s->path,
-                      l.hangup ? "hang-up (DTR/RTS low), " : "", l.baud, l.data_bits, l.parity, l.stop2 ? 2 : 1,
+        rk_driver_log(s->d, RK_LOG_INFO, "%s: %s%u baud, %u data bits, parity %s, %u stop bits%s%s", s->path,
+                      l.hangup ? "hang-up (DTR/RTS low), " : "", l.baud, l.data_bits,
+                      (const char *const[]){ "none", "odd", "even", "mark", "space" }[l.parity % 5], l.stop2 ? 2 : 1,
                       l.rtscts ? ", RTS/CTS" : "", l.xonxoff ? ", XON/XOFF" : "");
         publish_line(s);
 }
@@ -470,6 +432,8 @@ static void on_poll(rk_driver *d, rk_driver_timer *t, void *ud) {
 
 static void on_pty(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, void *ud);
 static void submit_in(usbser *s);
+static void on_in_done(rk_usb_request *req, int status, size_t actual, void *ud);
+static void on_out_done(rk_usb_request *req, int status, size_t actual, void *ud);
 
 /* Watch the master for what we can use now: input while the OUT URB is
  * idle, output room while device bytes wait. */
@@ -515,7 +479,7 @@ static void send_out(usbser *s) {
         n = read(s->master, s->out_buf, sizeof(s->out_buf));
         if (n <= 0)
                 return;
-        r = usb_submit_bulk(s->fd, s->out_urb, s->lay.ep_out, s->out_buf, (int) n, NULL);
+        r = rk_usb_pipe_async_io(s->out_pipe, s->out_buf, (size_t) n, on_out_done, s, NULL);
         if (r < 0) {
                 rk_driver_log(s->d, RK_LOG_WARNING, "%s: bulk OUT: %s (%zd bytes dropped)", s->path, strerror(-r), n);
                 if (r == -ENODEV)
@@ -541,14 +505,14 @@ static void submit_in(usbser *s) {
         size_t busy = 0;
 
         for (size_t k = 0; k < N_IN; k++)
-                busy += s->in_busy[k];
+                busy += s->in[k].busy;
         for (size_t k = 0; k < N_IN && !s->gone; k++) {
                 int r;
-                if (s->in_busy[k])
+                if (s->in[k].busy)
                         continue;
                 if (s->topty_n + (busy + 1) * s->in_len > TOPTY_MAX)
                         return; /* what the URBs in flight may bring must fit */
-                r = usb_submit_bulk(s->fd, s->in_urb[k], s->lay.ep_in, s->in_buf[k], (int) s->in_len, NULL);
+                r = rk_usb_pipe_async_io(s->in_pipe, s->in[k].buf, s->in_len, on_in_done, &s->in[k], NULL);
                 if (r < 0) {
                         if (r == -ENODEV)
                                 s->gone = true;
@@ -556,7 +520,7 @@ static void submit_in(usbser *s) {
                                 rk_driver_log(s->d, RK_LOG_WARNING, "%s: bulk IN: %s", s->path, strerror(-r));
                         return;
                 }
-                s->in_busy[k] = true;
+                s->in[k].busy = true;
                 busy++;
         }
 }
@@ -565,53 +529,58 @@ static bool device_gone_status(int status) {
         return status == -ENODEV || status == -ESHUTDOWN || status == -EPROTO || status == -EILSEQ;
 }
 
-static void on_usb(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, void *ud) {
-        usbser *s = ud;
-        struct usbdevfs_urb *u;
-        int r;
-
-        while ((r = usb_reap(s->fd, &u)) == 0) {
-                if (u == s->out_urb) {
-                        s->out_busy = false;
-                        if (u->status < 0 && !device_gone_status(u->status) && s->urb_errors++ == 0)
-                                rk_driver_log(d, RK_LOG_WARNING, "%s: bulk OUT: %s", s->path, strerror(-u->status));
-                        else if (u->status == 0)
-                                s->bytes_out += (uint64_t) u->actual_length;
-                } else {
-                        size_t k = 0;
-                        while (k < N_IN && u != s->in_urb[k])
-                                k++;
-                        if (k == N_IN)
-                                continue;
-                        s->in_busy[k] = false;
-                        if (u->status == 0 && u->actual_length > 0) {
-                                size_t n = s->ops->rx(s, s->in_buf[k], (size_t) u->actual_length);
-                                if (s->topty_off + s->topty_n + n > TOPTY_MAX) { /* submit_in kept room for n */
-                                        memmove(s->topty, s->topty + s->topty_off, s->topty_n);
-                                        s->topty_off = 0;
-                                }
-                                memcpy(s->topty + s->topty_off + s->topty_n, s->in_buf[k], n);
-                                s->topty_n += n;
-                        } else if (u->status < 0 && !device_gone_status(u->status) && s->urb_errors++ == 0) {
-                                rk_driver_log(d, RK_LOG_WARNING, "%s: bulk IN: %s", s->path, strerror(-u->status));
-                        }
-                }
-                if (u->status < 0 && device_gone_status(u->status))
-                        s->gone = true;
-        }
-        if (r == -ENODEV || (revents & (EPOLLHUP | EPOLLERR)))
-                s->gone = true;
-        flush_topty(s);
-        if (s->gone) {
+/* After a completion: what the device's state allows next. */
+static void after_completion(usbser *s, int status) {
+        if (device_gone_status(status) && !s->gone) {
                 /* ringd stops this instance when the interface's nub goes */
-                rk_driver_log(d, RK_LOG_NOTICE, "%s: the device is gone; waiting to be stopped", s->path);
-                rk_driver_watch_cancel(s->usb_watch);
-                s->usb_watch = NULL;
-                (void) rk_driver_set_bool(d, "RKUSBSerialDeviceGone", true);
-        } else {
-                submit_in(s);
+                s->gone = true;
+                rk_driver_log(s->d, RK_LOG_NOTICE, "%s: the device is gone; waiting to be stopped", s->path);
+                (void) rk_driver_set_bool(s->d, "RKUSBSerialDeviceGone", true);
         }
+        flush_topty(s);
+        submit_in(s);
         update_pty_watch(s);
+}
+
+static void on_in_done(rk_usb_request *req, int status, size_t actual, void *ud) {
+        struct in_slot *slot = ud;
+        usbser *s = slot->s;
+
+        slot->busy = false;
+        if (s->stopping || status == -ECANCELED)
+                return;
+        if (status == 0 && actual > 0) {
+                size_t n = s->ops->rx(s, slot->buf, actual);
+                if (s->topty_off + s->topty_n + n > TOPTY_MAX) { /* submit_in kept room for n */
+                        memmove(s->topty, s->topty + s->topty_off, s->topty_n);
+                        s->topty_off = 0;
+                }
+                memcpy(s->topty + s->topty_off + s->topty_n, slot->buf, n);
+                s->topty_n += n;
+        } else if (status == -EPIPE) {
+                /* a stalled endpoint: clear it (the other IN requests were failed with it) and go on */
+                if (rk_usb_pipe_get_pending(s->in_pipe) == 0 && rk_usb_pipe_clear_stall(s->in_pipe) < 0 && s->urb_errors++ == 0)
+                        rk_driver_log(s->d, RK_LOG_WARNING, "%s: bulk IN stalled and cannot be cleared", s->path);
+        } else if (status < 0 && !device_gone_status(status) && s->urb_errors++ == 0) {
+                rk_driver_log(s->d, RK_LOG_WARNING, "%s: bulk IN: %s", s->path, strerror(-status));
+        }
+        after_completion(s, status);
+}
+
+static void on_out_done(rk_usb_request *req, int status, size_t actual, void *ud) {
+        usbser *s = ud;
+
+        s->out_busy = false;
+        if (s->stopping || status == -ECANCELED)
+                return;
+        if (status == 0)
+                s->bytes_out += actual;
+        else if (status == -EPIPE)
+                (void) rk_usb_pipe_clear_stall(s->out_pipe);
+        if (status < 0 && !device_gone_status(status) && s->urb_errors++ == 0)
+                rk_driver_log(s->d, RK_LOG_WARNING, "%s: bulk OUT: %s (%zu bytes lost)", s->path, strerror(-status),
+                              actual);
+        after_completion(s, status);
 }
 
 /* ---- start and stop ---- */
@@ -709,21 +678,18 @@ static int usbser_start(rk_driver *d) {
         if (!s)
                 return -ENOMEM;
         s->d = d;
-        s->fd = rk_driver_get_provider_handle(d);
         s->master = s->slave = -EBADF;
-        rk_driver_set_ivars(d, s);
         for (size_t k = 0; k < N_IN; k++)
-                if (!(s->in_urb[k] = calloc(1, sizeof(struct usbdevfs_urb)))) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-        if (!(s->out_urb = calloc(1, sizeof(struct usbdevfs_urb)))) {
-                r = -ENOMEM;
-                goto fail;
-        }
+                s->in[k].s = s;
+        rk_driver_set_ivars(d, s);
         if ((r = personality(s, &baud)) < 0)
                 goto fail;
-        n = pread(s->fd, desc, sizeof(desc), 0);
+        if ((r = rk_usb_device_new(d, &s->dev)) < 0) {
+                rk_driver_log(d, RK_LOG_ERR, "the USB device: %s", strerror(-r));
+                goto fail;
+        }
+        /* the device descriptor and every configuration's, as usbfs returns them */
+        n = pread(rk_usb_device_get_fd(s->dev), desc, sizeof(desc), 0);
         if (n < 0) {
                 r = -errno;
                 rk_driver_log(d, RK_LOG_ERR, "reading the descriptors: %s", strerror(errno));
@@ -748,18 +714,25 @@ static int usbser_start(rk_driver *d) {
                 goto fail;
         }
         s->in_len = s->lay.in_max * ((IO_MAX / s->lay.in_max) < 8 ? IO_MAX / s->lay.in_max : 8);
-        if ((r = usb_claim(s->fd, s->lay.ctrl_if)) < 0) {
+        if ((r = rk_usb_interface_open(s->dev, (uint8_t) s->lay.ctrl_if, &s->ctrl)) < 0) {
                 rk_driver_log(d, RK_LOG_ERR, "claiming interface %u: %s", s->lay.ctrl_if, strerror(-r));
                 goto fail;
         }
-        s->claimed_ctrl = true;
-        if (s->lay.data_if != s->lay.ctrl_if) {
-                if ((r = usb_claim(s->fd, s->lay.data_if)) < 0) {
-                        rk_driver_log(d, RK_LOG_ERR, "claiming data interface %u: %s", s->lay.data_if, strerror(-r));
-                        goto fail;
-                }
-                s->claimed_data = true;
+        s->data = s->ctrl;
+        if (s->lay.data_if != s->lay.ctrl_if &&
+            (r = rk_usb_interface_open(s->dev, (uint8_t) s->lay.data_if, &s->data)) < 0) {
+                s->data = NULL;
+                rk_driver_log(d, RK_LOG_ERR, "claiming data interface %u: %s", s->lay.data_if, strerror(-r));
+                goto fail;
         }
+        if ((r = rk_usb_interface_copy_pipe(s->data, s->lay.ep_in, &s->in_pipe)) < 0 ||
+            (r = rk_usb_interface_copy_pipe(s->data, s->lay.ep_out, &s->out_pipe)) < 0) {
+                rk_driver_log(d, RK_LOG_ERR, "bulk pipes 0x%02x/0x%02x: %s", s->lay.ep_in, s->lay.ep_out, strerror(-r));
+                goto fail;
+        }
+        if (rk_usb_interface_get_detached_driver(s->ctrl))
+                rk_driver_log(d, RK_LOG_INFO, "took interface %u from %s", s->lay.ctrl_if,
+                              rk_usb_interface_get_detached_driver(s->ctrl));
         if ((r = pty_open(s, baud)) < 0) {
                 rk_driver_log(d, RK_LOG_ERR, "pseudo-terminal: %s", strerror(-r));
                 goto fail;
@@ -774,8 +747,7 @@ static int usbser_start(rk_driver *d) {
                 rk_driver_log(d, RK_LOG_ERR, "the chip refused the initial line settings");
                 goto fail;
         }
-        if ((r = rk_driver_watch_fd(d, s->fd, EPOLLOUT, on_usb, s, &s->usb_watch)) < 0 ||
-            (r = rk_driver_timer_new(d, TERMIOS_POLL_USEC, TERMIOS_POLL_USEC, on_poll, s, &s->poll)) < 0)
+        if ((r = rk_driver_timer_new(d, TERMIOS_POLL_USEC, TERMIOS_POLL_USEC, on_poll, s, &s->poll)) < 0)
                 goto fail;
         submit_in(s);
         update_pty_watch(s);
@@ -814,21 +786,14 @@ static void usbser_stop(rk_driver *d) {
                       (unsigned long long) s->line_changes);
         rk_driver_timer_cancel(s->poll);
         rk_driver_watch_cancel(s->pty_watch);
-        rk_driver_watch_cancel(s->usb_watch);
-        for (size_t k = 0; k < N_IN; k++)
-                if (s->in_busy[k])
-                        usb_cancel(s->fd, s->in_urb[k]);
-        if (s->out_busy)
-                usb_cancel(s->fd, s->out_urb);
+        s->stopping = true; /* the completions of the cancelled requests only mark them done */
         if (s->line_valid && !s->gone)
                 (void) s->ops->set_lines(s, false, false); /* hang up, as closing a tty with HUPCL does */
-        if (s->claimed_data)
-                usb_release(s->fd, s->lay.data_if);
-        if (s->claimed_ctrl)
-                usb_release(s->fd, s->lay.ctrl_if);
-        for (size_t k = 0; k < N_IN; k++)
-                free(s->in_urb[k]);
-        free(s->out_urb);
+        /* cancels the requests, releases the interfaces, reattaches ftdi_sio / cdc_acm */
+        if (s->data && s->data != s->ctrl)
+                rk_usb_interface_close(s->data);
+        rk_usb_interface_close(s->ctrl);
+        rk_usb_device_free(s->dev);
         if (s->slave >= 0)
                 close(s->slave);
         if (s->master >= 0)
