@@ -5,8 +5,8 @@
 set -euo pipefail
 
 build_pkgs=(gcc clang meson ninja-build pkg-config libplist-dev libkmod-dev libudev-dev
-            libseccomp-dev libssl-dev libsqlite3-dev libdbus-1-dev libusb-1.0-0-dev)
-test_pkgs=(kmod linux-image-amd64 libclang-rt-14-dev libplist-utils python3 qemu-system-x86 busybox-static dbus-daemon)
+            libseccomp-dev libssl-dev libsqlite3-dev libdbus-1-dev libusb-1.0-0-dev libmnl-dev)
+test_pkgs=(kmod linux-image-amd64 libclang-rt-14-dev libplist-utils python3 qemu-system-x86 busybox-static dbus-daemon iptables)
 
 want=("${build_pkgs[@]}")
 case "${1:-all}" in

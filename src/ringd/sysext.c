@@ -250,7 +250,7 @@ static void strv_freep(char ***v) {
         free(*v);
 }
 
-/* argv: the plan's, with --keep-fd for the filter socket, then RKArguments. */
+/* argv: the plan's (launch.c keeps fd 3 = SX_ES_FD open in the sandbox), with --keep-fd for the filter socket, then RKArguments. */
 static int make_argv(sysext *x, const launch_plan *plan, char ***ret) {
         size_t n = 0, k = 0;
         char **v;
@@ -261,6 +261,10 @@ static int make_argv(sysext *x, const launch_plan *plan, char ***ret) {
         if (!v)
                 return -ENOMEM;
         for (size_t j = 0; j < n; j++) {
+                char keep3[32];
+                snprintf(keep3, sizeof(keep3), "--keep-fd=%d", SX_ES_FD);
+                if (plan->path && !x->es && streq(plan->argv[j], keep3))
+                        continue; /* the sandbox keeps fd 3 for a dext's channel; without a client it is not open */
                 if (!(v[k++] = strdup(plan->argv[j])))
                         goto oom;
                 if (j == 0 && plan->path && x->nf && asprintf(&v[k++], "--keep-fd=%d", SX_NF_FD) < 0) {
