@@ -7,7 +7,8 @@
  *   0 add         2 scalars in, 1 out: their sum
  *   1 echo        a structure in (any size), the same bytes out
  *   2 memory      memory descriptor; scalar in: 0 copy it into the driver's own buffer
- *                 (a transfer), 1 sum its 64-bit words, 2 fill it with the byte in scalar 1
+ *                 (a transfer), 1 sum its 64-bit words, 2 fill it with the byte in scalar 1,
+ *                 3 the transfer of 0, returning how long the copy took (ns)
  *   3 later       async: completes after scalar 0 milliseconds with 2 * scalar 0
  *   4 stream      2 scalars (count, record size): a data queue of that many records,
  *                 each starting with its 64-bit sequence number; returns the queue's id
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ringkit/driver.h>
@@ -64,6 +66,8 @@ static int m_memory(rk_uc *uc, void *ud, rk_uc_args *a) {
 
         switch (mode) {
         case 0:
+        case 3: {
+                struct timespec t0, t1;
                 if (scratch_size < a->memory_size) {
                         uint8_t *p = realloc(scratch, a->memory_size);
                         if (!p)
@@ -71,9 +75,13 @@ static int m_memory(rk_uc *uc, void *ud, rk_uc_args *a) {
                         scratch = p;
                         scratch_size = a->memory_size;
                 }
+                clock_gettime(CLOCK_MONOTONIC, &t0);
                 memcpy(scratch, a->memory, a->memory_size);
-                a->scalar_out[0] = a->memory_size;
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                a->scalar_out[0] = mode == 0 ? a->memory_size
+                                             : (uint64_t) ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
                 return 0;
+        }
         case 1: {
                 uint64_t sum = 0, w;
                 for (size_t k = 0; k + 8 <= a->memory_size; k += 8) {
