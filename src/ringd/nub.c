@@ -123,7 +123,8 @@ void nub_category_start_next(nub *n, category *c) {
                 int r;
 
                 /* entitlements: a dext is only tried on providers it may drive */
-                if (!launch_allows_provider(d, cand.personality->bundle, rk_service_match_provider(n->svc), &why)) {
+                if (!kext_bundle(d, cand.personality->bundle) && /* a kext is no dext: its rules are kext.c's */
+                    !launch_allows_provider(d, cand.personality->bundle, rk_service_match_provider(n->svc), &why)) {
                         log_notice(d, "%s: %s (personality %s) not tried: %s%s", rk_service_get_name(n->svc),
                                    cand.personality->bundle, cand.personality->name, why ? why : "not entitled",
                                    why && streq(why, "not signed")

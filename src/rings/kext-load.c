@@ -453,11 +453,10 @@ int rk_kext_image_seal(rk_kext_image *img) {
 void rk_kext_image_free(rk_kext_image *img) {
         if (!img)
                 return;
-        if (img->sealed)
-                return; /* sealed mappings stay for the process's life */
-        if (img->dl)
+        /* a sealed image's mappings (code, table) stay for the process's life: only the record goes */
+        if (!img->sealed && img->dl)
                 dlclose(img->dl);
-        if (img->table)
+        if (!img->sealed && img->table)
                 munmap(img->table, (size_t) page_size());
         free(img->name);
         free(img);

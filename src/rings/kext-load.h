@@ -87,7 +87,7 @@ int rk_kext_image_add_class(rk_kext_image *img, const rk_kext_class *cls);
  * (mseal, syscall 462; mprotect alone where the kernel has none).  0 or -errno.
  */
 int rk_kext_image_seal(rk_kext_image *img);
-/* Free an image that never sealed (dlclose); a sealed one stays mapped for the process's life. */
+/* Free the record; an image that never sealed is dlclosed, a sealed one stays mapped for the process's life. */
 void rk_kext_image_free(rk_kext_image *img);
 
 /* mseal(2): 0, or -errno (-ENOSYS where the kernel has none). */

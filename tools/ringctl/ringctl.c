@@ -33,6 +33,9 @@ static const command commands[] = {
         { "deactivate", cmd_deactivate, "deactivate and uninstall an extension: [APP] BUNDLE-ID" },
         { "reset", cmd_reset, "deactivate and remove every extension (developer mode only)" },
         { "request", cmd_request, "send a raw request dictionary from a plist file, print the reply" },
+        { "kexts", cmd_kexts, "kexts: loaded, or why not (refused, replaced, safe mode)" },
+        { "safe-mode", cmd_safe_mode, "the kext safe-mode flag: show, clear" },
+        { "kext-call", cmd_kext_call, "call a kext driver's method: SERVICE-ID [SELECTOR [ARG]]" },
 };
 
 static void usage(FILE *f) {

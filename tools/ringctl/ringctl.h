@@ -26,6 +26,9 @@ int cmd_deny(int argc, char **argv);
 int cmd_deactivate(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_request(int argc, char **argv);
+int cmd_kexts(int argc, char **argv);     /* cmd-kext.c */
+int cmd_safe_mode(int argc, char **argv);
+int cmd_kext_call(int argc, char **argv);
 
 /* cmd-activate.c: the extensions section of `ringctl list` (an array of database rows) */
 void ringctl_print_extensions(const rk_value *exts);
