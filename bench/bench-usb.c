@@ -7,11 +7,13 @@
  * rounds and prints the ratios); by hand:
  *
  *   bench-usb kernel /dev/sda MIB          O_DIRECT reads of 1 MiB through usb-storage + sd
- *   bench-usb sdk /dev/bus/usb/B/D MIB     claims interface 0 (detaching usb-storage), then
+ *   bench-usb sdk /dev/bus/usb/B/D MIB [KIB]  claims interface 0 (detaching usb-storage), then
  *                                          READ(10) of 1 MiB per Bulk-Only command: "sync"
  *                                          (one synchronous 1 MiB bulk transfer) and "async"
- *                                          (8 URBs of 128 KiB queued at once), and hands the
- *                                          interface back
+ *                                          (8 URBs of 128 KiB queued at once); with KIB, also
+ *                                          synchronous commands of the size the kernel's
+ *                                          usb-storage uses (its max_sectors_kb, 120 on this
+ *                                          stick), "sdk-sync-kernel-size"; hands the interface back
  *
  * Each mode prints "MODE MiB/s BYTES SECONDS"; the data read is checked
  * against the lane image's pattern (the 32-bit word at byte offset o is
@@ -138,16 +140,16 @@ static void urb_done(rk_usb_request *req, int status, size_t actual, void *ud) {
                 b->status = status;
 }
 
-static int read_cmd(bot *b, uint8_t *buf, uint32_t lba, bool async) {
-        int r = cbw_read10(b, lba, CMD_BYTES);
+static int read_cmd(bot *b, uint8_t *buf, uint32_t lba, uint32_t bytes, bool async) {
+        int r = cbw_read10(b, lba, bytes);
 
         if (r < 0)
                 return r;
         if (!async) {
-                r = rk_usb_pipe_io(b->in, buf, CMD_BYTES, 10000);
+                r = rk_usb_pipe_io(b->in, buf, bytes, 10000);
                 if (r < 0)
                         return r;
-                if (r != (int) CMD_BYTES)
+                if (r != (int) bytes)
                         return -EIO;
         } else {
                 b->done = 0;
@@ -168,27 +170,31 @@ static int read_cmd(bot *b, uint8_t *buf, uint32_t lba, bool async) {
         return csw(b);
 }
 
-static int bench_sdk_mode(bot *b, uint8_t *buf, unsigned mib, bool async) {
+/* mib MiB in READ(10) commands of cmd bytes (1 MiB: async allowed, 8 URBs) */
+static int bench_sdk_mode(bot *b, uint8_t *buf, unsigned mib, uint32_t cmd, bool async, const char *name) {
+        uint64_t total = (uint64_t) mib * CMD_BYTES, off;
         double t0 = now();
         int r;
 
-        for (unsigned i = 0; i < mib; i++) {
-                r = read_cmd(b, buf, i * (CMD_BYTES / 512), async);
+        for (off = 0; off < total; off += cmd) {
+                uint32_t n = total - off < cmd ? (uint32_t) (total - off) : cmd;
+                r = read_cmd(b, buf, (uint32_t) (off / 512), n, async);
                 if (r < 0) {
-                        fprintf(stderr, "bench-usb: READ(10) of MiB %u (%s): %s\n", i, async ? "async" : "sync",
+                        fprintf(stderr, "bench-usb: READ(10) at byte %llu (%s): %s\n", (unsigned long long) off, name,
                                 strerror(-r));
                         return 1;
                 }
-                if ((i == 0 || i == mib - 1) && !pattern_ok(buf, CMD_BYTES, (uint64_t) i * CMD_BYTES)) {
-                        fprintf(stderr, "bench-usb: MiB %u read through the SDK does not hold the image pattern\n", i);
+                if ((off == 0 || off + n == total) && !pattern_ok(buf, n, off)) {
+                        fprintf(stderr, "bench-usb: byte %llu read through the SDK does not hold the image pattern\n",
+                                (unsigned long long) off);
                         return 1;
                 }
         }
-        result(async ? "sdk-async" : "sdk-sync", (uint64_t) mib * CMD_BYTES, now() - t0);
+        result(name, total, now() - t0);
         return 0;
 }
 
-static int bench_sdk(const char *node, unsigned mib) {
+static int bench_sdk(const char *node, unsigned mib, unsigned kernel_kib) {
         bot b = { 0 };
         uint8_t *buf = malloc(CMD_BYTES);
         int fd = open(node, O_RDWR | O_CLOEXEC), r, rc = 1;
@@ -203,7 +209,9 @@ static int bench_sdk(const char *node, unsigned mib) {
                 fprintf(stderr, "bench-usb: %s: opening interface 0: %s\n", node, strerror(-r));
                 goto out;
         }
-        if (bench_sdk_mode(&b, buf, mib, false) == 0 && bench_sdk_mode(&b, buf, mib, true) == 0)
+        if (bench_sdk_mode(&b, buf, mib, CMD_BYTES, false, "sdk-sync") == 0 &&
+            bench_sdk_mode(&b, buf, mib, CMD_BYTES, true, "sdk-async") == 0 &&
+            (kernel_kib == 0 || bench_sdk_mode(&b, buf, mib, kernel_kib * 1024, false, "sdk-sync-kernel-size") == 0))
                 rc = 0;
 out:
         rk_usb_interface_close(b.intf); /* usb-storage binds again */
@@ -216,14 +224,20 @@ out:
 int main(int argc, char **argv) {
         unsigned mib;
 
-        if (argc != 4 || (mib = (unsigned) atoi(argv[3])) == 0) {
-                fprintf(stderr, "usage: bench-usb kernel BLOCKDEV MIB | bench-usb sdk USBFS-NODE MIB\n");
+        if (argc < 4 || argc > 5 || (mib = (unsigned) atoi(argv[3])) == 0) {
+                fprintf(stderr, "usage: bench-usb kernel BLOCKDEV MIB | bench-usb sdk USBFS-NODE MIB [KERNEL-CMD-KIB]\n");
                 return 2;
         }
         if (strcmp(argv[1], "kernel") == 0)
                 return bench_kernel(argv[2], mib);
-        if (strcmp(argv[1], "sdk") == 0)
-                return bench_sdk(argv[2], mib);
+        if (strcmp(argv[1], "sdk") == 0) {
+                unsigned kib = argc == 5 ? (unsigned) atoi(argv[4]) : 0;
+                if (kib > 1024 || kib % 4 != 0) {
+                        fprintf(stderr, "bench-usb: KERNEL-CMD-KIB must be a multiple of 4 up to 1024\n");
+                        return 2;
+                }
+                return bench_sdk(argv[2], mib, kib);
+        }
         fprintf(stderr, "bench-usb: unknown mode %s\n", argv[1]);
         return 2;
 }

@@ -144,7 +144,8 @@ int rk_usb_device_new(rk_driver *d, rk_usb_device **ret);
  * completions run from rk_usb_device_handle_events().  `d` may be NULL.
  */
 int rk_usb_device_new_fd(rk_driver *d, int fd, rk_usb_device **ret);
-/* Cancels every request (their completions run, -ECANCELED), closes open interfaces, frees. NULL is fine. */
+/* Cancels every request (their completions run, -ECANCELED), closes open interfaces, frees. NULL is fine.
+ * Not from one of the device's completions. */
 void rk_usb_device_free(rk_usb_device *dev);
 
 /* The usbfs descriptor (for libusb_wrap_sys_device, poll). */

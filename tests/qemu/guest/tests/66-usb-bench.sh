@@ -18,20 +18,22 @@ elif ! wait_for 30 stick_block; then
         fail usb-bench "no block device for the stick (driver: $(stick_driver))"
 else
         BRC=0
+        KIB=$(cat /sys/block/$(stick_block)/queue/max_sectors_kb)  # usb-storage's READ(10) size
         note "usb-bench: ${MIB} MiB per mode, $ROUNDS rounds, stick at $(stick_usbfs), $(cat "$(stick_dev)/speed") Mb/s, max_sectors_kb $(cat /sys/block/$(stick_block)/queue/max_sectors_kb)"
         r=1
         while [ $r -le $ROUNDS ]; do
                 SDX=$(stick_block)
                 bench-usb kernel "/dev/$SDX" "$MIB" >>"$OUT" 2>&1 || BRC=1
-                bench-usb sdk "$(stick_usbfs)" "$MIB" >>"$OUT" 2>&1 || BRC=1
+                bench-usb sdk "$(stick_usbfs)" "$MIB" "$KIB" >>"$OUT" 2>&1 || BRC=1
                 wait_for 30 stick_block || BRC=1
                 r=$((r + 1))
         done
         while read -r line; do note "usb-bench $line"; done <"$OUT"
         # best of the rounds per mode, and the ratios to the kernel's
         best() { grep "^$1 " "$OUT" | awk '{ if ($2 > m) m = $2 } END { printf "%.2f", m }'; }
-        K=$(best kernel) SS=$(best sdk-sync) SA=$(best sdk-async)
-        note "usb-bench best MiB/s: kernel $K, sdk-sync $SS ($(awk "BEGIN { if ($K > 0) printf \"%.2f\", $SS / $K }")x kernel), sdk-async $SA ($(awk "BEGIN { if ($K > 0) printf \"%.2f\", $SA / $K }")x kernel)"
+        ratio() { awk "BEGIN { if ($1 > 0) printf \"%.2f\", $2 / $1 }"; }
+        K=$(best kernel) SS=$(best sdk-sync) SA=$(best sdk-async) SK=$(best sdk-sync-kernel-size)
+        note "usb-bench best MiB/s: kernel $K; sdk-sync 1 MiB commands $SS ($(ratio "$K" "$SS")x kernel), sdk-async 8x128 KiB URBs $SA ($(ratio "$K" "$SA")x), sdk-sync ${KIB} KiB commands as the kernel's $SK ($(ratio "$K" "$SK")x)"
         check usb-bench-runs 'exit status / output: $(cat "$OUT")' [ $BRC -eq 0 ]
 fi
 sendfile bench-usb.out "$OUT"
