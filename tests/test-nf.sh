@@ -260,4 +260,11 @@ RINGD_PID=
 rules_absent && ok no-rules-after-shutdown || fail no-rules-after-shutdown "$(inA iptables -S)"
 inA nft list ruleset 2>/dev/null | grep -q RINGKIT && fail no-nft-leftovers "$(inA nft list ruleset)" || ok no-nft-leftovers
 expect_ok after-shutdown-tcp-7001 tcp 7001
+# ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran (LeakSanitizer
+# cannot run inside the sandbox -- no ptrace, no /proc -- and says so at exit: not a report)
+if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log"; then
+        fail sanitizers-clean "$(grep -E -A5 "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log" | head -30)"
+else
+        ok sanitizers-clean
+fi
 finish

@@ -212,4 +212,11 @@ RINGD_PID=
 kill -0 "$PID4" 2>/dev/null && fail shutdown-stops-sysext "pid $PID4 alive" || ok shutdown-stops-sysext
 grep -q "com.test.sx.guard (system extension 2.0): stopped" "$TMP/ringd.log" && ok stopped-gracefully ||
         fail stopped-gracefully "$(grep sx.guard "$TMP/ringd.log" | tail -5)"
+# ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran (LeakSanitizer
+# cannot run inside the sandbox -- no ptrace, no /proc -- and says so at exit: not a report)
+if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log"; then
+        fail sanitizers-clean "$(grep -E -A5 "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log" | head -30)"
+else
+        ok sanitizers-clean
+fi
 finish
