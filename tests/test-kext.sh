@@ -245,4 +245,19 @@ rec_has '^forging forge0' && ok forge-kext-ran || fail forge-kext-ran "$(cat "$R
 rec_has 'EVIL-RAN' && fail forged-pointer-not-called "the forged pointer ran" || ok forged-pointer-not-called
 grep -q 'com.test.kext.forge: pointer authentication failed' "$STATE/kext-safe-mode" && ok forged-pointer-sets-safe-mode ||
         fail forged-pointer-sets-safe-mode "$(cat "$STATE/kext-safe-mode" 2>&1)"
+
+# ---------------- 4: developer mode relaxes the signature and control-flow rules, not the machine ----------------
+start_ringd || { fail ringd-restarts-3 "$(tail "$TMP/ringd.log")"; finish; exit 1; }
+expect_rc developer-on 0 ringctl developer on
+expect_rc safe-mode-clear-2 0 ringctl safe-mode clear
+[ "$(kext_field com.test.kext.nocfi status)" = loaded ] && kext_field com.test.kext.nocfi relaxed | grep -q 'loaded kext control-flow protection: no GNU property note' &&
+        ok developer-mode-relaxes-cfi || fail developer-mode-relaxes-cfi "$(kext_field com.test.kext.nocfi status): $(kext_field com.test.kext.nocfi reason)"
+[ "$(kext_field com.test.kext.unsigned status)" = loaded ] && kext_field com.test.kext.unsigned relaxed | grep -q 'loaded kext unsigned' &&
+        ok developer-mode-relaxes-signature || fail developer-mode-relaxes-signature "$(kext_field com.test.kext.unsigned status): $(kext_field com.test.kext.unsigned reason)"
+[ "$(kext_field com.test.kext.wrongarch status)" = refused ] && ok developer-mode-keeps-machine-rule ||
+        fail developer-mode-keeps-machine-rule "$(kext_field com.test.kext.wrongarch status)"
+ringctl status --json >"$TMP/out"
+expect_grep relaxation-listed '"relaxations":\[[^]]*loaded kext control-flow protection'
+stop_ringd
+[ "$STOP_RC" = 0 ] && ok ringd-clean-exit-2 || fail ringd-clean-exit-2 "exit $STOP_RC: $(tail -20 "$TMP/ringd.log")"
 finish
