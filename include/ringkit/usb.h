@@ -253,7 +253,9 @@ typedef void (*rk_usb_completion)(rk_usb_request *req, int status, size_t actual
  * must live until the completion runs.  Requests on one pipe complete in
  * order.  `ret` (may be NULL) receives the request, valid until its
  * completion returns.  -ENODEV, -EPIPE (the pipe is stalled: clear it
- * first), -EINVAL, -ENOMEM; on error the completion does not run.
+ * first), -ECANCELED (the interface is closing), -EBADF (the descriptor is
+ * read-only: usbfs would never signal the completion), -EOPNOTSUPP (an
+ * isochronous pipe), -EINVAL, -ENOMEM; on error the completion does not run.
  */
 int rk_usb_pipe_async_io(rk_usb_pipe *p, void *buf, size_t len, rk_usb_completion done, void *ud,
                          rk_usb_request **ret);

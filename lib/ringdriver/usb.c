@@ -12,9 +12,11 @@
  * Asynchronous requests: every request is one URB (usercontext = the
  * request).  usbfs signals completed URBs by making the descriptor
  * writable; the device watches it on the driver's queue while at least one
- * URB is in flight (dev->in_flight > 0) and only then: usbfs reports
- * EPOLLERR whenever nothing is pending and EPOLLHUP once the device is
- * gone, which would wake a level-triggered loop forever.  reap() takes
+ * URB is in flight (dev->in_flight > 0) and only then: once the device is
+ * gone usbfs reports EPOLLHUP|EPOLLERR for good, which would wake a
+ * level-triggered loop forever.  usbfs reports completions only on a
+ * descriptor open for writing, so a read-only one refuses async requests
+ * (-EBADF) rather than never completing them.  reap() takes
  * completed URBs with REAPURBNDELAY until EAGAIN and runs the completions.
  *
  * Cancelling is USBDEVFS_DISCARDURB, which kills the URB synchronously: it
@@ -32,6 +34,7 @@
 #endif
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/usb/ch9.h>
 #include <linux/usbdevice_fs.h>
@@ -76,7 +79,7 @@ struct rk_usb_interface {
 struct rk_usb_device {
         rk_driver *driver;
         int fd;
-        bool gone;
+        bool gone, writable;
         rk_usb_device_descriptor desc;
         rk_usb_config_descriptor *config;
         rk_usb_interface *interfaces;
@@ -364,6 +367,8 @@ static int device_new(rk_driver *d, int fd, rk_usb_device **ret) {
                 return -ENOMEM;
         dev->driver = d;
         dev->fd = fd;
+        r = fcntl(fd, F_GETFL);
+        dev->writable = r >= 0 && (r & O_ACCMODE) != O_RDONLY;
         r = load_config(dev);
         if (r < 0) {
                 free(dev);
@@ -905,6 +910,8 @@ RK_EXPORT int rk_usb_pipe_async_io(rk_usb_pipe *p, void *buf, size_t len, rk_usb
                 return -ECANCELED;
         if (p->stalled)
                 return -EPIPE;
+        if (!dev->writable)
+                return -EBADF;
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;

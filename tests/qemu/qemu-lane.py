@@ -532,7 +532,9 @@ def run(args):
         cmd += ["-drive", f"if=none,id=stick,format=raw,file={stick}",
                 "-device", "usb-storage,id=stick1,drive=stick,bus=xhci.0,serial=RKSTICK",
                 "-drive", f"if=none,id=slow,format=raw,file={slow},throttling.bps-read={2 << 20}",
-                "-device", "usb-storage,id=stick2,drive=slow,bus=xhci.0,serial=RKSLOW"]
+                "-device", "usb-storage,id=stick2,drive=slow,bus=xhci.0,serial=RKSLOW",
+                # a device with alternate settings, no kernel driver loaded for it (69-usbsdk-alt.sh)
+                "-audiodev", "none,id=snd0", "-device", "usb-audio,id=audio1,audiodev=snd0,bus=xhci.0"]
         if os.environ.get("RK_BENCH"):  # the guest's benches run their long versions
             cmd[cmd.index("-append") + 1] += " rk.bench=1"
         with open(os.path.join(args.logdir, "qemu-command"), "w") as f:

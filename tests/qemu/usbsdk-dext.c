@@ -27,6 +27,12 @@
  *   until the device goes ("gone STATUS" when a completion or submission
  *   says -ENODEV).  Matched to a device nub, it takes interface 0.
  *
+ * RKUSBSDKAltSettings (QEMU usb-audio, matched to the device): opens
+ *   interface RKInterface (1, audio streaming), selects alternate setting 1
+ *   (an isochronous endpoint: its pipe appears, transfers -EOPNOTSUPP), 0
+ *   (no endpoints) and a missing one (-ENOENT), the device's GET_INTERFACE
+ *   answer logged after each.
+ *
  * The image pattern (tests/qemu/qemu-lane.py): the 32-bit little-endian
  * word at byte offset o of the disk is o / 4.
  */
@@ -621,14 +627,77 @@ static int s_start(rk_driver *d) {
         return rk_driver_register_service(d);
 }
 
+/* ================================================================ alternate settings (QEMU usb-audio) */
+
+static int get_interface(usbt *t, uint8_t ifno) {
+        uint8_t v = 0xff;
+        int r = rk_usb_device_request(t->dev, 0x81, 0x0a /* GET_INTERFACE */, 0, ifno, &v, 1, 1000);
+        return r == 1 ? v : r < 0 ? r : -EIO;
+}
+
+static void alt_report(usbt *t, const char *what, int rc) {
+        const rk_usb_alt_setting *a = rk_usb_interface_get_alt_setting(t->intf);
+        rk_usb_pipe *p = NULL;
+        char pipes[128] = "";
+
+        for (size_t i = 0, o = 0; a && i < a->n_endpoints && o < sizeof(pipes) - 16; i++)
+                if (rk_usb_interface_copy_pipe(t->intf, a->endpoints[i].bEndpointAddress, &p) == 0)
+                        o += (size_t) snprintf(pipes + o, sizeof(pipes) - o, " pipe_%02x=%u", rk_usb_pipe_get_address(p),
+                                               rk_usb_pipe_get_endpoint_descriptor(p)->bmAttributes & 3);
+        report(t->d, "%s rc=%d alt=%d endpoints=%zu device-alt=%d%s", what, rc, a ? a->bAlternateSetting : -1,
+               a ? a->n_endpoints : 0, get_interface(t, rk_usb_interface_get_number(t->intf)), pipes);
+}
+
+/* Matched to the device nub; RKInterface (default 1: QEMU usb-audio's streaming interface). */
+static int a_start(rk_driver *d) {
+        usbt *t = calloc(1, sizeof(*t));
+        const rk_usb_alt_setting *a;
+        rk_usb_pipe *p;
+        int64_t n = 1;
+        uint8_t buf[64] = { 0 };
+        int r;
+
+        if (!t)
+                return -ENOMEM;
+        t->d = d;
+        rk_driver_set_ivars(d, t);
+        (void) rk_driver_get_integer(d, "RKInterface", &n);
+        t->ifno = (uint8_t) n;
+        if ((r = rk_usb_device_new(d, &t->dev)) < 0 || (r = describe(t)) < 0 ||
+            (r = rk_usb_interface_open(t->dev, t->ifno, &t->intf)) < 0) {
+                report(d, "error open %d", r);
+                return r;
+        }
+        report(d, "claimed %d interface=%u detached=%s", (int) getpid(), t->ifno,
+               rk_usb_interface_get_detached_driver(t->intf) ? rk_usb_interface_get_detached_driver(t->intf) : "none");
+        alt_report(t, "opened", 0);
+        r = rk_usb_interface_select_alt_setting(t->intf, 1);
+        alt_report(t, "select-1", r);
+        a = rk_usb_interface_get_alt_setting(t->intf);
+        if (a && a->n_endpoints > 0 && rk_usb_interface_copy_pipe(t->intf, a->endpoints[0].bEndpointAddress, &p) == 0) {
+                r = rk_usb_pipe_io(p, buf, sizeof(buf), 100);
+                report(d, "iso-io rc=%d", r);
+        }
+        r = rk_usb_interface_select_alt_setting(t->intf, 0);
+        alt_report(t, "select-0", r);
+        r = rk_usb_interface_select_alt_setting(t->intf, 77);
+        alt_report(t, "select-77", r);
+        r = rk_usb_interface_copy_pipe(t->intf, 0x01, &p);
+        report(d, "copy-pipe-after rc=%d", r);
+        return rk_driver_register_service(d);
+}
+
 static const rk_driver_class kbd_class = {
         .name = "RKUSBSDKKeyboard", .start = k_start, .stop = t_stop, .free = t_free,
 };
 static const rk_driver_class storage_class = {
         .name = "RKUSBSDKStorage", .start = s_start, .stop = t_stop, .free = t_free,
 };
+static const rk_driver_class alt_class = {
+        .name = "RKUSBSDKAltSettings", .start = a_start, .stop = t_stop, .free = t_free,
+};
 
 int main(int argc, char **argv) {
-        const rk_driver_class *classes[] = { &kbd_class, &storage_class };
-        return rk_driver_main(argc, argv, classes, 2);
+        const rk_driver_class *classes[] = { &kbd_class, &storage_class, &alt_class };
+        return rk_driver_main(argc, argv, classes, 3);
 }
