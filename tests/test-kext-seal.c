@@ -164,6 +164,7 @@ TEST(pointer_auth) {
                 int null = open("/dev/null", O_WRONLY);
                 dup2(null, 2);
                 rk_kext_panic_setup(NULL, NULL);
+                rk_kext_fault_handlers_install();
                 (void) rk_kpac_auth(&a, "com.test.forge", "slot"); /* panics */
                 _exit(0);
         }

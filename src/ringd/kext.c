@@ -338,6 +338,13 @@ static int kext_load(ringd *d, rk_bundle *b) {
                         k->relaxed = what;
                 }
         }
+        r = rk_kext_fault_handlers_install(); /* from the first kext on, a fault in kext code is a panic */
+        if (r < 0) {
+                rk_kext_image_free(k->img);
+                k->img = NULL;
+                refuse(k, K_REFUSED, "no fault handlers: %s", strerror(-r));
+                return r;
+        }
         start = (int (*)(rk_kext *, const rk_kext_host *)) rk_kpac_auth(&k->img->table->mod_start, k->id, "module start");
         rk_kext_enter(&f, k->id, "module start");
         r = start((rk_kext *) k, &host_table);

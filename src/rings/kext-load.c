@@ -565,6 +565,10 @@ static const char *sig_reason(int sig) {
         }
 }
 
+static const int fault_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+static struct sigaction old_actions[sizeof(fault_sigs) / sizeof(fault_sigs[0])];
+static bool handlers_installed;
+
 static void on_fault(int sig, siginfo_t *si, void *uc) {
         rk_kext_frame *f = current;
         struct sigaction sa = { .sa_handler = SIG_DFL };
@@ -573,29 +577,39 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
         if (f && !panicking) {
                 panicking = 1;
                 report(f->kext, f->what, sig_reason(sig), (uintptr_t) si->si_addr, sig != SIGABRT);
+        } else {
+                /* not a kext's fault: whoever handled it before us (a sanitizer, or the default) gets it */
+                for (size_t k = 0; k < sizeof(fault_sigs) / sizeof(fault_sigs[0]); k++)
+                        if (fault_sigs[k] == sig)
+                                sa = old_actions[k];
         }
-        /* not a kext's fault (or reported): die of the signal as ringd would have without us */
         sigaction(sig, &sa, NULL);
         if (sig == SIGABRT)
                 raise(sig);
-        /* SIGSEGV/SIGBUS/SIGILL/SIGFPE: returning re-runs the faulting instruction, now fatal */
+        /* SIGSEGV/SIGBUS/SIGILL/SIGFPE: returning re-runs the faulting instruction under that action */
 }
 
 int rk_kext_panic_setup(const char *ppath, const char *fpath) {
-        static char altstack[64 * 1024];
-        static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
-        stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
-        struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK };
-
         if ((ppath && strlen(ppath) >= sizeof(panic_path)) || (fpath && strlen(fpath) >= sizeof(flag_path)))
                 return -ENAMETOOLONG;
         snprintf(panic_path, sizeof(panic_path), "%s", ppath ? ppath : "");
         snprintf(flag_path, sizeof(flag_path), "%s", fpath ? fpath : "");
+        return 0;
+}
+
+int rk_kext_fault_handlers_install(void) {
+        static char altstack[64 * 1024];
+        stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+        struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK };
+
+        if (handlers_installed)
+                return 0;
         if (sigaltstack(&ss, NULL) < 0)
                 return -errno;
         sigemptyset(&sa.sa_mask);
-        for (size_t k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++)
-                if (sigaction(sigs[k], &sa, NULL) < 0)
+        for (size_t k = 0; k < sizeof(fault_sigs) / sizeof(fault_sigs[0]); k++)
+                if (sigaction(fault_sigs[k], &sa, &old_actions[k]) < 0)
                         return -errno;
+        handlers_installed = true;
         return 0;
 }

@@ -106,9 +106,15 @@ void rk_kext_leave(rk_kext_frame *f);
 /*
  * Where a panic is reported: stderr (ringd's log), `panic_path` (a report,
  * appended) and `flag_path` (the safe-mode flag, created with the reason).
- * Installs the fault handlers (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) on
- * an alternate stack.  Paths may be NULL.  0 or -ENAMETOOLONG/-errno.
+ * Paths may be NULL.  0 or -ENAMETOOLONG.
  */
 int rk_kext_panic_setup(const char *panic_path, const char *flag_path);
+/*
+ * Install the fault handlers (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, on
+ * an alternate stack) before the first kext code runs.  A fault outside
+ * kext code goes to the action that was there before (a sanitizer's, or the
+ * default).  Idempotent.  0 or -errno.
+ */
+int rk_kext_fault_handlers_install(void);
 /* Report, set the flag, abort.  Async-signal-safe after its formatting. */
 _Noreturn void rk_kext_panic(const char *kext, const char *what, const char *reason);
