@@ -657,6 +657,7 @@ static void drain_pipe(rk_usb_pipe *p) {
                                 q->done(q, map_status(q, q->urb.status),
                                         q->urb.actual_length > 0 ? (size_t) q->urb.actual_length : 0, q->ud);
                         free(q);
+                        update_watch(dev);
                 }
         }
         if (p->pending > 0) {
