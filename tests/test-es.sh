@@ -135,6 +135,15 @@ for id in com.test.es.guard:Guard com.test.es.plain:Plain; do
         quiet ringctl approve "${id%:*}"
 done
 CLIENT=$(store_exe com.test.es.guard)
+# approved, ringd itself runs the guard as a supervised system extension (docs/system-extensions.md): one
+# client that subscribes to nothing (no RKArguments); the checks below are about the clients this test runs
+sup_pid() {
+        ringctl list --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin)
+print([e['pid'] for e in j['system_extensions'] if e['bundle']=='com.test.es.guard' and e['state']=='running'][0])"
+}
+sup_connected() { SUP=$(sup_pid) && status && "$PY" -c "import json,sys; j=json.load(open('$TMP/out')); sys.exit(0 if $SUP in [c['pid'] for c in j['endpoint_security']['clients']] else 1)"; }
+if wait_for 10 sup_connected; then ok supervised-client; else fail supervised-client "$(ringctl list)"; fi
 PLAIN=$(store_exe com.test.es.plain)
 [ -x "$CLIENT" ] && ok client-in-store || fail client-in-store "$CLIENT"
 
@@ -155,7 +164,7 @@ cp /bin/true "$FS/other"
 if client guard --subscribe AUTH_EXEC,NOTIFY_EXEC --deny "$FS/forbidden"; then ok client-admitted; else
         fail client-admitted "$(cat "$TMP/guard.err"; tail -5 "$TMP/ringd.log")"; fi
 status
-jcheck client-listed "[c['bundle'] for c in j['endpoint_security']['clients']] == ['com.test.es.guard'] and j['endpoint_security']['clients'][0]['team'] == 'TEAMES1234' and j['endpoint_security']['clients'][0]['subscriptions'] == ['AUTH_EXEC', 'NOTIFY_EXEC']"
+jcheck client-listed "[c['bundle'] for c in [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP]] == ['com.test.es.guard'] and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['team'] == 'TEAMES1234' and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['subscriptions'] == ['AUTH_EXEC', 'NOTIFY_EXEC']"
 run_fs "$FS/forbidden"
 if grep -q "rc=126" "$TMP/run" && grep -q "Operation not permitted" "$TMP/run"; then ok exec-denied-eperm; else
         fail exec-denied-eperm "$(cat "$TMP/run")"; fi
@@ -244,7 +253,7 @@ grep -q "rc=0" "$TMP/run" && ok missed-deadline-default-allow || fail missed-dea
 ms=$(((t1 - t0) / 1000000))
 [ "$ms" -ge 250 ] && [ "$ms" -lt 1400 ] && ok missed-deadline-timing || fail missed-deadline-timing "${ms} ms"
 status
-jcheck missed-deadline-counted "[c['missed_deadlines'] for c in j['endpoint_security']['clients'] if c['bundle'] == 'com.test.es.guard'] == [1] and j['endpoint_security']['clients'][0]['deadline_ms'] == 300"
+jcheck missed-deadline-counted "[c['missed_deadlines'] for c in [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP] if c['bundle'] == 'com.test.es.guard'] == [1] and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['deadline_ms'] == 300"
 stop_client slow
 
 # --- a client crashes mid-stream: its pending AUTH resolves by default, the other keeps getting events ---
@@ -265,7 +274,7 @@ run_fs "$FS/other"
 grep -q "rc=0" "$TMP/run" && ok after-crash-runs || fail after-crash-runs "$(cat "$TMP/run")"
 wait_for 5 logged keeper "NOTIFY_EXEC .*target=$FS/other" && ok after-crash-events-flow || fail after-crash-events-flow "$(cat "$TMP/keeper.log")"
 status
-jcheck after-crash-ringd-up "[c['bundle'] for c in j['endpoint_security']['clients']] == ['com.test.es.guard'] and j['endpoint_security']['pending'] == 0"
+jcheck after-crash-ringd-up "[c['bundle'] for c in [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP]] == ['com.test.es.guard'] and j['endpoint_security']['pending'] == 0"
 stop_client keeper
 
 # --- ringd's process cache follows an exec: same pid, new executable ---
@@ -288,7 +297,7 @@ stop_client opener
 
 # --- no clients: marks gone, nothing asked ---
 status
-jcheck no-clients "j['endpoint_security']['clients'] == [] and j['endpoint_security']['pending'] == 0"
+jcheck no-clients "[c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP] == [] and j['endpoint_security']['pending'] == 0"
 run_fs "$FS/forbidden"
 grep -q "rc=0" "$TMP/run" && ok no-client-no-deny || fail no-client-no-deny "$(cat "$TMP/run")"
 
