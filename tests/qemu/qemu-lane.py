@@ -58,9 +58,6 @@ STICK_MIB = 64
 # a CDC-ACM device made in the guest: a configfs gadget on dummy_hcd (76-usbserial-acm.sh)
 MODULES += ["cdc_acm", "dummy_hcd", "usb_f_acm"]
 
-# a CDC-ACM device made in the guest: a configfs gadget on dummy_hcd (76-usbserial-acm.sh)
-MODULES += ["cdc_acm", "dummy_hcd", "usb_f_acm"]
-
 
 def log(msg):
     print(msg, flush=True)
@@ -451,9 +448,12 @@ class SerialPeer:
 
 
 def serial_request(verb, words, serial, res):
-    if verb == "serial-send":
+    if verb in ("serial-send", "serial-send-seq"):
+        data = " ".join(words).encode() + b"\n"
+        if verb == "serial-send-seq":  # the lines 1..N, as seq(1) prints them
+            data = "".join(f"{i}\n" for i in range(1, int(words[0]) + 1)).encode()
         serial.sock.setblocking(True)
-        serial.sock.sendall(" ".join(words).encode() + b"\n")
+        serial.sock.sendall(data)
         serial.sock.setblocking(False)
     elif verb == "serial-expect":
         want = " ".join(words[1:]).encode()

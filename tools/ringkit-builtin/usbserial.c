@@ -31,8 +31,7 @@
  * parity and data bits cannot come through the pty: they come from the
  * personality (RKSerialParity, RKSerialDataBits).  The driver keeps a slave
  * descriptor of its own, so the master never sees a hang-up when programs
- * close the port (an epoll busy loop otherwise), and reads nothing from
- * the device it cannot deliver.
+ * close the port (an epoll busy loop otherwise).
  *
  * USB access goes through libringdriver's USB family (ringkit/usb.h):
  * the interfaces opened with rk_usb_interface_open (DISCONNECT_CLAIM, the
@@ -264,6 +263,8 @@ struct usbser {
         rk_usb_pipe *in_pipe, *out_pipe;
         rk_usbserial_layout lay;
         bool gone, stopping, acm_no_coding;
+        bool throttled;                 /* no IN request in flight: the pty is full */
+        uint64_t throttles;
         int master, slave;
         char path[128];
         rk_driver_watch *pty_watch;
@@ -510,8 +511,14 @@ static void submit_in(usbser *s) {
                 int r;
                 if (s->in[k].busy)
                         continue;
-                if (s->topty_n + (busy + 1) * s->in_len > TOPTY_MAX)
-                        return; /* what the URBs in flight may bring must fit */
+                if (s->topty_n + (busy + 1) * s->in_len > TOPTY_MAX) {
+                        /* what the URBs in flight may bring must fit: hold the device back */
+                        if (!s->throttled && busy == 0) {
+                                s->throttled = true;
+                                (void) rk_driver_set_integer(s->d, "RKSerialThrottled", (int64_t) ++s->throttles);
+                        }
+                        return;
+                }
                 r = rk_usb_pipe_async_io(s->in_pipe, s->in[k].buf, s->in_len, on_in_done, &s->in[k], NULL);
                 if (r < 0) {
                         if (r == -ENODEV)
@@ -521,6 +528,7 @@ static void submit_in(usbser *s) {
                         return;
                 }
                 s->in[k].busy = true;
+                s->throttled = false;
                 busy++;
         }
 }

@@ -72,6 +72,21 @@ else
                 check usbserial-host-to-guest-400-bytes 'got $(wc -c </tmp/serial.in) bytes' wait_for 15 count7
                 kill $_cat 2>/dev/null
                 wait $_cat 2>/dev/null
+                # 30000 lines (169 KB) while nobody reads the pty: more than the
+                # pty, the driver and the chip hold, so the driver stops reading
+                # the device and the host's chardev is held back; then a reader
+                # gets every line, in order (awk stops at a gap)
+                req serial-send-seq 30000
+                throttled() { rctl registry -l --json | grep -q '"RKSerialThrottled":[1-9]'; }
+                check usbserial-device-held-back-while-pty-full 'registry: $(rctl registry -l --json | grep -o "\"RKSerial[A-Za-z]*\":[0-9a-z]*" | tr "\n" " ")' \
+                        wait_for 60 throttled
+                : >/tmp/seq.out
+                awk -v N=30000 '$0 == n + 1 { n++; if (n == N) { print "all " N; exit 0 } next }
+                        n > 0 { print "gap after " n ": " $0; exit 1 }' <"$PTY" >/tmp/seq.out 2>&1 &
+                _awk=$!
+                check usbserial-host-to-guest-169k-held-back-nothing-lost '$(cat /tmp/seq.out); log: $(grep -i "serial" "$RINGD_LOG" | tail -n 3)' \
+                        wait_for 90 grep -q "^all 30000" /tmp/seq.out
+                kill $_awk 2>/dev/null
                 printf '%02000d\n' 5 >"$PTY"
                 req serial-expect usbserial-guest-to-host-2000-bytes "$(printf '%01999d' 5)"
         fi
