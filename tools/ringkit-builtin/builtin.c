@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -51,7 +52,7 @@ static const rk_driver_class null_driver = { .name = "RKNullDriver", .start = nu
 /* ---- RKSerialPTYDriver ---- */
 
 typedef struct pty {
-        int master;
+        int master, slave;
         rk_driver_watch *from_pty, *from_dev;
         char path[128];
         uint64_t to_dev, to_pty;
@@ -111,12 +112,16 @@ static int pty_start(rk_driver *d) {
         p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
+        p->slave = -EBADF;
         p->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
         if (p->master < 0 || grantpt(p->master) < 0 || unlockpt(p->master) < 0 ||
             ptsname_r(p->master, p->path, sizeof(p->path)) != 0) {
                 r = -errno;
                 goto fail;
         }
+        /* a slave of our own: without it the master reports EPOLLHUP for good
+         * once the last program closes the port, and the watch spins */
+        p->slave = ioctl(p->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
         /* raw: bytes pass unchanged, as a UART would carry them */
         if (tcgetattr(p->master, &t) == 0) {
                 cfmakeraw(&t);
@@ -142,6 +147,8 @@ fail:
         rk_driver_log(d, RK_LOG_ERR, "cannot start: %s", strerror(-r));
         rk_driver_watch_cancel(p->from_pty);
         rk_driver_watch_cancel(p->from_dev);
+        if (p->slave >= 0)
+                close(p->slave);
         if (p->master >= 0)
                 close(p->master);
         free(p);
@@ -158,6 +165,8 @@ static void pty_stop(rk_driver *d) {
                       (unsigned long long) p->to_dev, (unsigned long long) p->to_pty);
         rk_driver_watch_cancel(p->from_pty);
         rk_driver_watch_cancel(p->from_dev);
+        if (p->slave >= 0)
+                close(p->slave);
         close(p->master);
         free(p);
         rk_driver_set_ivars(d, NULL);
