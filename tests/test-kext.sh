@@ -102,6 +102,8 @@ kext com.test.kext.wrongarch "$TEST_KEXT_WRONGARCH" yes "$(personality Main RKAr
 kext com.test.kext.truncated "$TEST_KEXT_TRUNCATED" yes "$(personality Main RKTruncDevice RKTestKextDriver)"
 kext com.test.kext.garbage "$TEST_KEXT_GARBAGE" yes "$(personality Main RKGarbageDevice RKTestKextDriver)"
 kext com.test.kext.unsigned "$TEST_KEXT" no "$(personality Main RKUnsignedDevice RKTestKextDriver)"
+kext com.test.kext.tampered "$TEST_KEXT" yes "$(personality Main RKTamperedDevice RKTestKextDriver)"
+printf 'x' >>"$EXT/com.test.kext.tampered.kext/Contents/MacOS/kext.so" # changed after signing
 # precedence: one replaced by declaration, one by a dext matching the same providers in the same category
 kext com.test.kext.declared "$TEST_KEXT" yes "$(personality Main RKDeclDevice RKTestKextDriver)"
 dext com.test.replacer "<key>RKReplacesKexts</key><array><string>com.test.kext.declared</string></array>" \
@@ -155,6 +157,7 @@ check_refused refuse-wrong-arch com.test.kext.wrongarch 'built for EM_AARCH64 \(
 check_refused refuse-truncated com.test.kext.truncated 'truncated'
 check_refused refuse-garbage com.test.kext.garbage 'not an ELF file'
 check_refused refuse-unsigned com.test.kext.unsigned 'not signed'
+check_refused refuse-tampered com.test.kext.tampered 'file changed: Contents/MacOS/kext.so'
 # precedence
 [ "$(kext_field com.test.kext.declared status)" = replaced ] && [ "$(kext_field com.test.kext.declared replaced_by)" = com.test.replacer ] &&
         ok precedence-declared || fail precedence-declared "$(kext_field com.test.kext.declared reason)"
@@ -167,7 +170,7 @@ expect_grep precedence-personality-reason 'its personality Same matches the same
 ringctl kexts >"$TMP/out"
 expect_grep kexts-table 'com.test.kext.samefn +replaced +replaced by dext com.test.samefn'
 ringctl status --json >"$TMP/out"
-expect_grep status-kexts '"kexts_loaded":1,"kexts_not_loaded":7,"kext_safe_mode":false'
+expect_grep status-kexts '"kexts_loaded":1,"kexts_not_loaded":8,"kext_safe_mode":false'
 
 # the kext driver runs in ringd: started, published a nub, its child class matched it
 dev=$(ringctl virt add --class RKKextTestDevice --property IOName=kdev0)
