@@ -203,8 +203,10 @@ int rk_usb_interface_open(rk_usb_device *dev, uint8_t number, rk_usb_interface *
 int rk_usb_interface_open_provider(rk_usb_device *dev, rk_driver *d, rk_usb_interface **ret);
 /*
  * Cancel its requests (completions run with -ECANCELED), release the
- * interface and reattach the kernel driver detached at open (usbfs
- * USBDEVFS_CONNECT).  Pipes are freed with it.  NULL is fine.
+ * interface and have the kernel probe its drivers for it again (usbfs
+ * USBDEVFS_CONNECT): the driver detached at open binds again, and so does
+ * one for an interface that had none at open (a previous instance of the
+ * dext died holding it).  Pipes are freed with it.  NULL is fine.
  */
 void rk_usb_interface_close(rk_usb_interface *intf);
 /* The kernel driver open detached ("usb-storage", "usbhid"...), or NULL when none was bound. */

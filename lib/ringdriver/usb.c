@@ -787,11 +787,11 @@ RK_EXPORT void rk_usb_interface_close(rk_usb_interface *intf) {
                 }
         n = intf->number;
         if (!dev->gone) {
+                struct usbdevfs_ioctl conn = { .ifno = (int) n, .ioctl_code = USBDEVFS_CONNECT };
                 (void) ioctl(dev->fd, USBDEVFS_RELEASEINTERFACE, &n);
-                if (intf->detached[0]) {
-                        struct usbdevfs_ioctl conn = { .ifno = (int) n, .ioctl_code = USBDEVFS_CONNECT };
-                        (void) ioctl(dev->fd, USBDEVFS_IOCTL, &conn);
-                }
+                /* always, not only when open detached a driver: an instance that died holding the
+                 * interface left it driverless, and its successor found none to detach */
+                (void) ioctl(dev->fd, USBDEVFS_IOCTL, &conn);
         }
         free(intf);
 }

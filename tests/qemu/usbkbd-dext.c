@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rk-usbkbd-dext: the QEMU lane's user-space USB driver.  It drives a USB
- * keyboard through usbfs by itself: takes interface 0 from its kernel
- * driver, keeps one interrupt-IN URB in flight on the interface's first
- * interrupt endpoint, and logs every report; at stop it gives the interface
- * back to the kernel driver.  It proves the usbfs path a USB family will
- * take (issue 6, item 1) and lets the lane kill a dext mid-transfer.
+ * keyboard through the USB family SDK (include/ringkit/usb.h): opens
+ * interface 0 (detaching usbhid), keeps one interrupt-IN request in flight
+ * on the interface's interrupt pipe, and logs every report; at stop it
+ * closes the interface, which gives it back to the kernel driver.  It lets
+ * the lane kill a dext mid-transfer (60-usbfs.sh).
  *
  * The device: the provider handle ringd passes (a fresh fd on
  * /dev/bus/usb/BBB/DDD per instance, so a killed instance's claims and
@@ -22,28 +22,23 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/usb/ch9.h>
-#include <linux/usbdevice_fs.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "ringkit/driver.h"
+#include "ringkit/usb.h"
 
 typedef struct kbd {
         int fd;
-        bool owns_fd;
-        unsigned ifno;
-        unsigned char ep;
+        bool owns_fd, stopping;
+        rk_usb_device *dev;
+        rk_usb_interface *intf;
+        rk_usb_pipe *in;
         unsigned char buf[64];
-        struct usbdevfs_urb urb;
-        bool in_flight;
-        rk_driver_watch *watch;
 } kbd;
 
 static void report(rk_driver *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -71,85 +66,42 @@ static void report(rk_driver *d, const char *fmt, ...) {
         close(fd);
 }
 
-/* The first interrupt-IN endpoint of interface `ifno` in the active
- * configuration, from the descriptors usbfs returns on read(). */
-static int find_interrupt_in(int fd, unsigned ifno, unsigned char *ret) {
-        unsigned char desc[4096];
-        ssize_t n = pread(fd, desc, sizeof(desc), 0);
-        int cur_if = -1;
+static void on_report(rk_usb_request *req, int status, size_t actual, void *ud);
 
-        if (n < (ssize_t) USB_DT_DEVICE_SIZE)
-                return n < 0 ? -errno : -EIO;
-        for (ssize_t off = desc[0]; off + 2 <= n && desc[off] >= 2; off += desc[off]) {
-                if (desc[off + 1] == USB_DT_INTERFACE && off + 3 <= n)
-                        cur_if = desc[off + 2];
-                else if (desc[off + 1] == USB_DT_ENDPOINT && off + 4 <= n && cur_if == (int) ifno &&
-                         (desc[off + 2] & USB_ENDPOINT_DIR_MASK) == USB_DIR_IN &&
-                         (desc[off + 3] & USB_ENDPOINT_XFERTYPE_MASK) == USB_ENDPOINT_XFER_INT) {
-                        *ret = desc[off + 2];
-                        return 0;
-                }
-        }
-        return -ENOENT;
+static int submit(rk_driver *d, kbd *k) {
+        return rk_usb_pipe_async_io(k->in, k->buf, 8, on_report, d, NULL);
 }
 
-static int submit(kbd *k) {
-        memset(&k->urb, 0, sizeof(k->urb));
-        k->urb.type = USBDEVFS_URB_TYPE_INTERRUPT;
-        k->urb.endpoint = k->ep;
-        k->urb.buffer = k->buf;
-        k->urb.buffer_length = 8;
-        if (ioctl(k->fd, USBDEVFS_SUBMITURB, &k->urb) < 0)
-                return -errno;
-        k->in_flight = true;
-        return 0;
-}
-
-static void stop_watching(kbd *k) {
-        if (k->watch)
-                rk_driver_watch_cancel(k->watch);
-        k->watch = NULL;
-}
-
-/* usbfs makes the fd writable when a URB completes: reap it, log the
- * report, submit again.  A device unplugged under us completes its URB with
- * an error and refuses new ones (ENODEV): stop reading and wait for ringd,
+/* A report (or the end): log it and read again.  A device unplugged under
+ * us completes the request with -ENODEV: stop reading and wait for ringd,
  * which stops this instance when the device's nub goes. */
-static void on_ready(rk_driver *d, rk_driver_watch *w, int fd, uint32_t revents, void *ud) {
-        kbd *k = ud;
-        struct usbdevfs_urb *done;
+static void on_report(rk_usb_request *req, int status, size_t actual, void *ud) {
+        rk_driver *d = ud;
+        kbd *k = rk_driver_get_ivars(d);
         char hex[3 * sizeof(k->buf) + 1] = "";
         int r;
 
-        while (ioctl(fd, USBDEVFS_REAPURBNDELAY, &done) == 0) {
-                k->in_flight = false;
-                if (done->status == 0) {
-                        for (int i = 0; i < done->actual_length && i < (int) sizeof(k->buf); i++)
-                                snprintf(hex + 3 * i, 4, " %02x", k->buf[i]);
-                        report(d, "report %d%s", (int) getpid(), hex);
-                } else if (done->status == -ENODEV || done->status == -ESHUTDOWN) {
-                        break;
-                } else {
-                        rk_driver_log(d, RK_LOG_WARNING, "interrupt URB: %s", strerror(-done->status));
-                }
-                r = submit(k);
-                if (r == -ENODEV)
-                        break;
-                if (r < 0) {
-                        rk_driver_log(d, RK_LOG_ERR, "resubmit: %s", strerror(-r));
-                        rk_driver_terminate(d, r);
-                        return;
-                }
+        (void) req;
+        if (k->stopping || status == -ECANCELED)
+                return;
+        if (status == 0) {
+                for (size_t i = 0; i < actual && i < sizeof(k->buf); i++)
+                        snprintf(hex + 3 * i, 4, " %02x", k->buf[i]);
+                report(d, "report %d%s", (int) getpid(), hex);
+        } else if (status != -ENODEV) {
+                rk_driver_log(d, RK_LOG_WARNING, "interrupt request: %s", strerror(-status));
         }
-        if (errno == ENODEV || !k->in_flight) {
+        r = status == -ENODEV ? -ENODEV : submit(d, k);
+        if (r == -ENODEV) {
                 rk_driver_log(d, RK_LOG_INFO, "the device is gone; waiting to be stopped");
                 report(d, "gone %d", (int) getpid());
-                stop_watching(k);
+        } else if (r < 0) {
+                rk_driver_log(d, RK_LOG_ERR, "resubmit: %s", strerror(-r));
+                rk_driver_terminate(d, r);
         }
 }
 
 static int k_start(rk_driver *d) {
-        struct usbdevfs_ioctl disc = { .ifno = 0, .ioctl_code = USBDEVFS_DISCONNECT };
         const char *node = NULL;
         kbd *k;
         int r;
@@ -169,51 +121,51 @@ static int k_start(rk_driver *d) {
                 }
                 k->owns_fd = true;
         }
-        r = find_interrupt_in(k->fd, k->ifno, &k->ep);
+        r = k->owns_fd ? rk_usb_device_new_fd(d, k->fd, &k->dev) : rk_usb_device_new(d, &k->dev);
         if (r < 0) {
-                rk_driver_log(d, RK_LOG_ERR, "no interrupt-IN endpoint on interface %u: %s", k->ifno, strerror(-r));
+                rk_driver_log(d, RK_LOG_ERR, "reading the device: %s", strerror(-r));
                 return r;
         }
-        if (ioctl(k->fd, USBDEVFS_IOCTL, &disc) < 0 && errno != ENODATA)
-                rk_driver_log(d, RK_LOG_WARNING, "detaching the kernel driver: %s", strerror(errno));
-        if (ioctl(k->fd, USBDEVFS_CLAIMINTERFACE, &k->ifno) < 0) {
-                r = -errno;
-                rk_driver_log(d, RK_LOG_ERR, "claiming interface %u: %s", k->ifno, strerror(errno));
+        r = rk_usb_interface_open(k->dev, 0, &k->intf); /* detaches usbhid */
+        if (r < 0) {
+                rk_driver_log(d, RK_LOG_ERR, "opening interface 0: %s", strerror(-r));
                 return r;
         }
-        r = rk_driver_watch_fd(d, k->fd, EPOLLOUT, on_ready, k, &k->watch);
+        r = rk_usb_interface_find_pipe(k->intf, RK_USB_XFER_INTERRUPT, true, &k->in);
+        if (r < 0) {
+                rk_driver_log(d, RK_LOG_ERR, "no interrupt-IN endpoint on interface 0: %s", strerror(-r));
+                return r;
+        }
+        r = submit(d, k);
         if (r < 0)
                 return r;
-        r = submit(k);
-        if (r < 0)
-                return r;
-        report(d, "claimed %d 0x%02x %s", (int) getpid(), k->ep, k->owns_fd ? "opened" : "handle");
-        rk_driver_log(d, RK_LOG_INFO, "reading endpoint 0x%02x of interface %u", k->ep, k->ifno);
-        rk_driver_set_integer(d, "RKInterruptEndpoint", k->ep);
+        report(d, "claimed %d 0x%02x %s", (int) getpid(), rk_usb_pipe_get_address(k->in),
+               k->owns_fd ? "opened" : "handle");
+        rk_driver_log(d, RK_LOG_INFO, "reading endpoint 0x%02x of interface 0", rk_usb_pipe_get_address(k->in));
+        rk_driver_set_integer(d, "RKInterruptEndpoint", rk_usb_pipe_get_address(k->in));
         return rk_driver_register_service(d);
 }
 
 static void k_stop(rk_driver *d) {
-        struct usbdevfs_ioctl conn = { .ifno = 0, .ioctl_code = USBDEVFS_CONNECT };
         kbd *k = rk_driver_get_ivars(d);
-        struct usbdevfs_urb *done;
 
-        if (!k || k->fd < 0)
+        if (!k || !k->intf)
                 return;
-        stop_watching(k);
-        if (k->in_flight && ioctl(k->fd, USBDEVFS_DISCARDURB, &k->urb) == 0)
-                (void) ioctl(k->fd, USBDEVFS_REAPURB, &done);
-        k->in_flight = false;
-        (void) ioctl(k->fd, USBDEVFS_RELEASEINTERFACE, &k->ifno);
-        conn.ifno = k->ifno;
-        (void) ioctl(k->fd, USBDEVFS_IOCTL, &conn); /* give it back to the kernel driver */
+        k->stopping = true;
+        rk_usb_interface_close(k->intf); /* cancels the request, gives the interface back to usbhid */
+        k->intf = NULL;
         report(d, "released %d", (int) getpid());
 }
 
 static void k_free(rk_driver *d) {
         kbd *k = rk_driver_get_ivars(d);
 
-        if (k && k->owns_fd)
+        if (!k)
+                return;
+        k->stopping = true;
+        rk_usb_interface_close(k->intf);
+        rk_usb_device_free(k->dev);
+        if (k->owns_fd)
                 close(k->fd);
         free(k);
 }
