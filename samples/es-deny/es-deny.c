@@ -6,9 +6,11 @@
  * and each NOTIFY_EXEC to standard output.
  *
  * Ship it as Contents/MacOS/es-deny of an org.example.es-deny.systemextension
- * signed with com.apple.developer.endpoint-security.client, inside an app;
- * activate and approve it (docs/endpoint-security.md), then run the store
- * copy as root:
+ * signed with com.apple.developer.endpoint-security.client, inside an app,
+ * its paths in the Info.plist (RKArguments: an array of strings, signed with
+ * the bundle); activate and approve it: ringd runs it, supervised, and
+ * hands it its client connection (docs/system-extensions.md).  An
+ * administrator can also run the store copy by hand, as root:
  *
  *     es-deny /usr/local/bin/forbidden /tmp/quarantine/
  */
