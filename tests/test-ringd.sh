@@ -62,6 +62,7 @@ T() { printf '<key>%s</key><true/>' "$1"; }
   pers Echo RKEchoDevice "$(T RKTestEcho)"
   pers Forker RKForkDevice "$(I RKTestForks 200)"; } | bundle com.test.hostile
 { pers Debuggee RKDebugDevice ""; } | bundle com.test.debug
+{ pers Interactive RKInteractiveDevice "$(T RKInteractive)"; } | bundle com.test.interactive
 { pers Uinput RKUinputDevice "$(S RKTestOpenDevice uinput)"; } | bundle com.test.uinput
 { pers Prober RKSandboxDevice "$(T RKTestSandboxProbe)$(T RKTestDataWrite)$(S RKTestBundleFile "$EXT/com.test.sbx.dext/Contents/Info.plist")"; } |
         bundle com.test.sbx
@@ -171,6 +172,21 @@ wait_for 10 rec_has "start com.test.basic"
 started=$(awk '/^start com.test.basic/ {print $4}' "$REC")
 [ -n "$started" ] && [ "$spare" != "$started " ] && ! kill -0 $spare 2>/dev/null && ok spare-stale-exe-dropped ||
         fail spare-stale-exe-dropped "spare '$spare', started '$started'; $(grep spare "$TMP/ringd.log" | tail -3)"
+vremove "$id"
+wait_for 10 rec_has "free com.test.basic"
+
+# --- RKInteractive: the driver runs ahead of ordinary processes (nice -10); others do not ---
+id=$(ringctl virt add --class RKInteractiveDevice --property IOName=inter0)
+wait_for 10 rec_has "start com.test.interactive"
+ipid=$(ringctl list --json | python3 -c 'import json,sys; print([i["pid"] for i in json.load(sys.stdin)["instances"] if i["personality"]=="Interactive"][0])')
+[ "$(ps -o ni= -p "$ipid" | tr -d ' ')" = "-10" ] && ok interactive-nice || fail interactive-nice "pid $ipid nice $(ps -o ni= -p "$ipid")"
+grep -q "interactive driver: pid $ipid runs at nice -10" "$TMP/ringd.log" && ok interactive-logged || fail interactive-logged "$(grep -i interactive "$TMP/ringd.log")"
+vremove "$id"
+wait_for 10 rec_has "free com.test.interactive"
+id=$(ringctl virt add --class RKTestDevice --property IOName=basic4)
+wait_for 10 rec_has "start com.test.basic"
+bpid=$(ringctl list --json | python3 -c 'import json,sys; print([i["pid"] for i in json.load(sys.stdin)["instances"] if i["personality"]=="Basic"][0])')
+[ "$(ps -o ni= -p "$bpid" | tr -d ' ')" = "0" ] && ok ordinary-nice || fail ordinary-nice "pid $bpid nice $(ps -o ni= -p "$bpid")"
 vremove "$id"
 wait_for 10 rec_has "free com.test.basic"
 

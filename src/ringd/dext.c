@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -912,6 +913,26 @@ void spares_free_all(ringd *d) {
                 instance_free(d->spares);
 }
 
+/*
+ * Input drivers run ahead of ordinary processes, as macOS runs its HID event
+ * system: a report's way through a user-space driver is two more wake-ups
+ * than the kernel's, and whichever of the woken processes the scheduler
+ * runs first decides most of its latency.  The built-in HID event driver,
+ * and any personality that says RKInteractive, get nice RK_INTERACTIVE_NICE.
+ */
+#define RK_INTERACTIVE_NICE (-10)
+
+static void apply_priority(instance *i, const rk_personality *p) {
+        if (!rk_bool(rk_dict_get(p->dict, "RKInteractive")) && !streq(i->class_name, "RKHIDEventDriver"))
+                return;
+        if (setpriority(PRIO_PROCESS, (id_t) i->pid, RK_INTERACTIVE_NICE) < 0)
+                log_warning(i->d, "%s: could not raise the priority of pid %d for %s: %m", i->tag, (int) i->pid,
+                            p->name);
+        else
+                log_info(i->d, "%s: interactive driver: pid %d runs at nice %d", i->tag, (int) i->pid,
+                         RK_INTERACTIVE_NICE);
+}
+
 int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, attempt *a, instance **ret) {
         const char *exe = NULL, *cls;
         _cleanup_(rk_value_unrefp) rk_value *props = NULL;
@@ -982,6 +1003,7 @@ int instance_spawn(ringd *d, nub *provider, rk_personality *p, int64_t score, at
                          rk_service_get_name(provider->svc));
         if (i->debug)
                 log_notice(d, "%s: waiting for a debugger: gdb -p %d", i->tag, (int) i->pid);
+        apply_priority(i, p);
         control_instance_spawned(d, i);
         if (warm && i->greeted) {
                 /* sent here rather than through on_failure(): a failure is this spawn's failure */
