@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ipc/es-proto.h"
+#include "ipc/es-wire.h"
 #include "ipc/msg.h"
 #include "ringkit/es.h"
 #include "shared/macro.h"
@@ -352,26 +353,13 @@ RK_EXPORT int rk_es_set_deadline(rk_es_client *c, unsigned ms) {
 
 /* Decode an EVENT and call the handler.  -EBADMSG for a malformed one. */
 static int deliver(rk_es_client *c, const rk_msg *m) {
-        const char *s[RK_ES_STR_MAX] = {};
+        const char *s[RK_ES_STR_MAX];
         rk_es_wire_event w;
         rk_es_message e;
-        size_t off = sizeof(w);
 
         if (m->type != RK_ES_MSG_EVENT)
                 return 0; /* a late ACK or something newer: not for the handler */
-        if (m->len < sizeof(w))
-                return -EBADMSG;
-        memcpy(&w, m->data, sizeof(w));
-        for (int k = 0; k < RK_ES_STR_MAX; k++) {
-                size_t n = w.str_len[k];
-                if (!n)
-                        continue;
-                if (n > m->len - off || m->data[off + n - 1] != 0)
-                        return -EBADMSG;
-                s[k] = (const char *) m->data + off;
-                off += n;
-        }
-        if (w.type >= RK_ES_EVENT_TYPE_LAST)
+        if (rk_es_wire_event_decode(m->data, m->len, &w, s) < 0)
                 return -EBADMSG;
         e = (rk_es_message){
                 .id = w.id,

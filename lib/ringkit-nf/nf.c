@@ -21,6 +21,7 @@
 
 #include "ipc/msg.h"
 #include "ipc/nf-proto.h"
+#include "ipc/nf-wire.h"
 #include "ringkit/nf.h"
 #include "shared/macro.h"
 
@@ -137,44 +138,17 @@ RK_EXPORT int rk_nf_filter_respond(rk_nf_filter *f, uint64_t flow_id, rk_nf_verd
         return rk_channel_send(f->ch, RK_NF_MSG_VERDICT, 0, -EBADF, &v, sizeof(v));
 }
 
-static void endpoint(rk_nf_endpoint *e, int family, const uint8_t *addr, uint16_t port) {
-        if (!inet_ntop(family, addr, e->address, sizeof(e->address)))
-                e->address[0] = 0;
-        e->port = port;
-}
-
 static int handle_flow(rk_nf_filter *f, const rk_msg *m) {
-        rk_nf_wire_flow w;
-        rk_nf_flow fl = {};
+        rk_nf_flow_decoded d;
         rk_nf_verdict v;
+        int r = rk_nf_wire_flow_decode(m->data, m->len, &d);
 
-        if (m->len != sizeof(w))
-                return -EBADMSG;
-        memcpy(&w, m->data, sizeof(w));
-        w.in_ifname[sizeof(w.in_ifname) - 1] = 0;
-        w.out_ifname[sizeof(w.out_ifname) - 1] = 0;
-        fl.id = w.id;
-        fl.deadline_usec = w.deadline_usec;
-        fl.family = w.family;
-        fl.protocol = w.protocol;
-        fl.direction = (rk_nf_direction) w.direction;
-        endpoint(&fl.source, w.family, w.src, w.sport);
-        endpoint(&fl.destination, w.family, w.dst, w.dport);
-        fl.local = fl.direction == RK_NF_DIRECTION_INBOUND ? &fl.destination : &fl.source;
-        fl.remote = fl.direction == RK_NF_DIRECTION_INBOUND ? &fl.source : &fl.destination;
-        fl.in_ifindex = w.in_ifindex;
-        fl.out_ifindex = w.out_ifindex;
-        fl.in_interface = w.in_ifname;
-        fl.out_interface = w.out_ifname;
-        fl.interface = fl.direction == RK_NF_DIRECTION_INBOUND ? w.in_ifname : w.out_ifname;
-        fl.has_uid = w.flags & RK_NF_WIRE_F_UID;
-        fl.uid = w.uid;
-        fl.gid = w.gid;
-        fl.pid = w.pid;
-        v = f->handler(f, &fl, f->userdata);
+        if (r < 0)
+                return r;
+        v = f->handler(f, &d.fl, f->userdata);
         if (v == RK_NF_VERDICT_PAUSE)
                 return 0;
-        return rk_nf_filter_respond(f, w.id, v == RK_NF_VERDICT_DROP ? RK_NF_VERDICT_DROP : RK_NF_VERDICT_ALLOW);
+        return rk_nf_filter_respond(f, d.w.id, v == RK_NF_VERDICT_DROP ? RK_NF_VERDICT_DROP : RK_NF_VERDICT_ALLOW);
 }
 
 RK_EXPORT int rk_nf_filter_dispatch(rk_nf_filter *f) {

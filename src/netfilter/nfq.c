@@ -243,6 +243,27 @@ static int packet_cb(const struct nlmsghdr *nlh, void *data) {
         return MNL_CB_OK;
 }
 
+/*
+ * One recv()'s worth of messages.  Every nlmsg_len is checked here first:
+ * libmnl's mnl_nlmsg_ok() compares it as an int, so a length of
+ * 0xfffffffd..0xffffffff passes, aligns to 0 and mnl_cb_run() never
+ * moves on (found by fuzz/fuzz-nfq.c).  Only the well-formed messages in
+ * front of a broken one are run.
+ */
+static void parse_batch(const void *buf, size_t n, uint32_t portid, read_ctx *x) {
+        size_t off = 0;
+
+        while (n - off >= sizeof(struct nlmsghdr)) {
+                const struct nlmsghdr *nlh = (const struct nlmsghdr *) ((const char *) buf + off);
+                if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > n - off)
+                        break; /* the messages before it are read; nothing after */
+                off += MNL_ALIGN((size_t) nlh->nlmsg_len);
+                if (off > n)
+                        off = n;
+        }
+        (void) mnl_cb_run(buf, off, 0, portid, packet_cb, x);
+}
+
 int rk_nfq_read(rk_nfq *q, void (*cb)(const rk_nfq_packet *p, void *ud), void *ud) {
         read_ctx x = { .cb = cb, .ud = ud };
 
@@ -257,7 +278,7 @@ int rk_nfq_read(rk_nfq *q, void (*cb)(const rk_nfq_packet *p, void *ud), void *u
                 }
                 if (n == 0)
                         break;
-                (void) mnl_cb_run(q->buf, (size_t) n, 0, q->portid, packet_cb, &x);
+                parse_batch(q->buf, (size_t) n, q->portid, &x);
         }
         return x.n;
 }

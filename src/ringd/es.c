@@ -90,6 +90,7 @@
 #include <unistd.h>
 
 #include "ipc/es-proto.h"
+#include "ipc/es-wire.h"
 #include "ringd/ringd.h"
 #include "ringkit/es.h"
 #include "shared/macro.h"
@@ -99,6 +100,7 @@
 #define MAX_CLIENTS 32          /* one wait bit per client in a pending AUTH */
 #define MAX_PENDING 8192        /* beyond: allowed at once, counted as overflow */
 #define MAX_MUTES 256
+#define MAX_BAD_LOGGED 8        /* messages that break the wire logged per client */
 #define CACHE_SLOTS 1024
 #define SIG_SLOTS 256
 #define DEFAULT_DEADLINE_MS 1000
@@ -137,6 +139,7 @@ struct es_client {
         mute mutes[MAX_MUTES];
         size_t n_mutes;
         uint64_t n_events, n_auth, n_allowed, n_denied, n_missed, n_dropped, n_late;
+        unsigned n_bad; /* messages that broke the wire (client_bad) */
 };
 
 struct pending {
@@ -1184,34 +1187,30 @@ static void ack(es_client *c, uint32_t seq, int32_t result) {
         (void) rk_channel_send(c->ch, RK_ES_MSG_ACK, seq, -EBADF, &result, sizeof(result));
 }
 
-static int client_mute(es_client *c, bool on, const uint8_t *data, size_t len) {
-        rk_es_wire_mute w;
-        const char *path = NULL;
-        size_t plen = 0;
+/* A client that breaks the wire: logged (the first few), answered with the error, kept. */
+static void client_bad(es_client *c, const rk_msg *m, int r) {
+        char what[64] = "a malformed datagram"; /* m == NULL: the framing (ipc/msg.h) dropped it */
 
-        if (len < sizeof(w))
-                return -EBADMSG;
-        memcpy(&w, data, sizeof(w));
-        if (w.kind == RK_ES_MUTE_ALL && !on) {
+        if (++c->n_bad > MAX_BAD_LOGGED)
+                return;
+        if (m)
+                (void) snprintf(what, sizeof(what), "message type 0x%x of %zu bytes", (unsigned) m->type, m->len);
+        log_info(c->es->d, "endpoint security: client %u (%s, pid %d): refused %s: %s%s", c->id, c->bundle,
+                 (int) c->pid, what, strerror(-r), c->n_bad == MAX_BAD_LOGGED ? " (further ones not logged)" : "");
+}
+
+static int client_mute(es_client *c, bool on, const rk_es_request *q) {
+        const char *path = q->mute_path;
+
+        if (q->mute_kind == RK_ES_MUTE_ALL) {
                 for (size_t k = 0; k < c->n_mutes; k++)
                         free(c->mutes[k].path);
                 c->n_mutes = 0;
                 return 0;
         }
-        if (w.kind > RK_ES_MUTE_TARGET_PREFIX)
-                return -EINVAL;
-        if (w.kind != RK_ES_MUTE_PID) {
-                if (len <= sizeof(w) || data[len - 1] != 0)
-                        return -EINVAL;
-                path = (const char *) data + sizeof(w);
-                plen = strlen(path);
-                if (!plen || plen != len - sizeof(w) - 1)
-                        return -EINVAL;
-        } else if (w.pid <= 0)
-                return -EINVAL;
         for (size_t k = 0; k < c->n_mutes; k++) {
                 mute *m = &c->mutes[k];
-                if (m->kind == w.kind && (path ? streq(m->path, path) : m->pid == w.pid)) {
+                if (m->kind == q->mute_kind && (path ? streq(m->path, path) : m->pid == q->mute_pid)) {
                         if (!on) {
                                 free(m->path);
                                 *m = c->mutes[--c->n_mutes];
@@ -1224,7 +1223,7 @@ static int client_mute(es_client *c, bool on, const uint8_t *data, size_t len) {
         if (c->n_mutes >= MAX_MUTES)
                 return -ENOSPC;
         mute *m = &c->mutes[c->n_mutes];
-        *m = (mute){ .kind = w.kind, .pid = w.pid, .len = plen };
+        *m = (mute){ .kind = q->mute_kind, .pid = q->mute_pid, .len = q->mute_path_len };
         if (path && !(m->path = strdup(path)))
                 return -ENOMEM;
         c->n_mutes++;
@@ -1233,37 +1232,29 @@ static int client_mute(es_client *c, bool on, const uint8_t *data, size_t len) {
 
 static void client_message(es_client *c, rk_msg *m) {
         es_state *es = c->es;
-        uint64_t mask;
-        uint32_t ms;
-        int r = 0;
+        rk_es_request q;
+        int r = rk_es_wire_request_decode(m->type, m->data, m->len, &q);
 
+        if (r < 0) {
+                client_bad(c, m, r);
+                if (m->type != RK_ES_MSG_RESPOND) /* a RESPOND has no ACK: its deadline gives the default */
+                        ack(c, m->peer, r);
+                return;
+        }
         switch (m->type) {
         case RK_ES_MSG_RESPOND:
-                if (m->len != sizeof(rk_es_wire_respond))
-                        return;
-                rk_es_wire_respond w;
-                memcpy(&w, m->data, sizeof(w));
-                client_respond(c, &w);
+                client_respond(c, &q.respond);
                 return;
         case RK_ES_MSG_SUBSCRIBE:
         case RK_ES_MSG_UNSUBSCRIBE:
-                if (m->len != sizeof(mask)) {
-                        r = -EBADMSG;
-                        break;
-                }
-                memcpy(&mask, m->data, sizeof(mask));
                 if (m->type == RK_ES_MSG_SUBSCRIBE) {
-                        if (mask & ~(M(RK_ES_EVENT_TYPE_LAST) - 1)) {
-                                r = -EINVAL;
-                                break;
-                        }
-                        if ((mask & ~PROC_MASK) && es->disabled) {
+                        if ((q.mask & ~PROC_MASK) && es->disabled) {
                                 r = -EOPNOTSUPP;
                                 break;
                         }
-                        c->subs |= mask;
+                        c->subs |= q.mask;
                 } else
-                        c->subs &= ~mask;
+                        c->subs &= ~q.mask;
                 cache_invalidate(es);
                 marks_update(es);
                 log_info(es->d, "endpoint security: client %u (%s) subscriptions 0x%llx", c->id, c->bundle,
@@ -1271,25 +1262,14 @@ static void client_message(es_client *c, rk_msg *m) {
                 break;
         case RK_ES_MSG_MUTE:
         case RK_ES_MSG_UNMUTE:
-                r = client_mute(c, m->type == RK_ES_MSG_MUTE, m->data, m->len);
+                r = client_mute(c, m->type == RK_ES_MSG_MUTE, &q);
                 cache_invalidate(es);
                 break;
         case RK_ES_MSG_CLEAR_CACHE:
                 cache_invalidate(es);
                 break;
         case RK_ES_MSG_SET_DEADLINE:
-                if (m->len != sizeof(ms)) {
-                        r = -EBADMSG;
-                        break;
-                }
-                memcpy(&ms, m->data, sizeof(ms));
-                if (ms < RK_ES_DEADLINE_MIN_MS || ms > RK_ES_DEADLINE_MAX_MS)
-                        r = -EINVAL;
-                else
-                        c->deadline_usec = (uint64_t) ms * 1000;
-                break;
-        default:
-                r = -EOPNOTSUPP;
+                c->deadline_usec = (uint64_t) q.deadline_ms * 1000;
                 break;
         }
         ack(c, m->peer, r);
@@ -1313,8 +1293,10 @@ static int on_client(rk_source *s, int fd, uint32_t revents, void *ud) {
                 if (r == 0)
                         break;
                 if (r < 0) {
-                        if (r == -EBADMSG)
+                        if (r == -EBADMSG) {
+                                client_bad(c, NULL, r);
                                 continue;
+                        }
                         log_info(c->es->d, "endpoint security: client %u (%s, pid %d) gone: %s", c->id, c->bundle,
                                  (int) c->pid, r == -ECONNRESET ? "disconnected" : strerror(-r));
                         client_free(c);
@@ -1760,6 +1742,7 @@ int es_status(ringd *d, rk_value *m) {
                 (void) rk_dict_set_integer(x, "denied", c->n_denied, false);
                 (void) rk_dict_set_integer(x, "missed_deadlines", c->n_missed, false);
                 (void) rk_dict_set_integer(x, "late_answers", c->n_late, false);
+                (void) rk_dict_set_integer(x, "refused_messages", c->n_bad, false);
                 (void) rk_dict_set_integer(x, "dropped", c->n_dropped, false);
                 (void) rk_array_append(cl, x);
         }

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "ipc/nf-proto.h"
+#include "ipc/nf-wire.h"
 #include "netfilter/nfq.h"
 #include "ringd/ringd.h"
 #include "ringkit/nf.h"
@@ -70,6 +71,7 @@ extern char **environ;
 #define DEFAULT_QUEUE 6230
 #define CHAIN "RINGKIT-NF"
 #define LOG_INTERVAL_USEC 1000000
+#define MAX_BAD_LOGGED 8 /* messages that break the wire logged per filter */
 
 typedef struct flow flow;
 
@@ -84,6 +86,7 @@ struct nf_filter {
         rk_source *src;
         pid_t pid;
         uint64_t n_flows, n_allowed, n_dropped, n_missed, n_policy, n_late, n_connects;
+        unsigned n_bad;         /* messages that broke the wire (filter_bad) */
         uint64_t last_log, unlogged;
 };
 
@@ -457,13 +460,27 @@ static void filter_disconnect(nf_filter *x, const char *why) {
         timer_arm(nf);
 }
 
+/* A filter that breaks the wire: logged (the first few) and counted; its flows keep their deadlines. */
+static void filter_bad(nf_filter *x, const rk_msg *m, int r) {
+        char what[64] = "a malformed datagram"; /* m == NULL: the framing (ipc/msg.h) dropped it */
+
+        if (++x->n_bad > MAX_BAD_LOGGED)
+                return;
+        if (m)
+                (void) snprintf(what, sizeof(what), "message type 0x%x of %zu bytes", (unsigned) m->type, m->len);
+        log_info(x->nf->d, "network filter: %s (pid %d): refused %s: %s%s", x->bundle, (int) x->pid, what,
+                 strerror(-r), x->n_bad == MAX_BAD_LOGGED ? " (further ones not logged)" : "");
+}
+
 static void on_verdict(nf_filter *x, const rk_msg *m) {
         nf_state *nf = x->nf;
         rk_nf_wire_verdict v;
+        int r = rk_nf_wire_verdict_decode(m->data, m->len, &v);
 
-        if (m->len != sizeof(v))
+        if (r < 0) {
+                filter_bad(x, m, r);
                 return;
-        memcpy(&v, m->data, sizeof(v));
+        }
         for (flow *f = nf->head; f; f = f->next) {
                 if (f->id != v.id)
                         continue;
@@ -502,13 +519,17 @@ static int on_filter(rk_source *s, int fd, uint32_t revents, void *ud) {
                 if (r == 0)
                         break;
                 if (r < 0) {
-                        if (r == -EBADMSG)
+                        if (r == -EBADMSG) {
+                                filter_bad(x, NULL, r);
                                 continue;
+                        }
                         filter_disconnect(x, r == -ECONNRESET ? "disconnected" : strerror(-r));
                         return 0;
                 }
                 if (m.type == RK_NF_MSG_VERDICT)
                         on_verdict(x, &m);
+                else
+                        filter_bad(x, &m, -EOPNOTSUPP);
                 rk_msg_done(&m);
         }
         return 0;
@@ -692,6 +713,7 @@ static rk_value *filter_value(nf_filter *x) {
         (void) rk_dict_set_integer(v, "missed_deadlines", x->n_missed, false);
         (void) rk_dict_set_integer(v, "policy_applied", x->n_policy, false);
         (void) rk_dict_set_integer(v, "late_answers", x->n_late, false);
+        (void) rk_dict_set_integer(v, "refused_messages", x->n_bad, false);
         return v;
 }
 
