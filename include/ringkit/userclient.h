@@ -138,7 +138,8 @@ uint32_t rk_uc_queue_get_id(rk_uc_queue *q);
 /*
  * Append one record (1 byte to a quarter of the capacity).  Wakes the app
  * only when it waits.  0, -ENOBUFS (full: the record is dropped and
- * counted; retry later), -EMSGSIZE, -EINVAL, -EPIPE (the app is gone).
+ * counted; retry later), -EBADMSG (the app scribbled on the ring's
+ * indexes: dropped and counted), -EMSGSIZE, -EINVAL, -EPIPE (the app is gone).
  */
 int rk_uc_queue_enqueue(rk_uc_queue *q, const void *p, size_t n);
 

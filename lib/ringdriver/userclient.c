@@ -33,7 +33,9 @@
 #include "ringkit/driver.h"
 #include "ringkit/userclient.h"
 #include "shared/macro.h"
+#include "../ringkit/uc-check.h"
 #include "../ringkit/uc-wire.h"
+#include "uc-method.h"
 
 #define SOCK_STRUCT_MAX (RK_MSG_PAYLOAD_MAX - sizeof(struct uc_call) - UC_SCALAR_MAX * 8)
 #define MAX_PENDING 4096
@@ -232,35 +234,16 @@ static int run_method(rk_uc *uc, const struct uc_call *c, const uint64_t *sin, c
 
         out->n_scalars = 0;
         out->len = 0;
-        if (c->selector >= uc->n_methods || !uc->methods[c->selector].fn)
-                return -EOPNOTSUPP;
-        m = &uc->methods[c->selector];
-        if ((m->flags & RK_UC_METHOD_ASYNC) && !async)
-                return -EINVAL;
-        if ((m->scalar_in != RK_UC_VARIABLE && c->n_scalar_in != m->scalar_in) || c->n_scalar_in > UC_SCALAR_MAX)
-                return -EINVAL;
-        if (m->struct_in != RK_UC_VARIABLE && c->struct_in_len != m->struct_in)
-                return -EINVAL;
-        if (m->scalar_out == RK_UC_VARIABLE)
-                a.scalar_out_count = c->n_scalar_out < UC_SCALAR_MAX ? c->n_scalar_out : UC_SCALAR_MAX;
-        else if (m->scalar_out > UC_SCALAR_MAX || c->n_scalar_out < m->scalar_out)
-                return -EINVAL;
-        else
-                a.scalar_out_count = m->scalar_out;
-        if (m->struct_out == RK_UC_VARIABLE)
-                a.struct_out_size = c->struct_out_cap < stout_room ? c->struct_out_cap : stout_room;
-        else if (m->struct_out > stout_room || c->struct_out_cap < m->struct_out)
-                return -EINVAL;
-        else
-                a.struct_out_size = m->struct_out;
+        m = c->selector < uc->n_methods ? &uc->methods[c->selector] : NULL;
+        if ((r = uc_method_check(c, m, stout_room, &a.scalar_out_count, &a.struct_out_size)) < 0)
+                return r;
         if (c->flags & UC_CALL_MEMORY) {
                 uc_mem *mm = mem_find(uc, c->mem_id);
                 if (!mm || c->mem_offset > mm->size || c->mem_len > mm->size - c->mem_offset)
                         return -EFAULT;
                 a.memory = (uint8_t *) mm->p + c->mem_offset;
                 a.memory_size = c->mem_len;
-        } else if (m->flags & RK_UC_METHOD_MEMORY)
-                return -EFAULT;
+        }
         a.scalar_in = sin;
         a.scalar_in_count = c->n_scalar_in;
         a.struct_in = c->struct_in_len ? stin : NULL;
@@ -314,22 +297,16 @@ static int on_sock_call(rk_uc *uc, rk_msg *msg) {
         struct uc_call c;
         uint64_t sin[UC_SCALAR_MAX], sout[UC_SCALAR_MAX];
         call_out out = { .scalars = sout };
-        size_t want;
+        const uint8_t *psin, *pstin;
         int r;
 
-        if (msg->len < sizeof(c))
-                return -EBADMSG;
-        memcpy(&c, msg->data, sizeof(c));
-        if (c.n_scalar_in > UC_SCALAR_MAX || c.n_scalar_out > UC_SCALAR_MAX || c.struct_in_len > SOCK_STRUCT_MAX)
-                return -EBADMSG;
-        want = sizeof(c) + c.n_scalar_in * 8u + c.struct_in_len;
-        if (msg->len != want)
+        if (uc_call_parse(msg->data, msg->len, SOCK_STRUCT_MAX, &c, &psin, &pstin) < 0)
                 return -EBADMSG;
         if (c.n_scalar_in)
-                memcpy(sin, msg->data + sizeof(c), c.n_scalar_in * 8u);
+                memcpy(sin, psin, c.n_scalar_in * 8u);
         /* the output structure is written where the reply will carry it */
         out.data = uc->buf + sizeof(struct uc_reply) + UC_SCALAR_MAX * 8u;
-        r = run_method(uc, &c, sin, msg->data + sizeof(c) + c.n_scalar_in * 8u, SOCK_STRUCT_MAX, &out);
+        r = run_method(uc, &c, sin, pstin, SOCK_STRUCT_MAX, &out);
         if (r == RK_UC_PENDING || uc->closing)
                 return 0;
         /* move the output next to the scalars actually returned */
@@ -792,8 +769,10 @@ uint32_t rk_uc_queue_get_id(rk_uc_queue *q) {
 
 int rk_uc_queue_enqueue(rk_uc_queue *q, const void *p, size_t n) {
         struct uc_queue_hdr *h;
-        uint64_t head, tail, need;
-        uint32_t pos, rec, contig;
+        uint64_t head, tail, next;
+        uint32_t pos;
+        bool wrap;
+        int r;
 
         if (!q || (!p && n))
                 return -EINVAL;
@@ -802,28 +781,24 @@ int rk_uc_queue_enqueue(rk_uc_queue *q, const void *p, size_t n) {
         if (n == 0 || n > q->size / 4)
                 return -EMSGSIZE;
         h = q->hdr;
-        rec = uc_align8((uint32_t) n + 4);
+        /* both indexes live in the page the app maps writable: checked, never trusted */
         tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
         head = atomic_load_explicit(&h->head, memory_order_acquire);
-        pos = (uint32_t) (tail & (q->size - 1));
-        contig = q->size - pos;
-        need = contig < rec ? (uint64_t) contig + rec : rec;
-        if (tail - head > q->size || need > q->size - (tail - head)) {
+        r = uc_queue_place(q->size, head, tail, (uint32_t) n, &pos, &wrap, &next);
+        if (r < 0) {
                 atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
-                return -ENOBUFS;
+                return r;
         }
-        if (contig < rec) {
-                uint32_t wrap = UC_QUEUE_WRAP;
-                memcpy(q->ring + pos, &wrap, 4);
-                tail += contig;
-                pos = 0;
+        if (wrap) {
+                uint32_t marker = UC_QUEUE_WRAP;
+                memcpy(q->ring + (tail & (q->size - 1)), &marker, 4);
         }
         {
                 uint32_t len = (uint32_t) n;
                 memcpy(q->ring + pos, &len, 4);
                 memcpy(q->ring + pos + 4, p, n);
         }
-        atomic_store(&h->tail, tail + rec);
+        atomic_store(&h->tail, next);
         if (atomic_load(&h->waiting) && atomic_exchange(&h->waiting, 0)) {
                 uint64_t one = 1;
                 (void) write(q->efd, &one, sizeof(one));

@@ -28,6 +28,7 @@
 #include "ipc/proto.h"
 #include "ringkit/client.h"
 #include "shared/macro.h"
+#include "uc-check.h"
 #include "uc-wire.h"
 #include "value/value.h"
 
@@ -532,15 +533,7 @@ static async_op *op_find(rk_connection *conn, uint64_t ref) {
 
 /* Parse a reply body; 0 or -EBADMSG. */
 static int parse_reply(const rk_msg *m, struct uc_reply *h, const uint8_t **scalars, const uint8_t **data) {
-        if (m->len < sizeof(*h))
-                return -EBADMSG;
-        memcpy(h, m->data, sizeof(*h));
-        if (h->n_scalar_out > UC_SCALAR_MAX || h->struct_out_len > SOCK_STRUCT_MAX ||
-            m->len != sizeof(*h) + h->n_scalar_out * 8u + h->struct_out_len)
-                return -EBADMSG;
-        *scalars = m->data + sizeof(*h);
-        *data = m->data + sizeof(*h) + h->n_scalar_out * 8u;
-        return 0;
+        return uc_reply_parse(m->data, m->len, SOCK_STRUCT_MAX, h, scalars, data);
 }
 
 static int map_memfd(int fd, size_t size, void **ret) {
@@ -1188,25 +1181,17 @@ RK_EXPORT int rk_queue_dequeue(rk_queue *q, void *buf, size_t room, size_t *len)
         struct uc_queue_hdr *h;
         uint64_t head, tail;
         uint32_t pos, n;
+        int r;
 
         if (!q || !len || (!buf && room))
                 return -EINVAL;
         h = q->hdr;
         head = atomic_load_explicit(&h->head, memory_order_relaxed);
         tail = atomic_load_explicit(&h->tail, memory_order_acquire);
-        if (head == tail)
-                return -EAGAIN;
+        r = uc_queue_next(q->ring, q->size, head, tail, &head, &n); /* both indexes: the driver can write them */
+        if (r < 0)
+                return r;
         pos = (uint32_t) (head & (q->size - 1));
-        memcpy(&n, q->ring + pos, 4);
-        if (n == UC_QUEUE_WRAP) {
-                head += q->size - pos;
-                pos = 0;
-                if (head >= tail)
-                        return -EBADMSG;
-                memcpy(&n, q->ring, 4);
-        }
-        if (n == 0 || n > q->size / 4 || pos + 4 + n > q->size || tail - head < uc_align8(n + 4))
-                return -EBADMSG;
         *len = n;
         if (n > room) {
                 atomic_store_explicit(&h->head, head, memory_order_release); /* a wrap taken stays taken */
