@@ -448,12 +448,18 @@ static int on_client(rk_source *s, int fd, uint32_t revents, void *ud) {
                 r = rk_channel_recv(c->ch, &m);
                 if (r == 0)
                         break;
-                if (r < 0)
+                if (r < 0) {
+                        if (r != -ECONNRESET)
+                                log_warning(c->d, "control: dropping a client (uid %u): %s", (unsigned) c->uid,
+                                            r == -EBADMSG ? "a malformed datagram (header, length or fds)" : strerror(-r));
                         goto drop;
+                }
+                bool request = m.type == RK_CTL_REQUEST;
                 r = dispatch(c, &m);
                 rk_msg_done(&m);
                 if (r < 0) {
-                        log_warning(c->d, "control: dropping a client that sent a malformed request");
+                        log_warning(c->d, "control: dropping a client (uid %u) that sent a malformed request: %s",
+                                    (unsigned) c->uid, request ? strerror(-r) : "not a request");
                         goto drop;
                 }
                 if (c->d->shutting_down)

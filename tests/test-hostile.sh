@@ -1,0 +1,223 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Hostile input on every socket a real ringd serves, and on a driver's user
+# client (docs/hostile-input.md).  One ringd in a private root runs the
+# sample user-client driver and an entitled system extension (an endpoint
+# security client).  Probes, each followed by the same checks -- ringd still
+# runs, answers `ringctl status --json`, logged a reason, and its state
+# (extensions, system extensions, driver instances) is what it was:
+#   control socket (run/ringd.sock): random bytes, a truncated header, a
+#     length past the datagram, a short payload, a payload that is no plist,
+#     a wrong message type, an fd passed where none is taken, 3000
+#     connections opened and dropped (some mid-datagram);
+#   run/es.sock: unadmitted peers sending garbage and 1000 connect/drops; an
+#     admitted client (tests/hostile/hostile-peer.c from the extension's store
+#     copy) sending requests with bad sizes, fields, kinds and types (each
+#     ACKed with its errno), broken framing and an unexpected fd, then a good
+#     request that still works; a client that subscribes and never reads
+#     while thousands of events are sent to it;
+#   the user client: an app sending the sample driver garbage (random bytes,
+#     truncated and lying call headers, unknown and reply types, memory
+#     descriptors without fd, too large, unsealed): the driver closes those
+#     connections (or refuses the descriptor) and keeps serving a new one,
+#     without restarting.
+. "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+PY=$(command -v /usr/bin/python3 || command -v python3)
+: "${RINGD:?}" "${RINGKIT_SIGN:?}" "${RINGKIT_BUILTIN:?}" "${UC_SAMPLE_DEXT:?}" "${HOSTILE_PEER:?}"
+S=$RINGKIT_SIGN
+ROOT=$TMP/root
+APPS=$ROOT/Applications
+TRUST=$ROOT/etc/ringkit/trust
+FS=$TMP/fs
+mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$FS"
+chmod 0755 "$TMP"
+PIDS=()
+cleanup() {
+        for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+        [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
+        umount "$FS" 2>/dev/null
+        rm -rf "$TMP"
+}
+trap cleanup EXIT
+if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=16m,mode=755 rk-hostile-test "$FS"; then
+        echo "needs root (a tmpfs for the endpoint security scope)"; exit 77
+fi
+quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
+
+# --- a system extension entitled to endpoint security, whose executable is the hostile peer ---
+quiet $S ca create --out "$TMP/ca" --name "Test Root"
+cat >"$TMP/grants.plist" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string></array></plist>
+P
+quiet $S cert create --ca "$TMP/ca" --team TEAMHO1234 --name "Hostile Dev" --out "$TMP/dev" \
+        --entitlements-allowed "$TMP/grants.plist"
+cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
+cat >"$TMP/es.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>com.apple.developer.endpoint-security.client</key><true/></dict></plist>
+P
+cat >"$TMP/app.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
+P
+ID=com.test.hostile.es
+APP=$APPS/Hostile.app
+EXT=$APP/Contents/Library/SystemExtensions/$ID.systemextension
+mkdir -p "$APP/Contents/MacOS" "$EXT/Contents/MacOS"
+printf '#!/bin/sh\nexit 0\n' >"$APP/Contents/MacOS/Hostile"
+chmod +x "$APP/Contents/MacOS/Hostile"
+cat >"$APP/Contents/Info.plist" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>com.test.app.hostile</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>APPL</string>
+<key>CFBundleExecutable</key><string>Hostile</string>
+</dict></plist>
+PL
+cp "$HOSTILE_PEER" "$EXT/Contents/MacOS/hostile-peer"
+cat >"$EXT/Contents/Info.plist" <<PL
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CFBundleIdentifier</key><string>$ID</string>
+<key>CFBundleVersion</key><string>1.0</string>
+<key>CFBundleShortVersionString</key><string>1.0</string>
+<key>CFBundlePackageType</key><string>SYSX</string>
+<key>CFBundleExecutable</key><string>hostile-peer</string>
+<key>NSSystemExtensionUsageDescription</key><string>hostile endpoint security client</string>
+</dict></plist>
+PL
+quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/es.entitlements" "$EXT"
+quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/app.entitlements" "$APP"
+
+# --- the sample user-client driver ---
+B=$ROOT/extensions/UCSample.dext
+mkdir -p "$B/Contents/MacOS"
+cp "$RK_TEST_SRCDIR/samples/userclient/Info.plist" "$B/Contents/"
+cp "$UC_SAMPLE_DEXT" "$B/Contents/MacOS/uc-sample-dext"
+
+ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
+log_has() { grep -q -- "$1" "$TMP/ringd.log"; }
+# state: extensions and their states, supervised system extensions, running driver instances (with pids)
+state() {
+        ringctl list --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin)
+ex=sorted((e['identifier'], e['state_id']) for e in j.get('extensions', []))
+sx=sorted((e['bundle'], e['state'], e.get('pid')) for e in j.get('system_extensions', []))
+ins=sorted((i.get('bundle'), i.get('state'), i.get('pid')) for i in j.get('instances', []))
+print(json.dumps([ex, sx, ins]))"
+}
+# alive NAME: ringd runs, answers status --json, and its state is the one taken before the probes
+alive() {
+        if ! kill -0 "$RINGD_PID" 2>/dev/null; then fail "$1-ringd-runs" "ringd exited: $(tail -20 "$TMP/ringd.log")"; return; fi
+        if ringctl status --json >"$TMP/out" 2>&1 && "$PY" -c "import json; json.load(open('$TMP/out'))"; then
+                ok "$1-status"
+        else fail "$1-status" "$(head -c 2000 "$TMP/out")"; fi
+        local now
+        now=$(state)
+        [ "$now" = "$STATE0" ] && ok "$1-state-intact" || fail "$1-state-intact" "was $STATE0, now $now"
+}
+
+"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --es-scope "$FS" --sandbox-rw "$TMP" -v \
+        2>>"$TMP/ringd.log" &
+RINGD_PID=$!
+if wait_for 20 test -S "$ROOT/run/es.sock" && wait_for 20 ringctl status; then ok ringd-starts; else
+        fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
+quiet ringctl activate "$APP" "$ID"
+quiet ringctl approve "$ID"
+quiet ringctl developer on
+quiet ringctl virt add --class RKUCSampleDevice --property IOName=ucs0
+sx_running() { ringctl list --json | grep -q "\"bundle\":\"$ID\",\"state\":\"running\"" || ringctl list --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin); sys.exit(0 if [e for e in j.get('system_extensions',[]) if e['bundle']=='$ID' and e['state']=='running'] else 1)"; }
+dext_running() { ringctl list --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin); sys.exit(0 if [i for i in j.get('instances',[]) if i.get('bundle')=='org.ringkit.sample.userclient' and i.get('state')=='running'] else 1)"; }
+if wait_for 20 sx_running && wait_for 20 dext_running; then ok setup-running; else
+        fail setup-running "$(ringctl list; tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
+STATE0=$(state)
+STORE_EXE=$(ringctl list --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin)
+print([e['store_path'] for e in j['extensions'] if e['identifier']=='$ID' and e['state_id']=='activated_enabled'][0] + '/Contents/MacOS/hostile-peer')")
+
+# --- the control socket ---
+# ctl KIND: one connection to run/ringd.sock, one hostile datagram (tests/hostile/ctl.py)
+ctl() { "$PY" "$RK_TEST_SRCDIR/tests/hostile/ctl.py" "$ROOT/run/ringd.sock" "$@" >"$TMP/out" 2>&1; }
+for kind in random truncated oversized short-payload not-plist wrong-type fd; do
+        n_before=$(grep -c "control: dropping a client" "$TMP/ringd.log")
+        if ctl "$kind"; then ok "ctl-$kind-dropped"; else fail "ctl-$kind-dropped" "$(cat "$TMP/out")"; fi
+        if wait_for 5 sh -c "[ \$(grep -c 'control: dropping a client' '$TMP/ringd.log') -gt $n_before ]"; then
+                ok "ctl-$kind-logged"
+        else fail "ctl-$kind-logged" "$(tail -5 "$TMP/ringd.log")"; fi
+        alive "ctl-$kind"
+done
+log_has "control: dropping a client (uid 0): a malformed datagram" && ok ctl-reason-framing || fail ctl-reason-framing "$(grep control: "$TMP/ringd.log" | tail -5)"
+log_has "control: dropping a client (uid 0) that sent a malformed request: not a request" && ok ctl-reason-type ||
+        fail ctl-reason-type "$(grep control: "$TMP/ringd.log" | tail -5)"
+if ctl flood 3000; then ok ctl-flood; else fail ctl-flood "$(cat "$TMP/out")"; fi
+alive ctl-flood
+
+# --- run/es.sock: peers that are not clients ---
+if "$PY" "$RK_TEST_SRCDIR/tests/hostile/ctl.py" "$ROOT/run/es.sock" es-garbage >"$TMP/out" 2>&1; then ok es-unadmitted-garbage; else
+        fail es-unadmitted-garbage "$(cat "$TMP/out")"; fi
+if "$PY" "$RK_TEST_SRCDIR/tests/hostile/ctl.py" "$ROOT/run/es.sock" flood 1000 >"$TMP/out" 2>&1; then ok es-flood; else
+        fail es-flood "$(cat "$TMP/out")"; fi
+alive es-unadmitted
+
+# --- run/es.sock: an admitted client that breaks the wire ---
+"$STORE_EXE" es "$ROOT/run/es.sock" >"$TMP/out" 2>&1
+rc=$?
+[ $rc = 0 ] && ok es-client-probes || fail es-client-probes "rc $rc: $(cat "$TMP/out")"
+for a in "subscribe-short -74" "subscribe-unknown-event -22" "mute-unterminated -22" "mute-unknown-kind -22" \
+        "deadline-zero -22" "deadline-oversized -74" "unknown-type -95" "ringd-type -95" "deadline-after-garbage 0"; do
+        grep -qx "ack $a" "$TMP/out" && ok "es-ack-${a% *}" || fail "es-ack-${a% *}" "$(cat "$TMP/out")"
+done
+if wait_for 5 log_has "endpoint security: client [0-9]* ($ID, pid [0-9]*): refused message type 0x4501 of 4 bytes: Bad message"; then
+        ok es-refusal-logged; else fail es-refusal-logged "$(grep 'endpoint security' "$TMP/ringd.log" | tail -10)"; fi
+log_has "endpoint security: client [0-9]* ($ID, pid [0-9]*): refused a malformed datagram" && ok es-framing-logged ||
+        fail es-framing-logged "$(grep 'endpoint security' "$TMP/ringd.log" | tail -10)"
+log_has "(further ones not logged)" && ok es-log-bounded || fail es-log-bounded "$(grep 'refused' "$TMP/ringd.log" | tail -10)"
+alive es-client
+
+# --- run/es.sock: a client that subscribes and never reads while events pour in ---
+rm -f "$TMP/stall.ready"
+"$STORE_EXE" es-stall "$ROOT/run/es.sock" "$TMP/stall.ready" >"$TMP/stall.out" 2>&1 &
+STALL=$!
+PIDS+=("$STALL")
+if wait_for 10 test -e "$TMP/stall.ready"; then ok es-stall-subscribed; else fail es-stall-subscribed "$(cat "$TMP/stall.out")"; fi
+echo x >"$FS/f"
+"$PY" -c "
+for k in range(20000):
+    open('$FS/f').close()
+"
+ok es-stall-events-sent
+status_json() { ringctl status --json >"$TMP/out" 2>&1; }
+status_json
+if "$PY" -c "
+import json,sys; j=json.load(open('$TMP/out'))
+c=[c for c in j['endpoint_security']['clients'] if c['pid']==$STALL]
+sys.exit(0 if c and c[0]['subscriptions'] == ['NOTIFY_OPEN'] and c[0]['dropped'] + c[0]['events'] > 0 else 1)"; then ok es-stall-client-listed; else fail es-stall-client-listed "$(head -c 3000 "$TMP/out")"; fi
+alive es-stall
+kill "$STALL"; wait "$STALL" 2>/dev/null
+if wait_for 5 log_has "endpoint security: client [0-9]* ($ID, pid $STALL) gone"; then ok es-stall-gone-logged; else
+        fail es-stall-gone-logged "$(grep 'endpoint security' "$TMP/ringd.log" | tail -5)"; fi
+alive es-stall-gone
+
+# --- the user client: an app sending the sample driver garbage ---
+DEXT_PID0=$(echo "$STATE0" | "$PY" -c "
+import json,sys; s=json.load(sys.stdin); print([i[2] for i in s[2] if i[0]=='org.ringkit.sample.userclient'][0])")
+"$HOSTILE_PEER" uc "$ROOT" >"$TMP/out" 2>&1
+rc=$?
+[ $rc = 0 ] && ok uc-probes || fail uc-probes "rc $rc: $(cat "$TMP/out")"
+for k in random-bytes truncated-header call-short call-too-many-scalars call-short-payload unknown-type app-sends-reply \
+        memory-without-fd; do
+        grep -qx "closed $k" "$TMP/out" && ok "uc-closed-$k" || fail "uc-closed-$k" "$(cat "$TMP/out")"
+done
+for k in memory-huge-pipe memory-unsealed; do
+        grep -q "^refused $k -" "$TMP/out" && ok "uc-refused-$k" || fail "uc-refused-$k" "$(cat "$TMP/out")"
+done
+[ "$(grep -c '^call ok 42$' "$TMP/out")" = 2 ] && ok uc-serves-before-and-after || fail uc-serves-before-and-after "$(cat "$TMP/out")"
+log_has "user client (type 0): closing: malformed message" && ok uc-driver-logged || fail uc-driver-logged "$(tail -10 "$TMP/ringd.log")"
+[ -d "/proc/$DEXT_PID0" ] && ok uc-driver-not-restarted || fail uc-driver-not-restarted "pid $DEXT_PID0 gone"
+alive uc
+
+finish
