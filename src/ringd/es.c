@@ -1278,11 +1278,11 @@ static void client_message(es_client *c, rk_msg *m) {
 static int on_client(rk_source *s, int fd, uint32_t revents, void *ud) {
         es_client *c = ud;
 
-                        log_info(c->es->d, "endpoint security: client %u (%s, pid %d) gone: disconnected with messages unsent",
-                                 c->id, c->bundle, (int) c->pid);
         if (revents & EPOLLOUT) {
                 int r = rk_channel_flush(c->ch);
                 if (r == -EPIPE) {
+                        log_info(c->es->d, "endpoint security: client %u (%s, pid %d) gone: disconnected with messages unsent",
+                                 c->id, c->bundle, (int) c->pid);
                         client_free(c);
                         return 0;
                 }
