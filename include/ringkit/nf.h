@@ -89,7 +89,14 @@ int rk_nf_filter_new(rk_nf_filter **ret, rk_nf_handler handler, void *userdata);
 rk_nf_filter *rk_nf_filter_free(rk_nf_filter *f);
 /* The socket to poll (POLLIN) when nesting the filter in another loop. */
 int rk_nf_filter_get_fd(rk_nf_filter *f);
-/* Handle what arrived, without blocking.  The number of flows handled, or -ECONNRESET (ringd went), -EBADMSG. */
+/*
+ * Handle what arrived.  Having handled a flow it keeps reading for up to the
+ * spin (rk_nf_filter_set_spin: 0..1000 us, default 50) so that the next flow
+ * of a burst is taken without a sleep and wake-up; 0: return as soon as
+ * nothing is left.  The number of flows handled, or -ECONNRESET (ringd
+ * went), -EBADMSG.
+ */
+int rk_nf_filter_set_spin(rk_nf_filter *f, unsigned usec);
 int rk_nf_filter_dispatch(rk_nf_filter *f);
 /* Dispatch until rk_nf_filter_stop(), timeout_ms (-1: none; then 0) or an error. */
 int rk_nf_filter_run(rk_nf_filter *f, int timeout_ms);

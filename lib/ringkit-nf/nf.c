@@ -26,6 +26,7 @@
 #include "shared/macro.h"
 
 #define WELCOME_TIMEOUT_MS 5000
+#define DEFAULT_SPIN_USEC 50
 
 struct rk_nf_filter {
         rk_channel *ch;
@@ -34,7 +35,21 @@ struct rk_nf_filter {
         uint32_t id, deadline_ms;
         bool fail_closed;
         bool stop;
+        unsigned spin_usec;     /* rk_nf_filter_set_spin() */
 };
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+RK_EXPORT int rk_nf_filter_set_spin(rk_nf_filter *f, unsigned usec) {
+        if (!f || usec > 1000)
+                return -EINVAL;
+        f->spin_usec = usec;
+        return 0;
+}
 
 RK_EXPORT const char *rk_nf_verdict_name(rk_nf_verdict v) {
         switch (v) {
@@ -96,6 +111,7 @@ RK_EXPORT int rk_nf_filter_new(rk_nf_filter **ret, rk_nf_handler handler, void *
         if (!f)
                 return -ENOMEM;
         f->ch = TAKE_PTR(ch);
+        f->spin_usec = DEFAULT_SPIN_USEC;
         f->handler = handler;
         f->userdata = userdata;
         f->id = w.filter_id;
@@ -153,12 +169,29 @@ static int handle_flow(rk_nf_filter *f, const rk_msg *m) {
 
 RK_EXPORT int rk_nf_filter_dispatch(rk_nf_filter *f) {
         int n = 0;
+        uint64_t end = 0;
 
         if (!f)
                 return -EINVAL;
         for (;;) {
                 rk_msg m = RK_MSG_INIT;
                 int r = rk_channel_recv(f->ch, &m);
+                if (r == 0 && n > 0 && f->spin_usec && !f->stop) {
+                        /*
+                         * Flows come in bursts: having answered, look for the
+                         * next one a short while (rk_nf_filter_set_spin) before
+                         * going back to sleep; a sleep and wake-up cost more.
+                         */
+                        uint64_t t = now_usec();
+                        if (!end)
+                                end = t + f->spin_usec;
+                        if (t < end) {
+#if defined(__x86_64__) || defined(__i386__)
+                                __builtin_ia32_pause();
+#endif
+                                continue;
+                        }
+                }
                 if (r == 0)
                         break;
                 if (r < 0)
@@ -166,6 +199,7 @@ RK_EXPORT int rk_nf_filter_dispatch(rk_nf_filter *f) {
                 if (m.type == RK_NF_MSG_FLOW) {
                         r = handle_flow(f, &m);
                         n++;
+                        end = 0; /* the spin starts again after each flow */
                 } else
                         r = 0; /* unknown types are ignored: a newer ringd */
                 rk_msg_done(&m);

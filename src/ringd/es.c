@@ -608,32 +608,28 @@ static int on_deadline(rk_source *s, uint64_t usec, void *ud) {
         return 0;
 }
 
-static bool pending_alive(es_state *es, uint64_t id) {
-        for (pending *p = es->tail; p; p = p->prev)
-                if (p->id == id)
-                        return true;
-        return false;
-}
-
 static void client_message(es_client *c, rk_msg *m);
 
 /*
  * A client answers an AUTH event in tens of microseconds, less than it
  * costs to put ringd's loop to sleep and wake it again (a wake-up from idle
- * is the larger part of an AUTH round trip on a virtual machine).  So after
- * sending an event, the loop polls the sockets of the clients it waits for
- * during a short, bounded spin (--es-spin, default 50 us; 0 turns it off)
- * and handles their answers at once; anything else, or a silent client,
- * waits for the loop as before.  Only the loop spins, never the thread, and
- * never longer than the spin for one event.
+ * is the larger part of an AUTH round trip on a virtual machine).  So once
+ * a batch of events is sent, the loop polls the sockets of the clients it
+ * waits for during a short, bounded spin (--es-spin, default 50 us; 0 turns
+ * it off) and handles their answers at once; a silent client waits for the
+ * loop as before.  Only the loop spins, never the thread; after a batch,
+ * not per event, so a burst is still sent out whole before anyone waits.
  */
-static void spin_for_answers(es_state *es, uint64_t id, uint32_t waiting) {
+static void spin_for_answers(es_state *es) {
         uint64_t end;
 
-        if (!es->spin_usec)
+        if (!es->spin_usec || !es->head)
                 return;
         end = rk_now() + es->spin_usec;
         do {
+                uint32_t waiting = 0;
+                for (pending *p = es->head; p; p = p->next)
+                        waiting |= p->waiting;
                 for (unsigned s = 0; s < MAX_CLIENTS; s++) {
                         es_client *c = es->slots[s];
                         rk_msg m = RK_MSG_INIT;
@@ -643,9 +639,9 @@ static void spin_for_answers(es_state *es, uint64_t id, uint32_t waiting) {
                                 continue; /* nothing yet; an error is the loop's to handle (on_client) */
                         client_message(c, &m);
                         rk_msg_done(&m);
-                        if (!pending_alive(es, id))
-                                return;
                 }
+                if (!es->head)
+                        return;
 #if defined(__x86_64__) || defined(__i386__)
                 __builtin_ia32_pause();
 #endif
@@ -763,7 +759,6 @@ static void auth_begin(es_state *es, const fwd *f) {
         for (unsigned s = 0; s < MAX_CLIENTS; s++)
                 if (pe->waiting & (1u << s))
                         timer_arm(es, pe->deadline[s]);
-        spin_for_answers(es, pe->id, pe->waiting);
 }
 
 static void client_respond(es_client *c, const rk_es_wire_respond *w) {
@@ -891,6 +886,7 @@ static int on_perm(rk_source *s, int fd, uint32_t revents, void *ud) {
                         auth_begin(es, &f);
                 }
         }
+        spin_for_answers(es);
         return 0;
 }
 
@@ -908,6 +904,7 @@ static int on_pipe(rk_source *s, int fd, uint32_t revents, void *ud) {
                 if ((size_t) n < sizeof(in))
                         break;
         }
+        spin_for_answers(es);
         return 0;
 }
 

@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +73,7 @@ extern char **environ;
 #define CHAIN "RINGKIT-NF"
 #define LOG_INTERVAL_USEC 1000000
 #define MAX_BAD_LOGGED 8 /* messages that break the wire logged per filter */
+#define DEFAULT_SPIN_USEC 50 /* see spin_for_verdicts() */
 
 typedef struct flow flow;
 
@@ -118,6 +120,9 @@ typedef struct nf_state {
         rk_source *timer;
         uint64_t timer_at;
         uint64_t n_seen, n_accepted, n_dropped, n_policy_allowed, n_policy_dropped, n_overflow, n_no_filter;
+        uint64_t spin_usec;     /* --nf-spin */
+        bool spin_set;
+        int ifr_fd;             /* for SIOCGIFNAME: one ioctl per name, not if_indextoname's three calls */
 } nf_state;
 
 /* ---- rules: iptables and ip6tables ---- */
@@ -346,6 +351,15 @@ static void describe(char *buf, size_t n, const rk_nfq_packet *p) {
                 snprintf(buf, n, "%s %s -> %s", proto, s, d);
 }
 
+static void ifname(nf_state *nf, uint32_t index, char name[IF_NAMESIZE]) {
+        struct ifreq ifr = { .ifr_ifindex = (int) index };
+
+        if (nf->ifr_fd < 0)
+                nf->ifr_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (nf->ifr_fd >= 0 && ioctl(nf->ifr_fd, SIOCGIFNAME, &ifr) == 0)
+                memcpy(name, ifr.ifr_name, IF_NAMESIZE);
+}
+
 static void on_packet(const rk_nfq_packet *p, void *ud) {
         nf_state *nf = ud;
         rk_nf_wire_flow w = {};
@@ -396,9 +410,9 @@ static void on_packet(const rk_nfq_packet *p, void *ud) {
         w.in_ifindex = p->in_ifindex;
         w.out_ifindex = p->out_ifindex;
         if (p->in_ifindex)
-                (void) if_indextoname(p->in_ifindex, w.in_ifname);
+                ifname(nf, p->in_ifindex, w.in_ifname);
         if (p->out_ifindex)
-                (void) if_indextoname(p->out_ifindex, w.out_ifname);
+                ifname(nf, p->out_ifindex, w.out_ifname);
         if (p->has_uid) {
                 w.flags |= RK_NF_WIRE_F_UID;
                 w.uid = p->uid;
@@ -430,6 +444,47 @@ static void on_packet(const rk_nfq_packet *p, void *ud) {
         timer_arm(nf);
 }
 
+static void on_verdict(nf_filter *x, const rk_msg *m);
+static void filter_bad(nf_filter *x, const rk_msg *m, int r);
+
+/*
+ * A filter answers in tens of microseconds, less than a sleep and wake-up
+ * of ringd's loop costs: once a batch of flows is sent, poll the filters'
+ * sockets for their verdicts a short, bounded while (--nf-spin, default
+ * 50 us; 0: off) before going back to the loop.  Anything but a verdict, or
+ * an error, is left for on_filter().
+ */
+static void spin_for_verdicts(nf_state *nf) {
+        uint64_t end;
+
+        if (!nf->spin_usec || !nf->head)
+                return;
+        end = rk_now() + nf->spin_usec;
+        do {
+                uint32_t waiting = 0;
+                for (flow *f = nf->head; f; f = f->next)
+                        waiting |= f->waiting;
+                for (unsigned s = 0; s < MAX_FILTERS; s++) {
+                        nf_filter *x = nf->slots[s];
+                        rk_msg m = RK_MSG_INIT;
+                        if (!x || !x->ch || !(waiting & (1u << s)))
+                                continue;
+                        if (rk_channel_recv(x->ch, &m) <= 0)
+                                continue;
+                        if (m.type == RK_NF_MSG_VERDICT)
+                                on_verdict(x, &m);
+                        else
+                                filter_bad(x, &m, -EOPNOTSUPP);
+                        rk_msg_done(&m);
+                }
+                if (!nf->head)
+                        return;
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+        } while (rk_now() < end);
+}
+
 static int on_queue(rk_source *s, int fd, uint32_t revents, void *ud) {
         nf_state *nf = ud;
         int r = rk_nfq_read(nf->q, on_packet, nf);
@@ -438,6 +493,7 @@ static int on_queue(rk_source *s, int fd, uint32_t revents, void *ud) {
                 log_warning(nf->d, "network filter: the queue overflowed; the kernel dropped packets");
         else if (r < 0)
                 log_warning(nf->d, "network filter: reading the queue: %s", strerror(-r));
+        spin_for_verdicts(nf);
         return 0;
 }
 
@@ -660,7 +716,16 @@ int nf_configure(ringd *d, const char *option, const char *value) {
                 if (!nf)
                         return -ENOMEM;
                 nf->queue = DEFAULT_QUEUE;
+                nf->ifr_fd = -EBADF;
                 d->nf = nf;
+        }
+        if (streq(option, "spin")) {
+                v = strtoul(value, &e, 10);
+                if (!*value || *e || v > 1000)
+                        return -EINVAL;
+                nf->spin_usec = v;
+                nf->spin_set = true;
+                return 0;
         }
         if (!streq(option, "queue"))
                 return -EINVAL;
@@ -682,6 +747,8 @@ int nf_init(ringd *d) {
         nf = d->nf;
         nf->d = d;
         nf->timer_at = UINT64_MAX;
+        if (!nf->spin_set)
+                nf->spin_usec = DEFAULT_SPIN_USEC;
         if (asprintf(&nf->marker, "%s/nf-rules", d->run_dir) < 0)
                 return -ENOMEM;
         if ((r = rk_loop_add_time(d->loop, &nf->timer, UINT64_MAX, on_deadline, nf)) < 0)
@@ -767,6 +834,8 @@ void nf_done(ringd *d) {
                 queue_close(nf);
                 rk_source_unref(nf->timer);
         }
+        if (nf->ifr_fd >= 0)
+                close(nf->ifr_fd);
         free(nf->marker);
         free(nf->disabled);
         free(nf->rules_error);

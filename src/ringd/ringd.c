@@ -75,6 +75,8 @@ static void usage(FILE *f) {
                 "  --nf-queue N         network filter: the NFQUEUE number ringd binds (default 6230)\n"
                 "  --es-spin US         endpoint security: poll for a client's answer this long before\n"
                 "                       sleeping (default 50; 0: off)\n"
+                "  --nf-spin US         network filter: poll for a filter's verdict this long before\n"
+                "                       sleeping (default 50; 0: off)\n"
                 "  -v, --verbose        debug logging\n");
 }
 
@@ -115,8 +117,8 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 { "applications", required_argument, NULL, 'A' },
                 { "sandbox-exec", required_argument, NULL, 'X' }, { "sandbox-rw", required_argument, NULL, 'W' },
                 { "dext-memory", required_argument, NULL, 'M' },  { "no-sandbox", no_argument, NULL, 'N' },
-                { "es-scope", required_argument, NULL, 0x4501 }, { "es-deadline", required_argument, NULL, 0x4502 }, { "es-spin", required_argument, NULL, 0x4503 },
-                { "nf-queue", required_argument, NULL, 0x4e01 },
+                { "es-scope", required_argument, NULL, 0x4501 }, { "es-deadline", required_argument, NULL, 0x4502 },
+                { "nf-queue", required_argument, NULL, 0x4e01 }, { "es-spin", required_argument, NULL, 0x4503 }, { "nf-spin", required_argument, NULL, 0x4e02 },
                 { "help", no_argument, NULL, 'h' },           {},
         };
         int c;
@@ -260,6 +262,12 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 case 0x4e01: /* network filter (issue 7) */
                         if (nf_configure(d, "queue", optarg) < 0) {
                                 fprintf(stderr, "ringd: bad --nf-queue '%s' (0..65535)\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 0x4e02:
+                        if (nf_configure(d, "spin", optarg) < 0) {
+                                fprintf(stderr, "ringd: bad --nf-spin '%s' (0..1000)\n", optarg);
                                 return -EINVAL;
                         }
                         break;
