@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Hostile input on every socket a real ringd serves, and on a driver's user
-# client (docs/hostile-input.md).  One ringd in a private root runs the
-# sample user-client driver and an entitled system extension (an endpoint
-# security client).  Probes, each followed by the same checks -- ringd still
+# client (docs/hostile-input.md).  One ringd in a private root (and its own
+# network namespace, for the filter's iptables rules) runs the sample
+# user-client driver, an entitled endpoint security system extension and a
+# network filter extension.  Probes, each followed by the same checks -- ringd still
 # runs, answers `ringctl status --json`, logged a reason, and its state
 # (extensions, system extensions, driver instances) is what it was:
 #   control socket (run/ringd.sock): random bytes, a truncated header, a
@@ -16,6 +17,10 @@
 #     ACKed with its errno), broken framing and an unexpected fd, then a good
 #     request that still works; a client that subscribes and never reads
 #     while thousands of events are sent to it;
+#   the network filter connection: a filter extension (hostile-peer nf,
+#     launched by ringd) sending short and unknown verdicts, wrong types,
+#     broken framing and an unexpected fd: each refused, logged and counted,
+#     the filter stays connected;
 #   the user client: an app sending the sample driver garbage (random bytes,
 #     truncated and lying call headers, unknown and reply types, memory
 #     descriptors without fd, too large, unsealed): the driver closes those
@@ -32,10 +37,13 @@ FS=$TMP/fs
 mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$FS"
 chmod 0755 "$TMP"
 PIDS=()
+NS=rkho-$$
+QUEUE=$((7300 + $$ % 1000))
 cleanup() {
         for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
         [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
         umount "$FS" 2>/dev/null
+        ip netns del "$NS" 2>/dev/null
         rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -43,12 +51,17 @@ if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=16m,mode=755 rk-hostile-test 
         echo "needs root (a tmpfs for the endpoint security scope)"; exit 77
 fi
 quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
+if ! command -v iptables-restore >/dev/null || ! command -v nsenter >/dev/null || ! ip netns add "$NS" 2>/dev/null; then
+        echo "needs iptables, nsenter and network namespaces (scripts/deps.sh test)"; exit 77
+fi
+ip netns exec "$NS" ip link set lo up
 
 # --- a system extension entitled to endpoint security, whose executable is the hostile peer ---
 quiet $S ca create --out "$TMP/ca" --name "Test Root"
 cat >"$TMP/grants.plist" <<'P'
 <?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string></array></plist>
+<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string>
+<string>com.apple.developer.networking.networkextension</string></array></plist>
 P
 quiet $S cert create --ca "$TMP/ca" --team TEAMHO1234 --name "Hostile Dev" --out "$TMP/dev" \
         --entitlements-allowed "$TMP/grants.plist"
@@ -57,39 +70,53 @@ cat >"$TMP/es.entitlements" <<'P'
 <?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict><key>com.apple.developer.endpoint-security.client</key><true/></dict></plist>
 P
+cat >"$TMP/nf.entitlements" <<'P'
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict><key>com.apple.developer.networking.networkextension</key>
+<array><string>content-filter-provider</string></array></dict></plist>
+P
 cat >"$TMP/app.entitlements" <<'P'
 <?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
 P
-ID=com.test.hostile.es
-APP=$APPS/Hostile.app
-EXT=$APP/Contents/Library/SystemExtensions/$ID.systemextension
-mkdir -p "$APP/Contents/MacOS" "$EXT/Contents/MacOS"
-printf '#!/bin/sh\nexit 0\n' >"$APP/Contents/MacOS/Hostile"
-chmod +x "$APP/Contents/MacOS/Hostile"
-cat >"$APP/Contents/Info.plist" <<PL
+# make_app NAME ID ENTITLEMENTS [INFO-XML]: an app carrying a system extension whose executable is hostile-peer
+make_app() {
+        local name=$1 id=$2 app=$APPS/$1.app
+        local ext=$app/Contents/Library/SystemExtensions/$id.systemextension
+        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
+        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
+        chmod +x "$app/Contents/MacOS/$name"
+        cat >"$app/Contents/Info.plist" <<PL
 <?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>com.test.app.hostile</string>
+<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
 <key>CFBundleVersion</key><string>1.0</string>
 <key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleExecutable</key><string>Hostile</string>
+<key>CFBundleExecutable</key><string>$name</string>
 </dict></plist>
 PL
-cp "$HOSTILE_PEER" "$EXT/Contents/MacOS/hostile-peer"
-cat >"$EXT/Contents/Info.plist" <<PL
+        cp "$HOSTILE_PEER" "$ext/Contents/MacOS/hostile-peer"
+        cat >"$ext/Contents/Info.plist" <<PL
 <?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$ID</string>
+<key>CFBundleIdentifier</key><string>$id</string>
 <key>CFBundleVersion</key><string>1.0</string>
 <key>CFBundleShortVersionString</key><string>1.0</string>
 <key>CFBundlePackageType</key><string>SYSX</string>
 <key>CFBundleExecutable</key><string>hostile-peer</string>
-<key>NSSystemExtensionUsageDescription</key><string>hostile endpoint security client</string>
+<key>NSSystemExtensionUsageDescription</key><string>hostile peer</string>
+$4
 </dict></plist>
 PL
-quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/es.entitlements" "$EXT"
-quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/app.entitlements" "$APP"
+        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$3" "$ext"
+        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/app.entitlements" "$app"
+}
+ID=com.test.hostile.es
+NFID=com.test.hostile.nf
+make_app Hostile "$ID" "$TMP/es.entitlements"
+make_app HostileNf "$NFID" "$TMP/nf.entitlements" "<key>RKArguments</key><array><string>nf</string></array>
+<key>RKNetworkFilter</key><dict><key>FailPolicy</key><string>fail-open</string><key>DeadlineMs</key><integer>400</integer></dict>"
+APP=$APPS/Hostile.app
 
 # --- the sample user-client driver ---
 B=$ROOT/extensions/UCSample.dext
@@ -119,20 +146,25 @@ alive() {
         [ "$now" = "$STATE0" ] && ok "$1-state-intact" || fail "$1-state-intact" "was $STATE0, now $now"
 }
 
-"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --es-scope "$FS" --sandbox-rw "$TMP" -v \
-        2>>"$TMP/ringd.log" &
+# nsenter execs ringd itself: $RINGD_PID is ringd's
+nsenter --net="/run/netns/$NS" -- "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --es-scope "$FS" \
+        --nf-queue "$QUEUE" --sandbox-rw "$TMP" -v 2>>"$TMP/ringd.log" &
 RINGD_PID=$!
 if wait_for 20 test -S "$ROOT/run/es.sock" && wait_for 20 ringctl status; then ok ringd-starts; else
         fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
 quiet ringctl activate "$APP" "$ID"
 quiet ringctl approve "$ID"
+quiet ringctl activate "$APPS/HostileNf.app" "$NFID"
+quiet ringctl approve "$NFID"
 quiet ringctl developer on
 quiet ringctl virt add --class RKUCSampleDevice --property IOName=ucs0
 sx_running() { ringctl list --json | grep -q "\"bundle\":\"$ID\",\"state\":\"running\"" || ringctl list --json | "$PY" -c "
 import json,sys; j=json.load(sys.stdin); sys.exit(0 if [e for e in j.get('system_extensions',[]) if e['bundle']=='$ID' and e['state']=='running'] else 1)"; }
 dext_running() { ringctl list --json | "$PY" -c "
 import json,sys; j=json.load(sys.stdin); sys.exit(0 if [i for i in j.get('instances',[]) if i.get('bundle')=='org.ringkit.sample.userclient' and i.get('state')=='running'] else 1)"; }
-if wait_for 20 sx_running && wait_for 20 dext_running; then ok setup-running; else
+nf_connected() { ringctl status --json | "$PY" -c "
+import json,sys; j=json.load(sys.stdin); sys.exit(0 if [f for f in j['network_filter']['filters'] if f['bundle']=='$NFID' and f['connected']] else 1)"; }
+if wait_for 20 sx_running && wait_for 20 dext_running && wait_for 20 nf_connected; then ok setup-running; else
         fail setup-running "$(ringctl list; tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
 STATE0=$(state)
 STORE_EXE=$(ringctl list --json | "$PY" -c "
@@ -201,6 +233,19 @@ kill "$STALL"; wait "$STALL" 2>/dev/null
 if wait_for 5 log_has "endpoint security: client [0-9]* ($ID, pid $STALL) gone"; then ok es-stall-gone-logged; else
         fail es-stall-gone-logged "$(grep 'endpoint security' "$TMP/ringd.log" | tail -5)"; fi
 alive es-stall-gone
+
+# --- the network filter connection: a filter that breaks the wire ---
+if wait_for 10 log_has "network filter: $NFID (pid [0-9]*): refused message type 0x4e01 of 4 bytes: Bad message"; then
+        ok nf-short-verdict-logged; else fail nf-short-verdict-logged "$(grep 'network filter' "$TMP/ringd.log" | tail -10)"; fi
+log_has "network filter: $NFID (pid [0-9]*): refused message type 0x4e01 of 16 bytes: Invalid argument" && ok nf-bad-verdict-logged ||
+        fail nf-bad-verdict-logged "$(grep 'network filter' "$TMP/ringd.log" | tail -10)"
+log_has "network filter: $NFID (pid [0-9]*): refused a malformed datagram" && ok nf-framing-logged ||
+        fail nf-framing-logged "$(grep 'network filter' "$TMP/ringd.log" | tail -10)"
+nf_counts() { ringctl status --json >"$TMP/out" 2>&1 && "$PY" -c "
+import json,sys; j=json.load(open('$TMP/out')); f=[f for f in j['network_filter']['filters'] if f['bundle']=='$NFID'][0]
+sys.exit(0 if f['refused_messages'] == 7 and f['late_answers'] == 1 and f['connected'] else 1)"; }
+if wait_for 10 nf_counts; then ok nf-refused-counted; else fail nf-refused-counted "$(head -c 3000 "$TMP/out")"; fi
+alive nf
 
 # --- the user client: an app sending the sample driver garbage ---
 DEXT_PID0=$(echo "$STATE0" | "$PY" -c "

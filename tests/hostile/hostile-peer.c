@@ -19,6 +19,8 @@
  *                                 the connection ("closed NAME"), then opens a
  *                                 fresh one and calls method 0 ("call ok N").
  *
+ *   hostile-peer nf               a network filter extension launched by ringd:
+ *                                 broken verdicts and datagrams, then silence.
  *   hostile-peer                  (no arguments: ringd supervising it) waits.
  *
  * Exit 0 when every probe behaved; 1 otherwise; 2 on a set-up failure.
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 #include "ipc/es-proto.h"
+#include "ipc/nf-proto.h"
 #include "ipc/msg.h"
 #include "ringkit/client.h"
 #include "ringkit/es.h"
@@ -213,6 +216,43 @@ static _Noreturn void es_stall(const char *path, const char *flag) {
                 pause(); /* never reads again */
 }
 
+/* ---- network filter ---- */
+
+/*
+ * Launched by ringd as a filter extension (RKArguments ["nf"]): takes the
+ * connection ($RINGKIT_NF_FD), waits for the welcome, sends broken
+ * verdicts and broken datagrams, then stays connected and silent (a filter
+ * that answers nothing: its flows get the policy).
+ */
+static _Noreturn void nf_filter(void) {
+        const char *e = getenv("RINGKIT_NF_FD");
+        int fd = e ? atoi(e) : -1, p[2];
+        rk_msg_hdr h;
+        uint8_t junk[200], w[64];
+        rk_nf_wire_verdict v = { .id = 1, .verdict = 7 };
+
+        for (size_t k = 0; k < sizeof(junk); k++)
+                junk[k] = (uint8_t) (k * 53u + 3u);
+        if (fd < 3 || recv_msg(fd, &h, w, sizeof(w), 5000) < 0 || h.type != RK_NF_MSG_WELCOME)
+                exit(2);
+        (void) send_msg(fd, RK_NF_MSG_VERDICT, 0, &v, 4, -1, false);          /* short */
+        (void) send_msg(fd, RK_NF_MSG_VERDICT, 0, &v, sizeof(v), -1, false);  /* neither allow nor drop */
+        v.verdict = 1; /* RK_NF_VERDICT_DROP */
+        v.id = 999999;
+        (void) send_msg(fd, RK_NF_MSG_VERDICT, 0, &v, sizeof(v), -1, false);  /* a flow never sent: late */
+        (void) send_msg(fd, 0x4e99, 0, junk, 16, -1, false);                   /* unknown type */
+        (void) send_msg(fd, RK_NF_MSG_FLOW, 0, junk, 100, -1, false);          /* ringd's type */
+        (void) send_raw(fd, junk, sizeof(junk), -1);                           /* random bytes */
+        (void) send_raw(fd, junk, 9, -1);                                      /* truncated header */
+        if (pipe2(p, O_CLOEXEC) == 0) {                                        /* an fd on a channel without fds */
+                (void) send_msg(fd, RK_NF_MSG_VERDICT, 0, &v, sizeof(v), p[0], true);
+                close(p[0]);
+                close(p[1]);
+        }
+        for (;;)
+                pause();
+}
+
 /* ---- user clients (app side) ---- */
 
 static rk_connection *uc_open(rk_client *c, uint64_t id) {
@@ -353,8 +393,10 @@ int main(int argc, char **argv) {
                 return es_probe(argv[2]);
         if (argc == 4 && !strcmp(argv[1], "es-stall"))
                 es_stall(argv[2], argv[3]);
+        if (argc == 2 && !strcmp(argv[1], "nf"))
+                nf_filter();
         if (argc == 3 && !strcmp(argv[1], "uc"))
                 return uc_main(argv[2]);
-        fprintf(stderr, "usage: hostile-peer es SOCKET | es-stall SOCKET FLAG | uc ROOT\n");
+        fprintf(stderr, "usage: hostile-peer es SOCKET | es-stall SOCKET FLAG | nf | uc ROOT\n");
         return 2;
 }
