@@ -9,102 +9,43 @@
 # untrusted, revoked, missing entitlement), the app location rule,
 # developer-mode relaxations shown in status, reset, and malformed requests.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
-# the system interpreter when there is one: a version-manager shim costs a second per call
-PY=$(command -v /usr/bin/python3 || command -v python3)
+private_root
 : "${RINGD:?}" "${TEST_DEXT:?}" "${RINGKIT_SIGN:?}" "${RINGKIT_BUILTIN:?}"
 S=$RINGKIT_SIGN
-ROOT=$TMP/root
-APPS=$ROOT/Applications
-TRUST=$ROOT/etc/ringkit/trust
 STORE=$ROOT/var/lib/ringkit/store
 REC=$TMP/record
-mkdir -p "$APPS" "$TRUST" "$ROOT/extensions"
+mkdir -p "$APPS" "$TRUST" "$EXT"
 # dexts run sandboxed as their own uid: they may write the record (ringd --sandbox-rw "$TMP")
 chmod 755 "$TMP"
 : >"$REC"
 chmod 666 "$REC"
 
-quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
-
 # --- certificates and the trust store ---
-quiet $S ca create --out "$TMP/ca" --name "Test Root"
+signing_setup TEAMA12345 "Jo Dev"
 quiet $S ca create --out "$TMP/ca2" --name "Stranger Root"
-quiet $S cert create --ca "$TMP/ca" --team TEAMA12345 --name "Jo Dev" --out "$TMP/dev"
 quiet $S cert create --ca "$TMP/ca" --team TEAMB67890 --name "Mallory" --out "$TMP/other"
 quiet $S cert create --ca "$TMP/ca" --team TEAMA12345 --name "Old Dev" --out "$TMP/expired" --expired
 quiet $S cert create --ca "$TMP/ca2" --team TEAMA12345 --name "Local Dev" --out "$TMP/stranger"
 quiet $S cert create --ca "$TMP/ca" --team TEAMA12345 --name "Gone Dev" --out "$TMP/revoked"
-cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
 quiet $S ca crl --ca "$TMP/ca" --revoke "$TMP/revoked/developer.pem" --out "$TRUST/root.crl.pem"
-cat >"$TMP/dext.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>com.apple.developer.driverkit</key><true/>
-<key>org.ringkit.developer.virtual-devices</key><true/>
-</dict></plist>
-P
-cat >"$TMP/app.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
-P
+write_entitlements "$TMP/dext.entitlements" com.apple.developer.driverkit org.ringkit.developer.virtual-devices
 
 # make_app NAME ID VERSION CLASS [EXT-CERT|none] [APP-CERT|none] [DIR] [APP-ENTITLEMENTS]
 # An app carrying one dext (the test dext, matching CLASS, recording to $REC).
 make_app() {
-        local name=$1 id=$2 ver=$3 cls=$4 cert=${5:-dev} acert=${6:-${5:-dev}} dir=${7:-$APPS}
-        local aent=${8-$TMP/app.entitlements}
-        local app=$dir/$name.app
-        local ext=$app/Contents/Library/SystemExtensions/$id.dext
-        rm -rf "$app"
-        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
-        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
-        chmod +x "$app/Contents/MacOS/$name"
-        cat >"$app/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleExecutable</key><string>$name</string>
-</dict></plist>
-PL
-        cp "$TEST_DEXT" "$ext/Contents/MacOS/test-dext"
-        cat >"$ext/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$id</string>
-<key>CFBundleVersion</key><string>$ver</string>
-<key>CFBundleShortVersionString</key><string>$ver</string>
-<key>CFBundlePackageType</key><string>DEXT</string>
-<key>CFBundleExecutable</key><string>test-dext</string>
-<key>IOKitPersonalities</key><dict>
+        local cert=${5:-dev}
+        EXT_KIND=dext BUNDLE_VERSION=$3 EXT_CERT=$cert APP_CERT=${6:-$cert} APP_DIR=${7:-$APPS} \
+                APP_ENTITLEMENTS=${8-$TMP/app.entitlements} make_app_with "$1" "$2" "$TEST_DEXT" test-dext \
+                "$TMP/dext.entitlements" "<key>IOKitPersonalities</key><dict>
 <key>Main</key><dict><key>IOClass</key><string>IOUserService</string>
 <key>IOUserClass</key><string>RKTestDriver</string>
-<key>IOProviderClass</key><string>$cls</string>
+<key>IOProviderClass</key><string>$4</string>
 <key>RKTestRecord</key><string>$REC</string></dict>
-</dict></dict></plist>
-PL
-        if [ "$cert" != none ]; then
-                quiet $S sign --key "$TMP/$cert/developer.key" --cert "$TMP/$cert/developer.pem" \
-                        --entitlements "$TMP/dext.entitlements" "$ext"
-        fi
-        if [ "$acert" != none ]; then
-                quiet $S sign --key "$TMP/$acert/developer.key" --cert "$TMP/$acert/developer.pem" \
-                        ${aent:+--entitlements "$aent"} "$app"
-        fi
+</dict>"
 }
 
-ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
 rec_has() { grep -q -- "$1" "$REC"; }
 rec_ge() { [ "$(grep -c -- "$2" "$REC")" -ge "$1" ]; }
-# jcheck NAME PYTHON-EXPR: evaluate against the JSON in $TMP/out as j
-jcheck() {
-        if "$PY" -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
-                ok "$1"
-        else
-                fail "$1" "not ($2): $(head -c 1500 "$TMP/out")"
-        fi
-}
 # rows ID: the extension rows of ID as JSON in $TMP/out
 rows() { ringctl list --json >"$TMP/out.all" 2>&1; "$PY" -c "
 import json; j=json.load(open('$TMP/out.all'))
@@ -120,16 +61,7 @@ store_versions() { # store_versions ID: the version directories in the store, so
 }
 no_running() { ! ringctl list --json | grep -q "\"bundle\":\"$1\""; }
 
-start_ringd() {
-        "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --step-timeout 3000 --sandbox-rw "$TMP" -v \
-                2>>"$TMP/ringd.log" &
-        RINGD_PID=$!
-        wait_for 20 test -S "$ROOT/run/ringd.sock" && wait_for 20 ringctl status
-}
-stop_ringd() {
-        ringctl shutdown >/dev/null 2>&1
-        wait "$RINGD_PID"
-}
+start_ringd() { ringd_start --builtin "$RINGKIT_BUILTIN" --no-linux --step-timeout 3000 --sandbox-rw "$TMP" -v; }
 
 if start_ringd; then ok ringd-starts; else fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
 ringctl status --json >"$TMP/out"
@@ -202,7 +134,7 @@ if wait_for 15 rec_has "start com.test.act"; then ok downgrade-forced-runs; else
 if wait_for 15 state_is com.test.act 2.0 uninstalled; then ok downgrade-forced-old-gone; else fail downgrade-forced-old-gone "$(ringctl list)"; fi
 
 # --- persistence: a restarted ringd runs the enabled version from its store ---
-stop_ringd
+ringd_shutdown
 : >"$REC"
 if start_ringd; then ok restart; else fail restart "$(tail -20 "$TMP/ringd.log")"; fi
 rows com.test.act
@@ -302,7 +234,7 @@ expect_rc crash-approve 0 ringctl approve com.test.crash
 make_app Crash com.test.crash 2.0 RKCrashDevice
 for point in 8:requested 9:accepted; do
         n=${point%%:*}
-        stop_ringd
+        ringd_shutdown
         RINGD_ACTIVATION_CRASH_AT=$n start_ringd || fail "crash-$n-start" "$(tail -5 "$TMP/ringd.log")"
         expect_rc "crash-at-${point#*:}" 1 ringctl activate "$APPS/Crash.app" com.test.crash
         { wait "$RINGD_PID"; } 2>/dev/null
@@ -340,9 +272,8 @@ expect_rc usage-activate 2 ringctl activate onlyone
 expect_rc usage-replace 2 ringctl activate --replace maybe "$APPS/Foo.app" com.test.act
 
 # --- ringd stops cleanly (and, under ASan, without leaks) ---
-stop_ringd
+ringd_shutdown
 rc=$?
 [ "$rc" -eq 0 ] && ok ringd-clean-exit || fail ringd-clean-exit "exit $rc: $(tail -30 "$TMP/ringd.log")"
-grep -q "ERROR: \(Address\|Leak\)Sanitizer\|runtime error" "$TMP/ringd.log" &&
-        fail ringd-sanitizers "$(grep -A20 'Sanitizer\|runtime error' "$TMP/ringd.log" | head -40)" || ok ringd-sanitizers
+expect_no_sanitizer_report ringd-sanitizers
 finish

@@ -12,95 +12,27 @@
 # crashes mid-stream (its pending AUTH resolves by default, events keep
 # flowing to the other client, ringd stays up).
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
-PY=$(command -v /usr/bin/python3 || command -v python3)
+private_root
 : "${RINGD:?}" "${RINGKIT_SIGN:?}" "${ES_CLIENT:?}"
-S=$RINGKIT_SIGN
-ROOT=$TMP/root
-APPS=$ROOT/Applications
-TRUST=$ROOT/etc/ringkit/trust
 FS=$TMP/fs
-mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$FS"
+mkdir -p "$APPS" "$TRUST" "$EXT" "$FS"
 export RINGKIT_ES_SOCKET=$ROOT/run/es.sock
-PIDS=()
-cleanup() {
-        for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-        [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
-        umount "$FS" 2>/dev/null
-        rm -rf "$TMP"
-}
-trap cleanup EXIT
+at_exit umount "$FS"
 if ! mount -t tmpfs -o size=64m,mode=755 rk-es-test "$FS"; then
         echo "cannot mount a tmpfs (needs root)"; exit 77
 fi
 
-quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
-
 # --- certificates: one granting the endpoint security entitlement ---
-quiet $S ca create --out "$TMP/ca" --name "Test Root"
-cat >"$TMP/grants.plist" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string></array></plist>
-P
-quiet $S cert create --ca "$TMP/ca" --team TEAMES1234 --name "Es Dev" --out "$TMP/dev" \
-        --entitlements-allowed "$TMP/grants.plist"
-cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
-cat >"$TMP/es.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.endpoint-security.client</key><true/></dict></plist>
-P
-cat >"$TMP/none.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict></dict></plist>
-P
-cat >"$TMP/app.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
-P
+signing_setup TEAMES1234 "Es Dev" com.apple.developer.endpoint-security.client
+write_entitlements "$TMP/es.entitlements" com.apple.developer.endpoint-security.client
+write_entitlements "$TMP/none.entitlements"
 
 # make_app NAME ID ENTITLEMENTS: an app carrying a system extension whose executable is es-client
 make_app() {
-        local name=$1 id=$2 ent=$3
-        local app=$APPS/$name.app
-        local ext=$app/Contents/Library/SystemExtensions/$id.systemextension
-        rm -rf "$app"
-        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
-        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
-        chmod +x "$app/Contents/MacOS/$name"
-        cat >"$app/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleExecutable</key><string>$name</string>
-</dict></plist>
-PL
-        cp "$ES_CLIENT" "$ext/Contents/MacOS/es-client"
-        cat >"$ext/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$id</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundleShortVersionString</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>SYSX</string>
-<key>CFBundleExecutable</key><string>es-client</string>
-<key>NSSystemExtensionUsageDescription</key><string>test endpoint security client</string>
-</dict></plist>
-PL
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$ent" "$ext"
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" \
-                --entitlements "$TMP/app.entitlements" "$app"
+        make_app_with "$1" "$2" "$ES_CLIENT" es-client "$3" \
+                '<key>NSSystemExtensionUsageDescription</key><string>test endpoint security client</string>'
 }
 
-ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
-jcheck() {
-        if "$PY" -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
-                ok "$1"
-        else
-                fail "$1" "not ($2): $(head -c 3000 "$TMP/out")"
-        fi
-}
-status() { ringctl status --json >"$TMP/out" 2>&1; }
 store_exe() { # store_exe ID: the executable of the enabled store copy
         ringctl list --json | "$PY" -c "
 import json,sys; j=json.load(sys.stdin)
@@ -117,15 +49,11 @@ client() {
         wait_for 10 test -e "$TMP/$name.ready"
 }
 stop_client() { local p; eval "p=\$PID_$1"; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; }
-# run_fs PROGRAM: exec it, output and exit code into $TMP/run
-run_fs() { "$@" >"$TMP/run" 2>&1; echo "rc=$?" >>"$TMP/run"; }
 logged() { grep -q -- "$2" "$TMP/$1.log" 2>/dev/null; }
 
-"$RINGD" --root "$ROOT" --no-linux --es-scope "$FS" -v 2>>"$TMP/ringd.log" &
-RINGD_PID=$!
-if wait_for 20 test -S "$ROOT/run/es.sock" && wait_for 20 ringctl status; then ok ringd-starts; else
+if ringd_start --no-linux --es-scope "$FS" -v && wait_for 20 test -S "$ROOT/run/es.sock"; then ok ringd-starts; else
         fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
-status
+status_json
 jcheck status-es "j['endpoint_security']['fanotify'] == True and j['endpoint_security']['scopes'] == ['$FS'] and j['endpoint_security']['clients'] == []"
 
 make_app Guard com.test.es.guard "$TMP/es.entitlements"
@@ -142,7 +70,7 @@ sup_pid() {
 import json,sys; j=json.load(sys.stdin)
 print([e['pid'] for e in j['system_extensions'] if e['bundle']=='com.test.es.guard' and e['state']=='running'][0])"
 }
-sup_connected() { SUP=$(sup_pid) && status && "$PY" -c "import json,sys; j=json.load(open('$TMP/out')); sys.exit(0 if $SUP in [c['pid'] for c in j['endpoint_security']['clients']] else 1)"; }
+sup_connected() { SUP=$(sup_pid) && status_json && "$PY" -c "import json,sys; j=json.load(open('$TMP/out')); sys.exit(0 if $SUP in [c['pid'] for c in j['endpoint_security']['clients']] else 1)"; }
 if wait_for 10 sup_connected; then ok supervised-client; else fail supervised-client "$(ringctl list)"; fi
 PLAIN=$(store_exe com.test.es.plain)
 [ -x "$CLIENT" ] && ok client-in-store || fail client-in-store "$CLIENT"
@@ -154,7 +82,7 @@ cp "$CLIENT" "$TMP/copy-of-client"
 expect_rc refuse-copy 3 "$TMP/copy-of-client"
 expect_rc refuse-unentitled 3 "$PLAIN"
 expect_grep refuse-unentitled-why 'com.test.es.plain lacks the entitlement com.apple.developer.endpoint-security.client'
-status
+status_json
 jcheck refused-counted "j['endpoint_security']['clients_refused'] == 3"
 
 # --- a client denies the exec of a chosen binary ---
@@ -163,7 +91,7 @@ cp /bin/true "$FS/allowed"
 cp /bin/true "$FS/other"
 if client guard --subscribe AUTH_EXEC,NOTIFY_EXEC --deny "$FS/forbidden"; then ok client-admitted; else
         fail client-admitted "$(cat "$TMP/guard.err"; tail -5 "$TMP/ringd.log")"; fi
-status
+status_json
 jcheck client-listed "[c['bundle'] for c in [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP]] == ['com.test.es.guard'] and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['team'] == 'TEAMES1234' and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['subscriptions'] == ['AUTH_EXEC', 'NOTIFY_EXEC']"
 run_fs "$FS/forbidden"
 if grep -q "rc=126" "$TMP/run" && grep -q "Operation not permitted" "$TMP/run"; then ok exec-denied-eperm; else
@@ -187,7 +115,7 @@ n_before=$(grep -c "AUTH_EXEC.*target=$FS/forbidden" "$TMP/guard.log")
 run_fs "$FS/forbidden"
 grep -q "rc=126" "$TMP/run" && ok cached-deny || fail cached-deny "$(cat "$TMP/run")"
 [ "$(grep -c "AUTH_EXEC.*target=$FS/forbidden" "$TMP/guard.log")" = "$n_before" ] && ok cache-not-asked || fail cache-not-asked "$(cat "$TMP/guard.log")"
-status
+status_json
 jcheck cache-hits "j['endpoint_security']['cache_hits'] >= 1 and j['endpoint_security']['auth_denied'] >= 3"
 # a changed file is a new cache key
 echo >>"$FS/forbidden"
@@ -252,7 +180,7 @@ t1=$(date +%s%N)
 grep -q "rc=0" "$TMP/run" && ok missed-deadline-default-allow || fail missed-deadline-default-allow "$(cat "$TMP/run")"
 ms=$(((t1 - t0) / 1000000))
 [ "$ms" -ge 250 ] && [ "$ms" -lt 1400 ] && ok missed-deadline-timing || fail missed-deadline-timing "${ms} ms"
-status
+status_json
 jcheck missed-deadline-counted "[c['missed_deadlines'] for c in [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP] if c['bundle'] == 'com.test.es.guard'] == [1] and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['deadline_ms'] == 300"
 stop_client slow
 
@@ -273,7 +201,7 @@ grep -q "rc=126" "$TMP/run" && ok after-crash-deny-still-works || fail after-cra
 run_fs "$FS/other"
 grep -q "rc=0" "$TMP/run" && ok after-crash-runs || fail after-crash-runs "$(cat "$TMP/run")"
 wait_for 5 logged keeper "NOTIFY_EXEC .*target=$FS/other" && ok after-crash-events-flow || fail after-crash-events-flow "$(cat "$TMP/keeper.log")"
-status
+status_json
 jcheck after-crash-ringd-up "[c['bundle'] for c in [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP]] == ['com.test.es.guard'] and j['endpoint_security']['pending'] == 0"
 stop_client keeper
 
@@ -291,20 +219,18 @@ for round in 1 2; do
         logged opener "AUTH_OPEN pid=$PCPID .*exe=$SH_EXE target=$FS/pc-c-$round" && ok "process-cache-before-exec-$round" ||
                 fail "process-cache-before-exec-$round" "$(grep "pid=$PCPID " "$TMP/opener.log")"
 done
-status
+status_json
 jcheck process-cache-used "j['endpoint_security']['process_cache_hits'] >= 2"
 stop_client opener
 
 # --- no clients: marks gone, nothing asked ---
-status
+status_json
 jcheck no-clients "[c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP] == [] and j['endpoint_security']['pending'] == 0"
 run_fs "$FS/forbidden"
 grep -q "rc=0" "$TMP/run" && ok no-client-no-deny || fail no-client-no-deny "$(cat "$TMP/run")"
 
-ringctl shutdown >/dev/null 2>&1
-wait "$RINGD_PID"
+ringd_shutdown
 rc=$?
-RINGD_PID=
 [ $rc = 0 ] && ok ringd-clean-exit || fail ringd-clean-exit "exit $rc; $(tail -20 "$TMP/ringd.log")"
 [ "$_failed" -gt 0 ] && { echo "--- ringd's log (endpoint security) ---"; grep "endpoint security" "$TMP/ringd.log" | tail -40; } >&2
 finish

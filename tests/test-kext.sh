@@ -13,15 +13,11 @@
 # pointer stops ringd with a "kext panic" naming the kext and the slot.
 # Sealing itself is test-kext-seal (child processes).
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+private_root
 : "${RINGD:?}" "${TEST_DEXT:?}" "${RINGKIT_SIGN:?}" "${RINGKIT_BUILTIN:?}" "${TEST_KEXT:?}" "${TEST_KEXT_NOCFI:?}"
 : "${TEST_KEXT_WRONGARCH:?}" "${TEST_KEXT_TRUNCATED:?}" "${TEST_KEXT_GARBAGE:?}"
 [ "$(id -u)" -eq 0 ] || { echo "needs root"; exit 77; }
 [ "$(uname -m)" = x86_64 ] || { echo "the test kexts are x86-64"; exit 77; }
-S=$RINGKIT_SIGN
-PY=$(command -v python3)
-ROOT=$TMP/root
-EXT=$ROOT/extensions
-TRUST=$ROOT/etc/ringkit/trust
 STATE=$ROOT/var/lib/ringkit
 REC=$TMP/record
 mkdir -p "$EXT" "$TRUST"
@@ -29,23 +25,8 @@ chmod 755 "$TMP"
 : >"$REC"
 chmod 666 "$REC"
 
-quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
-quiet $S ca create --out "$TMP/ca" --name "Test Root"
-cat >"$TMP/grants.plist" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><array><string>com.apple.developer.driverkit.transport.*</string></array></plist>
-P
-quiet $S cert create --ca "$TMP/ca" --team TEAMK12345 --name "Kext Dev" --out "$TMP/dev" \
-        --entitlements-allowed "$TMP/grants.plist"
-cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
-cat >"$TMP/dext.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>com.apple.developer.driverkit</key><true/>
-<key>org.ringkit.developer.virtual-devices</key><true/>
-</dict></plist>
-P
-sign() { quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" "$@"; }
+signing_setup TEAMK12345 "Kext Dev" 'com.apple.developer.driverkit.transport.*'
+write_entitlements "$TMP/dext.entitlements" com.apple.developer.driverkit org.ringkit.developer.virtual-devices
 
 # personality NAME PROVIDERCLASS IOCLASS [EXTRA-XML]
 personality() {
@@ -56,39 +37,19 @@ personality() {
 kext() {
         local id=$1 so=$2 signed=$3 dir=$EXT/$1.kext
         shift 3
-        rm -rf "$dir"
-        mkdir -p "$dir/Contents/MacOS"
-        cp "$so" "$dir/Contents/MacOS/kext.so"
-        cat >"$dir/Contents/Info.plist" <<PL
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$id</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>KEXT</string>
-<key>CFBundleExecutable</key><string>kext.so</string>
-<key>OSBundleLibraries</key><dict><key>com.apple.kpi.libkern</key><string>1.0</string></dict>
-<key>IOKitPersonalities</key><dict>$*</dict>
-</dict></plist>
-PL
-        [ "$signed" = yes ] && sign "$dir"
+        make_bundle "$dir" "$id" KEXT "$so" kext.so \
+                "<key>OSBundleLibraries</key><dict><key>com.apple.kpi.libkern</key><string>1.0</string></dict>
+<key>IOKitPersonalities</key><dict>$*</dict>"
+        [ "$signed" = yes ] && sign_bundle dev "" "$dir"
         return 0
 }
 # dext ID EXTRA-INFO-XML PERSONALITIES...
 dext() {
         local id=$1 extra=$2 dir=$EXT/$1.dext
         shift 2
-        mkdir -p "$dir/Contents/MacOS"
-        cp "$TEST_DEXT" "$dir/Contents/MacOS/test-dext"
-        cat >"$dir/Contents/Info.plist" <<PL
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$id</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>DEXT</string>
-<key>CFBundleExecutable</key><string>test-dext</string>
-$extra
-<key>IOKitPersonalities</key><dict>$*</dict>
-</dict></plist>
-PL
-        sign --entitlements "$TMP/dext.entitlements" "$dir"
+        make_bundle "$dir" "$id" DEXT "$TEST_DEXT" test-dext "$extra
+<key>IOKitPersonalities</key><dict>$*</dict>"
+        sign_bundle dev "$TMP/dext.entitlements" "$dir"
 }
 dext_pers() {
         printf '<key>%s</key><dict><key>IOClass</key><string>IOUserService</string><key>IOUserClass</key><string>RKTestDriver</string><key>IOProviderClass</key><string>%s</string><key>RKTestRecord</key><string>%s</string></dict>\n' \
@@ -112,15 +73,10 @@ kext com.test.kext.samefn "$TEST_KEXT" yes \
         "$(personality Main RKSameDevice RKTestKextDriver '<key>IOProbeScore</key><integer>1000</integer>')"
 dext com.test.samefn "" "$(dext_pers Same RKSameDevice)"
 
-ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
 log_has() { grep -Eq -- "$1" "$TMP/ringd.log"; }
 rec_has() { grep -Eq -- "$1" "$REC"; }
-RINGD_PID=
-start_ringd() {
-        "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --sandbox-rw "$TMP" -v 2>"$TMP/ringd.log" &
-        RINGD_PID=$!
-        wait_for 20 ringctl status
-}
+# each run's log starts afresh
+start_ringd() { : >"$TMP/ringd.log"; ringd_start --builtin "$RINGKIT_BUILTIN" --no-linux --sandbox-rw "$TMP" -v; }
 STOP_RC=
 stop_ringd() {
         [ -n "$RINGD_PID" ] || return 0
@@ -129,7 +85,6 @@ stop_ringd() {
         STOP_RC=$?
         RINGD_PID=
 }
-trap 'stop_ringd; rm -rf "$TMP"' EXIT
 # kext_field ID FIELD: from `ringctl kexts --json`
 kext_field() {
         ringctl kexts --json | "$PY" -c 'import json,sys

@@ -13,31 +13,20 @@
 # and shutdown remove the rules; rules left by a ringd killed with SIGKILL
 # are removed at its next start.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
-PY=$(command -v /usr/bin/python3 || command -v python3)
+private_root
 : "${RINGD:?}" "${RINGKIT_SIGN:?}" "${NF_BLOCK:?}"
-S=$RINGKIT_SIGN
 PEER=$RK_TEST_SRCDIR/tests/nf/nf-peer.py
 chmod 0755 "$TMP"
-ROOT=$TMP/root
-APPS=$ROOT/Applications
-TRUST=$ROOT/etc/ringkit/trust
 OUT=$TMP/out-nf
-mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$OUT"
+mkdir -p "$APPS" "$TRUST" "$EXT" "$OUT"
 chmod 1777 "$OUT"   # the filter runs as its own uid and writes its log here
 NSA=rknf-a-$$
 NSB=rknf-b-$$
 A=10.201.0.1
 B=10.201.0.2
 QUEUE=$((6300 + $$ % 1000))
-PIDS=()
-cleanup() {
-        for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-        [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
-        ip netns del "$NSA" 2>/dev/null
-        ip netns del "$NSB" 2>/dev/null
-        rm -rf "$TMP"
-}
-trap cleanup EXIT
+at_exit ip netns del "$NSA"
+at_exit ip netns del "$NSB"
 if ! command -v iptables-restore >/dev/null || ! command -v ip >/dev/null || ! command -v nsenter >/dev/null; then
         echo "needs iptables and iproute2 (scripts/deps.sh test)"; exit 77
 fi
@@ -51,93 +40,29 @@ inA ip addr add "$A/24" dev "va$$" && inA ip link set "va$$" up && inA ip link s
 inB ip addr add "$B/24" dev "vb$$" && inB ip link set "vb$$" up && inB ip link set lo up
 if ! inA iptables -w 5 -S >/dev/null 2>&1; then echo "iptables does not work here"; exit 77; fi
 
-quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
-quiet $S ca create --out "$TMP/ca" --name "Test Root"
-cat >"$TMP/grants.plist" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><array><string>com.apple.developer.networking.networkextension</string></array></plist>
-P
-quiet $S cert create --ca "$TMP/ca" --team TEAMNF1234 --name "Nf Dev" --out "$TMP/dev" \
-        --entitlements-allowed "$TMP/grants.plist"
-cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
-cat >"$TMP/nf.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.networking.networkextension</key>
-<array><string>content-filter-provider</string></array></dict></plist>
-P
-cat >"$TMP/app.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
-P
+signing_setup TEAMNF1234 "Nf Dev" com.apple.developer.networking.networkextension
+write_entitlements "$TMP/nf.entitlements" \
+        'com.apple.developer.networking.networkextension=<array><string>content-filter-provider</string></array>'
 
 # make_app NAME ID POLICY: an app carrying a filter extension (nf-block) with that fail policy
 make_app() {
-        local name=$1 id=$2 policy=$3
-        local app=$APPS/$name.app
-        local ext=$app/Contents/Library/SystemExtensions/$id.systemextension
-        rm -rf "$app"
-        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
-        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
-        chmod +x "$app/Contents/MacOS/$name"
-        cat >"$app/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleExecutable</key><string>$name</string>
-</dict></plist>
-PL
-        cp "$NF_BLOCK" "$ext/Contents/MacOS/nf-block"
-        cat >"$ext/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$id</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundleShortVersionString</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>SYSX</string>
-<key>CFBundleExecutable</key><string>nf-block</string>
+        local name=$1 policy=$3
+        make_app_with "$name" "$2" "$NF_BLOCK" nf-block "$TMP/nf.entitlements" "\
 <key>NSSystemExtensionUsageDescription</key><string>test network filter</string>
 <key>RKArguments</key><array><string>--drop-port</string><string>7001</string><string>--crash-port</string>
 <string>7003</string><string>--log</string><string>$OUT/$name.log</string><string>--ready</string><string>$OUT/$name.ready</string></array>
-<key>RKNetworkFilter</key><dict><key>FailPolicy</key><string>$policy</string><key>DeadlineMs</key><integer>400</integer></dict>
-</dict></plist>
-PL
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/nf.entitlements" "$ext"
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" \
-                --entitlements "$TMP/app.entitlements" "$app"
+<key>RKNetworkFilter</key><dict><key>FailPolicy</key><string>$policy</string><key>DeadlineMs</key><integer>400</integer></dict>"
 }
 
-ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
-jcheck() {
-        if "$PY" -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
-                ok "$1"
-        else
-                fail "$1" "not ($2): $(head -c 3000 "$TMP/out")"
-        fi
-}
-status() { ringctl status --json >"$TMP/out" 2>&1; }
-sx_field() {
-        ringctl list --json | "$PY" -c "
-import json,sys; j=json.load(sys.stdin)
-v=[e['$2'] for e in j.get('system_extensions', []) if e['bundle']=='$1' and e['state'] != 'stopping']
-print(v[0] if v else '')"
-}
-sx_is() { [ "$(sx_field "$1" state)" = "$2" ]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
 rules_present() { inA iptables -w 5 -S 2>/dev/null | grep -q RINGKIT-NF; }
 rules_absent() { ! rules_present && ! inA ip6tables -w 5 -S 2>/dev/null | grep -q RINGKIT-NF; }
 tcp() { inA "$PY" "$PEER" tcp "$B" "$1"; }
 udp() { inA "$PY" "$PEER" udp "$B" "$1"; }
 expect_ok() { if "${@:2}"; then ok "$1"; else fail "$1" "$* failed"; fi; }
 expect_fail() { if "${@:2}"; then fail "$1" "$* worked"; else ok "$1"; fi; }
-start_ringd() {
-        # nsenter execs ringd itself (ip netns exec forks): $RINGD_PID is ringd's
-        nsenter --net="/run/netns/$NSA" -- "$RINGD" --root "$ROOT" --no-linux --nf-queue "$QUEUE" --sandbox-rw "$TMP" -v \
-                2>>"$TMP/ringd.log" &
-        RINGD_PID=$!
-        wait_for 20 ringctl status
-}
+# nsenter execs ringd itself (ip netns exec forks): $RINGD_PID is ringd's
+RINGD_WRAP=(nsenter --net="/run/netns/$NSA" --)
+start_ringd() { ringd_start --no-linux --nf-queue "$QUEUE" --sandbox-rw "$TMP" -v; }
 
 # the far end in B, and a listener in A for an inbound flow
 inB "$PY" "$PEER" serve "$B" 7001,7002 7003,7004 >"$TMP/peerB.out" 2>&1 &
@@ -148,7 +73,7 @@ wait_for 10 grep -q ready "$TMP/peerB.out" && wait_for 10 grep -q ready "$TMP/pe
 expect_ok no-filter-tcp-7001 tcp 7001
 
 if start_ringd; then ok ringd-starts; else fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
-status
+status_json
 jcheck no-filter-no-queue "j['network_filter']['bound'] == False and j['network_filter']['rules'] == False and j['network_filter']['filters'] == []"
 rules_absent && ok no-filter-no-rules || fail no-filter-no-rules "$(inA iptables -S)"
 
@@ -159,7 +84,7 @@ quiet ringctl approve com.test.nf.open
 if wait_for 10 sx_is com.test.nf.open running && wait_for 10 test -e "$OUT/Open.ready"; then ok filter-runs; else
         fail filter-runs "$(ringctl list; tail -20 "$TMP/ringd.log")"; fi
 PID1=$(sx_field com.test.nf.open pid)
-status
+status_json
 jcheck filter-listed "j['network_filter']['bound'] == True and j['network_filter']['rules'] == True and [(f['bundle'], f['policy'], f['deadline_ms'], f['connected'], f['pid']) for f in j['network_filter']['filters']] == [('com.test.nf.open', 'fail-open', 400, True, $PID1)]"
 rules_present && ok rules-installed || fail rules-installed "$(inA iptables -S)"
 inA iptables -w 5 -S RINGKIT-NF | grep -q -- "--ctstate NEW -j NFQUEUE --queue-num $QUEUE --queue-bypass" && ok rule-text ||
@@ -177,7 +102,7 @@ grep -q "^allow tcp out src=$A sport=[0-9]* dst=$B dport=7002 if=va$$ uid=0" "$O
 grep -q "^allow udp out src=$A .*dport=7004" "$OUT/Open.log" && ok flow-facts-udp || fail flow-facts-udp "$(cat "$OUT/Open.log")"
 grep -q "^allow tcp in src=$B sport=[0-9]* dst=$A dport=7005 if=va$$" "$OUT/Open.log" && ok flow-facts-inbound ||
         fail flow-facts-inbound "$(cat "$OUT/Open.log")"
-status
+status_json
 jcheck counted "j['network_filter']['dropped'] >= 1 and j['network_filter']['filters'][0]['dropped'] >= 1 and j['network_filter']['filters'][0]['allowed'] >= 3 and j['network_filter']['pending'] == 0"
 
 # --- killed: restarted by supervision, filtering again ---
@@ -194,7 +119,7 @@ rm -f "$OUT/Open.ready"
 expect_ok fail-open-crash-udp-7003 udp 7003
 grep -q "^crash udp out .*dport=7003" "$OUT/Open.log" && ok filter-saw-crash-flow || fail filter-saw-crash-flow "$(cat "$OUT/Open.log")"
 wait_for 10 test -e "$OUT/Open.ready" && ok restarted-after-crash || fail restarted-after-crash "$(ringctl list)"
-status
+status_json
 jcheck fail-open-counted "j['network_filter']['policy_allowed'] >= 1 and j['network_filter']['policy_dropped'] == 0 and j['network_filter']['filters'][0]['policy_applied'] >= 1"
 grep -q "network filter: com.test.nf.open went away: fail-open, allowed udp $A:[0-9]* -> $B:7003" "$TMP/ringd.log" &&
         ok fail-open-logged || fail fail-open-logged "$(grep 'network filter' "$TMP/ringd.log" | tail -5)"
@@ -204,7 +129,7 @@ PID3=$(sx_field com.test.nf.open pid)
 kill -STOP "$PID3"
 expect_ok fail-open-deadline-tcp-7001 tcp 7001   # the filter would drop it, but cannot answer
 kill -CONT "$PID3"
-status
+status_json
 jcheck deadline-missed-counted "j['network_filter']['filters'][0]['missed_deadlines'] >= 1"
 expect_fail drop-after-continue tcp 7001
 
@@ -213,7 +138,7 @@ quiet ringctl deactivate com.test.nf.open
 if wait_for 10 gone "$PID3"; then ok deactivated-stopped; else fail deactivated-stopped "pid $PID3"; fi
 wait_for 10 rules_absent && ok deactivated-rules-removed || fail deactivated-rules-removed "$(inA iptables -S)"
 expect_ok deactivated-tcp-7001 tcp 7001
-status
+status_json
 jcheck deactivated-no-filter "j['network_filter']['filters'] == [] and j['network_filter']['bound'] == False"
 
 # --- a fail-closed filter ---
@@ -227,7 +152,7 @@ rm -f "$OUT/Closed.ready"
 expect_fail fail-closed-crash-udp-7003 udp 7003
 wait_for 10 test -e "$OUT/Closed.ready" && ok closed-restarted || fail closed-restarted "$(ringctl list)"
 expect_ok closed-udp-7004-after-restart udp 7004
-status
+status_json
 jcheck fail-closed-counted "j['network_filter']['policy_dropped'] >= 1 and [f['policy'] for f in j['network_filter']['filters']] == ['fail-closed']"
 grep -q "network filter: com.test.nf.closed went away: fail-closed, dropped udp $A:[0-9]* -> $B:7003" "$TMP/ringd.log" &&
         ok fail-closed-logged || fail fail-closed-logged "$(grep 'network filter' "$TMP/ringd.log" | tail -5)"
@@ -260,11 +185,6 @@ RINGD_PID=
 rules_absent && ok no-rules-after-shutdown || fail no-rules-after-shutdown "$(inA iptables -S)"
 inA nft list ruleset 2>/dev/null | grep -q RINGKIT && fail no-nft-leftovers "$(inA nft list ruleset)" || ok no-nft-leftovers
 expect_ok after-shutdown-tcp-7001 tcp 7001
-# ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran (LeakSanitizer
-# cannot run inside the sandbox -- no ptrace, no /proc -- and says so at exit: not a report)
-if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log"; then
-        fail sanitizers-clean "$(grep -E -A5 "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log" | head -30)"
-else
-        ok sanitizers-clean
-fi
+# ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran
+expect_no_sanitizer_report sanitizers-clean
 finish

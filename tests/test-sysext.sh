@@ -10,108 +10,34 @@
 # it stops and the exec runs; an extension that keeps crashing is stopped
 # as a crash loop; shutdown leaves no extension process behind.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
-PY=$(command -v /usr/bin/python3 || command -v python3)
+private_root
 : "${RINGD:?}" "${RINGKIT_SIGN:?}" "${ES_CLIENT:?}"
-S=$RINGKIT_SIGN
 chmod 0755 "$TMP"
-ROOT=$TMP/root
-APPS=$ROOT/Applications
-TRUST=$ROOT/etc/ringkit/trust
 FS=$TMP/fs
-mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$FS"
-cleanup() {
-        [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
-        umount "$FS" 2>/dev/null
-        rm -rf "$TMP"
-}
-trap cleanup EXIT
+mkdir -p "$APPS" "$TRUST" "$EXT" "$FS"
+at_exit umount "$FS"
 if ! mount -t tmpfs -o size=64m,mode=755 rk-sx-test "$FS"; then
         echo "cannot mount a tmpfs (needs root)"; exit 77
 fi
-quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
 
-quiet $S ca create --out "$TMP/ca" --name "Test Root"
-cat >"$TMP/grants.plist" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string></array></plist>
-P
-quiet $S cert create --ca "$TMP/ca" --team TEAMSX1234 --name "Sx Dev" --out "$TMP/dev" \
-        --entitlements-allowed "$TMP/grants.plist"
-cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
-cat >"$TMP/es.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.endpoint-security.client</key><true/></dict></plist>
-P
-cat >"$TMP/app.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
-P
+signing_setup TEAMSX1234 "Sx Dev" com.apple.developer.endpoint-security.client
+write_entitlements "$TMP/es.entitlements" com.apple.developer.endpoint-security.client
 
 # make_app NAME ID VERSION EXECUTABLE ARGS...: an app carrying a system extension
 make_app() {
-        local name=$1 id=$2 ver=$3 exe=$4
+        local name=$1 id=$2 ver=$3 exe=$4 args="" a
         shift 4
-        local app=$APPS/$name.app
-        local ext=$app/Contents/Library/SystemExtensions/$id.systemextension
-        local args=""
         for a in "$@"; do args="$args<string>$a</string>"; done
-        rm -rf "$app"
-        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
-        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
-        chmod +x "$app/Contents/MacOS/$name"
-        cat >"$app/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
-<key>CFBundleVersion</key><string>$ver</string>
-<key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleExecutable</key><string>$name</string>
-</dict></plist>
-PL
-        cp "$exe" "$ext/Contents/MacOS/sx"
-        cat >"$ext/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$id</string>
-<key>CFBundleVersion</key><string>$ver</string>
-<key>CFBundleShortVersionString</key><string>$ver</string>
-<key>CFBundlePackageType</key><string>SYSX</string>
-<key>CFBundleExecutable</key><string>sx</string>
-<key>NSSystemExtensionUsageDescription</key><string>test system extension</string>
-<key>RKArguments</key><array>$args</array>
-</dict></plist>
-PL
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/es.entitlements" "$ext"
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" \
-                --entitlements "$TMP/app.entitlements" "$app"
+        BUNDLE_VERSION=$ver APP_VERSION=$ver make_app_with "$name" "$id" "$exe" sx "$TMP/es.entitlements" \
+                "<key>NSSystemExtensionUsageDescription</key><string>test system extension</string>
+<key>RKArguments</key><array>$args</array>"
 }
 
-ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
-jcheck() {
-        if "$PY" -c "import json,os,sys; j=json.load(open('$TMP/out')); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
-                ok "$1"
-        else
-                fail "$1" "not ($2): $(head -c 3000 "$TMP/out")"
-        fi
-}
-status() { ringctl status --json >"$TMP/out" 2>&1; }
-# sx_field ID FIELD: a field of the supervised extension ID in `ringctl list --json`
-sx_field() {
-        ringctl list --json | "$PY" -c "
-import json,sys; j=json.load(sys.stdin)
-v=[e['$2'] for e in j.get('system_extensions', []) if e['bundle']=='$1' and e['state'] != 'stopping']
-print(v[0] if v else '')"
-}
-sx_is() { [ "$(sx_field "$1" state)" = "$2" ]; }
 sx_count() { ringctl list --json | "$PY" -c "import json,sys; print(len(json.load(sys.stdin).get('system_extensions', [])))"; }
 count_is() { [ "$(sx_count)" = "$1" ]; }
 version_is() { [ "$(sx_field "$1" version)" = "$2" ]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
-run_fs() { "$@" >"$TMP/run" 2>&1; echo "rc=$?" >>"$TMP/run"; }
 
-"$RINGD" --root "$ROOT" --no-linux --es-scope "$FS" --sandbox-rw "$TMP" -v 2>>"$TMP/ringd.log" &
-RINGD_PID=$!
-if wait_for 20 test -S "$ROOT/run/es.sock" && wait_for 20 ringctl status; then ok ringd-starts; else
+if ringd_start --no-linux --es-scope "$FS" --sandbox-rw "$TMP" -v && wait_for 20 test -S "$ROOT/run/es.sock"; then ok ringd-starts; else
         fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
 
 cp /bin/true "$FS/forbidden"
@@ -137,7 +63,7 @@ uid=$(awk '/^Uid:/ {print $2}' "/proc/$PID1/status")
 readlink "/proc/$PID1/exe" | grep -q memfd && ok runs-from-memfd || fail runs-from-memfd "$(readlink "/proc/$PID1/exe")"
 ringctl list >"$TMP/out" 2>&1
 expect_grep list-shows 'com.test.sx.guard \(1.0\) +running +[0-9]+ +0 +endpoint-security'
-status
+status_json
 jcheck status-es-client "[(c['bundle'], c['pid'], c['team']) for c in j['endpoint_security']['clients']] == [('com.test.sx.guard', $PID1, 'TEAMSX1234')] and j['system_extensions'][0]['endpoint_security'] == True"
 
 # --- the supervised client denies an exec ---
@@ -163,7 +89,7 @@ grep -q "com.test.sx.guard (system extension 1.0): killed by signal KILL; restar
         fail restart-logged "$(grep sx.guard "$TMP/ringd.log" | tail -5)"
 run_fs "$FS/forbidden"
 grep -q "rc=126" "$TMP/run" && ok denied-after-restart || fail denied-after-restart "$(cat "$TMP/run")"
-status
+status_json
 jcheck one-client-after-restart "[c['pid'] for c in j['endpoint_security']['clients']] == [$PID2]"
 
 # --- replacement: version 2.0 starts, 1.0 stops ---
@@ -183,7 +109,7 @@ quiet ringctl deactivate com.test.sx.guard
 if wait_for 10 gone "$PID3"; then ok deactivated-stopped; else fail deactivated-stopped "pid $PID3 still there"; fi
 wait_for 10 count_is 0 &&
         ok deactivated-gone || fail deactivated-gone "$(ringctl list --json)"
-status
+status_json
 jcheck no-client "j['endpoint_security']['clients'] == []"
 run_fs "$FS/forbidden"
 grep -q "rc=0" "$TMP/run" && ok runs-after-deactivate || fail runs-after-deactivate "$(cat "$TMP/run")"
@@ -212,11 +138,6 @@ RINGD_PID=
 kill -0 "$PID4" 2>/dev/null && fail shutdown-stops-sysext "pid $PID4 alive" || ok shutdown-stops-sysext
 grep -q "com.test.sx.guard (system extension 2.0): stopped" "$TMP/ringd.log" && ok stopped-gracefully ||
         fail stopped-gracefully "$(grep sx.guard "$TMP/ringd.log" | tail -5)"
-# ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran (LeakSanitizer
-# cannot run inside the sandbox -- no ptrace, no /proc -- and says so at exit: not a report)
-if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log"; then
-        fail sanitizers-clean "$(grep -E -A5 "ERROR: (Address|Leak)Sanitizer|runtime error" "$TMP/ringd.log" | head -30)"
-else
-        ok sanitizers-clean
-fi
+# ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran
+expect_no_sanitizer_report sanitizers-clean
 finish

@@ -6,74 +6,42 @@
 # executable changed on disk after verification is refused at its next
 # launch, naming the file.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
+private_root
 : "${RINGD:?}" "${TEST_DEXT:?}" "${RINGKIT_SIGN:?}" "${RINGKIT_BUILTIN:?}"
 S=$RINGKIT_SIGN
 
-ROOT=$TMP/root
-EXT=$ROOT/extensions
-TRUST=$ROOT/etc/ringkit/trust
 REC=$TMP/record
 mkdir -p "$EXT" "$TRUST"
 chmod 755 "$TMP"
 : >"$REC"
 chmod 666 "$REC"
 
-quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
-
-quiet $S ca create --out "$TMP/ca" --name "Test Root"
+signing_setup TEAMU12345 "Usb Dev" 'com.apple.developer.driverkit.transport.*'
 quiet $S ca create --out "$TMP/ca2" --name "Stranger Root"
-cat >"$TMP/grants.plist" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><array><string>com.apple.developer.driverkit.transport.*</string></array></plist>
-P
-quiet $S cert create --ca "$TMP/ca" --team TEAMU12345 --name "Usb Dev" --out "$TMP/dev" \
-        --entitlements-allowed "$TMP/grants.plist"
 quiet $S cert create --ca "$TMP/ca2" --team TEAMU12345 --name "Stranger" --out "$TMP/stranger" \
         --entitlements-allowed "$TMP/grants.plist"
-cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
-cat >"$TMP/usb.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>com.apple.developer.driverkit</key><true/>
-<key>org.ringkit.developer.virtual-devices</key><true/>
-<key>com.apple.developer.driverkit.transport.usb</key><array><dict><key>idVendor</key><integer>4660</integer></dict></array>
-</dict></plist>
-P
+write_entitlements "$TMP/usb.entitlements" com.apple.developer.driverkit org.ringkit.developer.virtual-devices \
+        'com.apple.developer.driverkit.transport.usb=<array><dict><key>idVendor</key><integer>4660</integer></dict></array>'
 
 # bundle ID PROVIDERCLASS CERT
 bundle() {
-        local dir=$EXT/$1.dext
-        mkdir -p "$dir/Contents/MacOS"
-        cp "$TEST_DEXT" "$dir/Contents/MacOS/test-dext"
-        cat >"$dir/Contents/Info.plist" <<PL
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$1</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>DEXT</string>
-<key>CFBundleExecutable</key><string>test-dext</string>
-<key>IOKitPersonalities</key><dict>
+        make_bundle "$EXT/$1.dext" "$1" DEXT "$TEST_DEXT" test-dext "<key>IOKitPersonalities</key><dict>
 <key>Main</key><dict><key>IOClass</key><string>IOUserService</string>
 <key>IOUserClass</key><string>RKTestDriver</string>
 <key>IOProviderClass</key><string>$2</string>
 <key>RKTestRecord</key><string>$REC</string>
 <key>RKTestOpenDevice</key><string>uhid</string></dict>
-</dict></dict></plist>
-PL
-        quiet $S sign --key "$TMP/$3/developer.key" --cert "$TMP/$3/developer.pem" \
-                --entitlements "$TMP/usb.entitlements" "$dir"
+</dict>"
+        sign_bundle "$3" "$TMP/usb.entitlements" "$EXT/$1.dext"
 }
 bundle com.test.usbvendor IOUSBHostDevice dev
 bundle com.test.stranger RKStrangerDevice stranger
 
-ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
 rec_has() { grep -q -- "$1" "$REC"; }
 rec_count() { grep -c -- "$1" "$REC"; }
 log_has() { grep -q -- "$1" "$TMP/ringd.log"; }
 
-"$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --sandbox-rw "$TMP" -v 2>"$TMP/ringd.log" &
-RINGD_PID=$!
-trap 'kill $RINGD_PID 2>/dev/null; wait $RINGD_PID 2>/dev/null; rm -rf "$TMP"' EXIT
-if wait_for 20 ringctl status; then ok ringd-starts; else fail ringd-starts "$(tail "$TMP/ringd.log")"; finish; exit 1; fi
+if ringd_start --builtin "$RINGKIT_BUILTIN" --no-linux --sandbox-rw "$TMP" -v; then ok ringd-starts; else fail ringd-starts "$(tail "$TMP/ringd.log")"; finish; exit 1; fi
 ringctl status --json >"$TMP/out"
 expect_grep developer-mode-off '"developer_mode":false'
 
@@ -121,11 +89,8 @@ log_has "spare dropped: .*changed since it was spawned\|spare dropped: its bundl
         ok tampered-exe-spare-dropped || fail tampered-exe-spare-dropped "$(grep spare "$TMP/ringd.log" | tail -3)"
 
 expect_rc ringd-still-up 0 ringctl status
-ringctl shutdown >/dev/null
-wait "$RINGD_PID"
+ringd_shutdown
 rc=$?
-RINGD_PID=
 [ $rc -eq 0 ] && ok ringd-exit-status || fail ringd-exit-status "exit $rc"
-grep -q "runtime error\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer: detected" "$TMP/ringd.log" &&
-        fail ringd-sanitizers "$(grep -A8 'runtime error\|Sanitizer' "$TMP/ringd.log" | head -30)" || ok ringd-sanitizers
+expect_no_sanitizer_report ringd-sanitizers
 finish
