@@ -2,8 +2,10 @@
 /*
  * ringctl's connection to ringd's control socket: one request, one reply
  * (ipc/proto.h).  The socket is ROOT/run/ringd.sock with --root DIR or
- * $RINGKIT_ROOT, else /run/ringkit/ringd.sock.
+ * $RINGKIT_ROOT, else /run/ringkit/ringd.sock.  Also the option parsing,
+ * request building and JSON printing the commands share.
  */
+#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "client.h"
 #include "ipc/msg.h"
 #include "ipc/proto.h"
+#include "shared/json.h"
 #include "shared/macro.h"
 
 char *ringctl_socket_path(const char *root) {
@@ -87,4 +90,59 @@ int ringctl_check_reply(const char *what, rk_value *reply) {
         (void) rk_integer_s64(rk_dict_get(reply, "errno"), &e);
         fprintf(stderr, "ringctl %s: %s\n", what, err ? err : "failed");
         return e > 0 ? (int) -e : -EIO;
+}
+
+int ringctl_parse_opts(int argc, char **argv, ringctl_opts *o, const char *usage) {
+        static const struct option opts[] = {
+                { "root", required_argument, NULL, 'r' }, { "json", no_argument, NULL, 'j' },
+                { "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, {},
+        };
+        int ch;
+
+        optind = 0;
+        o->timeout_ms = 10000;
+        while ((ch = getopt_long(argc, argv, "+lr:jh", opts, NULL)) >= 0) {
+                switch (ch) {
+                case 'r':
+                        o->root = optarg;
+                        break;
+                case 'j':
+                        o->json = true;
+                        break;
+                case 'l':
+                        o->long_ = true;
+                        break;
+                case 't':
+                        o->timeout_ms = (int) (strtod(optarg, NULL) * 1000);
+                        break;
+                case 'h':
+                        printf("usage: %s\n", usage);
+                        exit(0);
+                default:
+                        fprintf(stderr, "usage: %s\n", usage);
+                        return -1;
+                }
+        }
+        return optind;
+}
+
+rk_value *ringctl_request(const char *command) {
+        rk_value *m = NULL;
+        if (rk_value_new_dict(&m) < 0 || rk_dict_set_string(m, "command", command) < 0)
+                return rk_value_unref(m);
+        return m;
+}
+
+int ringctl_roundtrip(const ringctl_opts *o, const char *what, rk_value *req, rk_value **reply) {
+        int r = ringctl_call(o->root, req, o->timeout_ms, reply);
+        if (r < 0)
+                return r;
+        return ringctl_check_reply(what, *reply);
+}
+
+void ringctl_print_json(const rk_value *v) {
+        rk_json j;
+        rk_json_init(&j, stdout);
+        rk_json_value(&j, v); /* ends with a newline */
+        fflush(stdout);
 }

@@ -23,7 +23,6 @@
 
 #include "client.h"
 #include "ringctl.h"
-#include "shared/json.h"
 #include "shared/macro.h"
 #include "value/plist.h"
 
@@ -77,13 +76,6 @@ static int parse(int argc, char **argv, opts *o, const char *usage, bool activat
         return optind;
 }
 
-static void print_json(const rk_value *v) {
-        rk_json j;
-        rk_json_init(&j, stdout);
-        rk_json_value(&j, v); /* ends with a newline */
-        fflush(stdout);       /* before any message on stderr */
-}
-
 /* Send, then print the error (code and name) or nothing; returns the exit code. */
 static int send(const opts *o, rk_value *req, rk_value **rep) {
         int64_t code = 0;
@@ -96,7 +88,7 @@ static int send(const opts *o, rk_value *req, rk_value **rep) {
                 return RK_EXIT_OK;
         (void) rk_integer_s64(rk_dict_get(*rep, "code"), &code);
         if (o->json)
-                print_json(*rep);
+                ringctl_print_json(*rep);
         if (rk_dict_get(*rep, "code"))
                 fprintf(stderr, "ringctl: error %" PRId64 " (%s): %s\n", code,
                         rk_dict_get_string(*rep, "code_name") ?: "unknown",
@@ -104,13 +96,6 @@ static int send(const opts *o, rk_value *req, rk_value **rep) {
         else
                 fprintf(stderr, "ringctl: %s\n", rk_dict_get_string(*rep, "error") ?: "failed");
         return RK_EXIT_FAIL;
-}
-
-static rk_value *request(const char *command) {
-        rk_value *m = NULL;
-        if (rk_value_new_dict(&m) < 0 || rk_dict_set_string(m, "command", command) < 0)
-                return rk_value_unref(m);
-        return m;
 }
 
 /* The app path as ringd must see it: absolute (ringd runs elsewhere). */
@@ -131,7 +116,7 @@ static const char *str(const rk_value *m, const char *k) {
 
 int cmd_activate(int argc, char **argv) {
         const char *usage = "ringctl activate [--replace accept|refuse] [--force] [--json] APP BUNDLE-ID";
-        _cleanup_(rk_value_unrefp) rk_value *req = request("activate"), *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("activate"), *rep = NULL;
         _cleanup_(freep) char *app = NULL;
         opts o = {};
         int i = parse(argc, argv, &o, usage, true), rc;
@@ -153,7 +138,7 @@ int cmd_activate(int argc, char **argv) {
                 return rc;
         (void) rk_dict_remove(rep, "ok");
         if (o.json) {
-                print_json(rep);
+                ringctl_print_json(rep);
                 return RK_EXIT_OK;
         }
         outcome = str(rep, "outcome");
@@ -173,7 +158,7 @@ int cmd_activate(int argc, char **argv) {
 
 /* approve, deny, deactivate, reset */
 static int simple(int argc, char **argv, const char *command, const char *usage, size_t min_args, size_t max_args) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request(command), *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request(command), *rep = NULL;
         _cleanup_(freep) char *app = NULL;
         opts o = {};
         int i = parse(argc, argv, &o, usage, false), rc;
@@ -200,7 +185,7 @@ static int simple(int argc, char **argv, const char *command, const char *usage,
                 return rc;
         (void) rk_dict_remove(rep, "ok");
         if (o.json)
-                print_json(rep);
+                ringctl_print_json(rep);
         else if (streq(command, "reset")) {
                 uint64_t k = 0;
                 (void) rk_dict_get_u64(rep, "removed", &k);
@@ -247,7 +232,7 @@ int cmd_request(int argc, char **argv) {
         r = ringctl_call(o.root, req, ACTIVATION_TIMEOUT_MS, &rep);
         if (r < 0)
                 return RK_EXIT_FAIL;
-        print_json(rep);
+        ringctl_print_json(rep);
         return rk_bool(rk_dict_get(rep, "ok")) ? RK_EXIT_OK : RK_EXIT_FAIL;
 }
 

@@ -17,80 +17,17 @@
 #include "shared/macro.h"
 #include "value/plist.h"
 
-typedef struct common {
-        const char *root;
-        bool json, long_;
-        int timeout_ms;
-} common;
-
-/* Parse the options every command shares; returns optind or -1 on a usage error. */
-static int parse_common(int argc, char **argv, common *c, const char *usage) {
-        static const struct option opts[] = {
-                { "root", required_argument, NULL, 'r' }, { "json", no_argument, NULL, 'j' },
-                { "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, {},
-        };
-        int ch;
-
-        optind = 0;
-        c->timeout_ms = 10000;
-        while ((ch = getopt_long(argc, argv, "+lr:jh", opts, NULL)) >= 0) {
-                switch (ch) {
-                case 'r':
-                        c->root = optarg;
-                        break;
-                case 'j':
-                        c->json = true;
-                        break;
-                case 'l':
-                        c->long_ = true;
-                        break;
-                case 't':
-                        c->timeout_ms = (int) (strtod(optarg, NULL) * 1000);
-                        break;
-                case 'h':
-                        printf("usage: %s\n", usage);
-                        exit(0);
-                default:
-                        fprintf(stderr, "usage: %s\n", usage);
-                        return -1;
-                }
-        }
-        return optind;
-}
-
-static rk_value *request(const char *command) {
-        rk_value *m = NULL;
-        if (rk_value_new_dict(&m) < 0 || rk_dict_set_string(m, "command", command) < 0) {
-                rk_value_unref(m);
-                return NULL;
-        }
-        return m;
-}
-
-static int call(const common *c, const char *what, rk_value *req, rk_value **reply) {
-        int r = ringctl_call(c->root, req, c->timeout_ms, reply);
-        if (r < 0)
-                return r;
-        return ringctl_check_reply(what, *reply);
-}
-
-static void print_json_value(rk_value *v) {
-        rk_json j;
-        rk_json_init(&j, stdout);
-        rk_json_value(&j, v);
-}
-
 int cmd_status(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("status"), *rep = NULL;
-        common c = {};
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("status"), *rep = NULL;
+        ringctl_opts c = {};
 
-        if (parse_common(argc, argv, &c, "ringctl status [--root DIR] [--json]") < 0)
+        if (ringctl_parse_opts(argc, argv, &c, "ringctl status [--root DIR] [--json]") < 0)
                 return RK_EXIT_USAGE;
-        if (!req || call(&c, "status", req, &rep) < 0)
+        if (!req || ringctl_roundtrip(&c, "status", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         (void) rk_dict_remove(rep, "ok");
         if (c.json) {
-                print_json_value(rep);
+                ringctl_print_json(rep);
                 return RK_EXIT_OK;
         }
         for (size_t k = 0; k < rk_dict_size(rep); k++) {
@@ -103,17 +40,17 @@ int cmd_status(int argc, char **argv) {
 }
 
 int cmd_list(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("list"), *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("list"), *rep = NULL;
         const rk_value *insts, *cats;
-        common c = {};
+        ringctl_opts c = {};
 
-        if (parse_common(argc, argv, &c, "ringctl list [--root DIR] [--json]") < 0)
+        if (ringctl_parse_opts(argc, argv, &c, "ringctl list [--root DIR] [--json]") < 0)
                 return RK_EXIT_USAGE;
-        if (!req || call(&c, "list", req, &rep) < 0)
+        if (!req || ringctl_roundtrip(&c, "list", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         (void) rk_dict_remove(rep, "ok");
         if (c.json) {
-                print_json_value(rep);
+                ringctl_print_json(rep);
                 return RK_EXIT_OK;
         }
         insts = rk_dict_get(rep, "instances");
@@ -162,9 +99,9 @@ int cmd_list(int argc, char **argv) {
 }
 
 int cmd_registry(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("registry"), *rep = NULL;
-        common c = {};
-        int i = parse_common(argc, argv, &c, "ringctl registry [-l] [--json] [--root DIR] [ID|PATH]");
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("registry"), *rep = NULL;
+        ringctl_opts c = {};
+        int i = ringctl_parse_opts(argc, argv, &c, "ringctl registry [-l] [--json] [--root DIR] [ID|PATH]");
 
         if (i < 0 || argc - i > 1)
                 return RK_EXIT_USAGE;
@@ -179,7 +116,7 @@ int cmd_registry(int argc, char **argv) {
                         rk_dict_set_string(req, "path", argv[i]);
         }
         rk_dict_set_bool(req, "properties", c.long_ || c.json);
-        if (call(&c, "registry", req, &rep) < 0)
+        if (ringctl_roundtrip(&c, "registry", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         return rk_registry_print_value(rk_dict_get(rep, "tree"),
                                        (c.long_ ? RK_REGISTRY_PRINT_PROPERTIES : 0) | (c.json ? RK_REGISTRY_PRINT_JSON : 0),
@@ -218,9 +155,9 @@ static int virt_add(int argc, char **argv) {
                 { "plist", required_argument, NULL, 'f' }, { "root", required_argument, NULL, 'r' },
                 { "json", no_argument, NULL, 'j' },        {},
         };
-        _cleanup_(rk_value_unrefp) rk_value *req = request("virt-add"), *props = NULL, *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("virt-add"), *props = NULL, *rep = NULL;
         const char *cls = NULL;
-        common c = { .timeout_ms = 10000 };
+        ringctl_opts c = { .timeout_ms = 10000 };
         uint64_t id = 0;
         int ch;
 
@@ -275,7 +212,7 @@ static int virt_add(int argc, char **argv) {
         }
         rk_dict_set_string(req, "class", cls);
         rk_dict_set(req, "properties", props);
-        if (call(&c, "virt add", req, &rep) < 0)
+        if (ringctl_roundtrip(&c, "virt add", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         rk_dict_get_u64(rep, "id", &id);
         if (c.json)
@@ -286,9 +223,9 @@ static int virt_add(int argc, char **argv) {
 }
 
 static int virt_remove(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("virt-remove"), *rep = NULL;
-        common c = {};
-        int i = parse_common(argc, argv, &c, "ringctl virt remove ID");
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("virt-remove"), *rep = NULL;
+        ringctl_opts c = {};
+        int i = ringctl_parse_opts(argc, argv, &c, "ringctl virt remove ID");
         char *end;
         uint64_t id;
 
@@ -299,23 +236,23 @@ static int virt_remove(int argc, char **argv) {
                 fprintf(stderr, "ringctl virt remove: '%s' is not a registry ID\n", argv[i]);
                 return RK_EXIT_USAGE;
         }
-        if (!req || rk_dict_set_integer(req, "id", id, false) < 0 || call(&c, "virt remove", req, &rep) < 0)
+        if (!req || rk_dict_set_integer(req, "id", id, false) < 0 || ringctl_roundtrip(&c, "virt remove", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         return RK_EXIT_OK;
 }
 
 static int virt_list(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("virt-list"), *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("virt-list"), *rep = NULL;
         const rk_value *devs;
-        common c = {};
+        ringctl_opts c = {};
 
-        if (parse_common(argc, argv, &c, "ringctl virt list [--json]") < 0)
+        if (ringctl_parse_opts(argc, argv, &c, "ringctl virt list [--json]") < 0)
                 return RK_EXIT_USAGE;
-        if (!req || call(&c, "virt list", req, &rep) < 0)
+        if (!req || ringctl_roundtrip(&c, "virt list", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         devs = rk_dict_get(rep, "devices");
         if (c.json) {
-                print_json_value((rk_value *) devs);
+                ringctl_print_json((rk_value *) devs);
                 return RK_EXIT_OK;
         }
         printf("%-14s %-24s %-16s %-6s %10s %10s\n", "ID", "CLASS", "NAME", "MODEL", "BYTES-IN", "BYTES-OUT");
@@ -348,9 +285,9 @@ int cmd_virt(int argc, char **argv) {
 }
 
 int cmd_debug(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("debug"), *rep = NULL;
-        common c = {};
-        int i = parse_common(argc, argv, &c, "ringctl debug BUNDLE-ID [--timeout SEC]");
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("debug"), *rep = NULL;
+        ringctl_opts c = {};
+        int i = ringctl_parse_opts(argc, argv, &c, "ringctl debug BUNDLE-ID [--timeout SEC]");
         uint64_t pid = 0;
 
         if (i < 0 || argc - i != 1)
@@ -360,7 +297,7 @@ int cmd_debug(int argc, char **argv) {
         if (!req || rk_dict_set_string(req, "bundle", argv[i]) < 0)
                 return RK_EXIT_FAIL;
         fprintf(stderr, "waiting for the next instance of %s...\n", argv[i]);
-        if (call(&c, "debug", req, &rep) < 0)
+        if (ringctl_roundtrip(&c, "debug", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         rk_dict_get_u64(rep, "pid", &pid);
         if (c.json)
@@ -373,14 +310,14 @@ int cmd_debug(int argc, char **argv) {
 }
 
 static int simple(int argc, char **argv, const char *command) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request(command), *rep = NULL;
-        common c = {};
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request(command), *rep = NULL;
+        ringctl_opts c = {};
         char usage[64];
 
         snprintf(usage, sizeof(usage), "ringctl %s [--root DIR]", command);
-        if (parse_common(argc, argv, &c, usage) < 0)
+        if (ringctl_parse_opts(argc, argv, &c, usage) < 0)
                 return RK_EXIT_USAGE;
-        if (!req || call(&c, command, req, &rep) < 0)
+        if (!req || ringctl_roundtrip(&c, command, req, &rep) < 0)
                 return RK_EXIT_FAIL;
         return RK_EXIT_OK;
 }
@@ -394,9 +331,9 @@ int cmd_shutdown(int argc, char **argv) {
 }
 
 int cmd_developer(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("developer"), *rep = NULL;
-        common c = {};
-        int i = parse_common(argc, argv, &c, "ringctl developer [on|off] [--root DIR] [--json]");
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("developer"), *rep = NULL;
+        ringctl_opts c = {};
+        int i = ringctl_parse_opts(argc, argv, &c, "ringctl developer [on|off] [--root DIR] [--json]");
 
         if (i < 0 || argc - i > 1)
                 return RK_EXIT_USAGE;
@@ -409,7 +346,7 @@ int cmd_developer(int argc, char **argv) {
                 }
                 rk_dict_set_bool(req, "on", streq(argv[i], "on"));
         }
-        if (call(&c, "developer", req, &rep) < 0)
+        if (ringctl_roundtrip(&c, "developer", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         if (c.json)
                 printf("{\"developer_mode\":%s}\n", rk_bool(rk_dict_get(rep, "developer_mode")) ? "true" : "false");

@@ -6,7 +6,6 @@
  *   ringctl safe-mode [show|clear]     the safe-mode flag a kext panic set; clear loads the kexts again
  *   ringctl kext-call SERVICE [SELECTOR [ARG]]   a kext driver's call method (by its service id)
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,62 +13,7 @@
 
 #include "client.h"
 #include "ringctl.h"
-#include "shared/json.h"
 #include "shared/macro.h"
-
-typedef struct opts {
-        const char *root;
-        bool json;
-        int optind;
-} opts;
-
-static int parse(int argc, char **argv, opts *o, const char *usage) {
-        static const struct option lo[] = {
-                { "root", required_argument, NULL, 'r' }, { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' }, {},
-        };
-        int ch;
-
-        optind = 0;
-        while ((ch = getopt_long(argc, argv, "+r:jh", lo, NULL)) >= 0) {
-                switch (ch) {
-                case 'r':
-                        o->root = optarg;
-                        break;
-                case 'j':
-                        o->json = true;
-                        break;
-                case 'h':
-                        printf("usage: %s\n", usage);
-                        exit(0);
-                default:
-                        fprintf(stderr, "usage: %s\n", usage);
-                        return -1;
-                }
-        }
-        o->optind = optind;
-        return 0;
-}
-
-static int roundtrip(const opts *o, const char *what, rk_value *req, rk_value **rep) {
-        int r = ringctl_call(o->root, req, 10000, rep);
-        if (r < 0)
-                return r;
-        return ringctl_check_reply(what, *rep);
-}
-
-static void print_json(rk_value *v) {
-        rk_json j;
-        rk_json_init(&j, stdout);
-        rk_json_value(&j, v);
-}
-
-static rk_value *request(const char *command) {
-        rk_value *m = NULL;
-        if (rk_value_new_dict(&m) < 0 || rk_dict_set_string(m, "command", command) < 0)
-                return rk_value_unref(m);
-        return m;
-}
 
 static void print_safe_mode(const rk_value *rep) {
         const char *why = rk_dict_get_string(rep, "kext_safe_mode_reason");
@@ -79,17 +23,17 @@ static void print_safe_mode(const rk_value *rep) {
 }
 
 int cmd_kexts(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("kexts"), *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("kexts"), *rep = NULL;
         const rk_value *arr;
-        opts o = {};
+        ringctl_opts o = {};
 
-        if (parse(argc, argv, &o, "ringctl kexts [--root DIR] [--json]") < 0)
+        if (ringctl_parse_opts(argc, argv, &o, "ringctl kexts [--root DIR] [--json]") < 0)
                 return RK_EXIT_USAGE;
-        if (!req || roundtrip(&o, "kexts", req, &rep) < 0)
+        if (!req || ringctl_roundtrip(&o, "kexts", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         (void) rk_dict_remove(rep, "ok");
         if (o.json) {
-                print_json(rep);
+                ringctl_print_json(rep);
                 return RK_EXIT_OK;
         }
         print_safe_mode(rep);
@@ -116,23 +60,24 @@ int cmd_kexts(int argc, char **argv) {
 }
 
 int cmd_safe_mode(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("safe-mode"), *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("safe-mode"), *rep = NULL;
         const char *action = "show";
-        opts o = {};
+        ringctl_opts o = {};
+        int i = ringctl_parse_opts(argc, argv, &o, "ringctl safe-mode [--root DIR] [--json] [show|clear]");
 
-        if (parse(argc, argv, &o, "ringctl safe-mode [--root DIR] [--json] [show|clear]") < 0)
+        if (i < 0)
                 return RK_EXIT_USAGE;
-        if (o.optind < argc)
-                action = argv[o.optind];
+        if (i < argc)
+                action = argv[i];
         if (!streq(action, "show") && !streq(action, "clear")) {
                 fprintf(stderr, "ringctl safe-mode: '%s' is not show or clear\n", action);
                 return RK_EXIT_USAGE;
         }
-        if (!req || rk_dict_set_string(req, "action", action) < 0 || roundtrip(&o, "safe-mode", req, &rep) < 0)
+        if (!req || rk_dict_set_string(req, "action", action) < 0 || ringctl_roundtrip(&o, "safe-mode", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         (void) rk_dict_remove(rep, "ok");
         if (o.json) {
-                print_json(rep);
+                ringctl_print_json(rep);
                 return RK_EXIT_OK;
         }
         if (rk_bool(rk_dict_get(rep, "kext_safe_mode")))
@@ -143,19 +88,20 @@ int cmd_safe_mode(int argc, char **argv) {
 }
 
 int cmd_kext_call(int argc, char **argv) {
-        _cleanup_(rk_value_unrefp) rk_value *req = request("kext-call"), *rep = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("kext-call"), *rep = NULL;
         uint64_t v[3] = { 0, 0, 0 }, res = 0;
-        opts o = {};
+        ringctl_opts o = {};
+        int i = ringctl_parse_opts(argc, argv, &o, "ringctl kext-call [--root DIR] [--json] SERVICE-ID [SELECTOR [ARG]]");
 
-        if (parse(argc, argv, &o, "ringctl kext-call [--root DIR] [--json] SERVICE-ID [SELECTOR [ARG]]") < 0)
+        if (i < 0)
                 return RK_EXIT_USAGE;
-        if (o.optind >= argc || argc - o.optind > 3) {
+        if (i >= argc || argc - i > 3) {
                 fprintf(stderr, "usage: ringctl kext-call SERVICE-ID [SELECTOR [ARG]]\n");
                 return RK_EXIT_USAGE;
         }
-        for (int k = o.optind; k < argc; k++) {
+        for (int k = i; k < argc; k++) {
                 char *e;
-                v[k - o.optind] = strtoull(argv[k], &e, 0);
+                v[k - i] = strtoull(argv[k], &e, 0);
                 if (!*argv[k] || *e) {
                         fprintf(stderr, "ringctl kext-call: '%s' is not a number\n", argv[k]);
                         return RK_EXIT_USAGE;
@@ -163,11 +109,11 @@ int cmd_kext_call(int argc, char **argv) {
         }
         if (!req || rk_dict_set_integer(req, "service", v[0], false) < 0 ||
             rk_dict_set_integer(req, "selector", v[1], false) < 0 || rk_dict_set_integer(req, "arg", v[2], false) < 0 ||
-            roundtrip(&o, "kext-call", req, &rep) < 0)
+            ringctl_roundtrip(&o, "kext-call", req, &rep) < 0)
                 return RK_EXIT_FAIL;
         (void) rk_dict_remove(rep, "ok");
         if (o.json) {
-                print_json(rep);
+                ringctl_print_json(rep);
                 return RK_EXIT_OK;
         }
         rk_dict_get_u64(rep, "result", &res);
