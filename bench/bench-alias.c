@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "match/alias.h"
 
 #define REPEAT 3
@@ -40,13 +41,6 @@ struct queries {
         struct query *v;
         size_t n, cap;
 };
-
-static double now(void) {
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
-}
 
 static uint64_t rnd(uint64_t *st) {
         *st ^= *st >> 12;
@@ -246,16 +240,16 @@ static void count_cb(const char *module, const char *pattern, void *userdata) {
 /* seconds for the queries [a, b), repeated `rounds` times */
 static double time_rk(const rk_alias_index *idx, const struct queries *q, size_t a, size_t b, unsigned rounds,
                       unsigned long *matches) {
-        double t0 = now();
+        double t0 = bench_now_s();
 
         for (unsigned r = 0; r < rounds; r++)
                 for (size_t i = a; i < b; i++)
                         rk_alias_index_lookup(idx, q->v[i].s, count_cb, matches);
-        return now() - t0;
+        return bench_now_s() - t0;
 }
 
 static double time_kmod(struct kmod_ctx *ctx, const struct queries *q, size_t a, size_t b, unsigned long *matches) {
-        double t0 = now();
+        double t0 = bench_now_s();
 
         for (size_t i = a; i < b; i++) {
                 struct kmod_list *list = NULL, *it;
@@ -264,7 +258,7 @@ static double time_kmod(struct kmod_ctx *ctx, const struct queries *q, size_t a,
                 kmod_list_foreach(it, list)(*matches)++;
                 kmod_module_unref_list(list);
         }
-        return now() - t0;
+        return bench_now_s() - t0;
 }
 
 static bool default_alias_file(char *out, size_t cap) {
@@ -307,9 +301,9 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        t = now();
+        t = bench_now_s();
         r = rk_alias_index_new_from_file(file, &idx, &line);
-        t = now() - t;
+        t = bench_now_s() - t;
         if (r < 0) {
                 fprintf(stderr, "bench-alias: %s: %s (line %u)\n", file, strerror(-r), line);
                 return 1;

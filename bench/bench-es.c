@@ -51,23 +51,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "ringkit/es.h"
 
 extern char **environ;
 
 static char dir[64], fs[96], target[128], openfile[128];
 static char self_dir[PATH_MAX];
-
-static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
 
 typedef struct fig {
         double p50, p99;
@@ -80,14 +70,14 @@ static void spawn_some(int k, double *v, int *n) {
         for (int i = 0; i < k; i++) {
                 pid_t pid;
                 int st;
-                double t0 = now_us();
+                double t0 = bench_now_us();
                 if (posix_spawn(&pid, target, NULL, NULL, argv, environ) != 0) {
                         fprintf(stderr, "bench-es: spawn %s: %m\n", target);
                         exit(1);
                 }
                 waitpid(pid, &st, 0);
                 if (v)
-                        v[(*n)++] = now_us() - t0;
+                        v[(*n)++] = bench_now_us() - t0;
                 if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
                         fprintf(stderr, "bench-es: %s failed (status 0x%x)\n", target, st);
                         exit(1);
@@ -98,16 +88,16 @@ static void spawn_some(int k, double *v, int *n) {
 /* k open()+close() of the file on the tmpfs, one thread: one AUTH_OPEN each when marked */
 static void open_some(int k, double *v, int *n) {
         for (int i = 0; i < k; i++) {
-                double t0 = now_us();
+                double t0 = bench_now_us();
                 int fd = open(openfile, O_RDONLY | O_CLOEXEC);
                 if (fd >= 0)
                         close(fd);
-                v[(*n)++] = now_us() - t0;
+                v[(*n)++] = bench_now_us() - t0;
         }
 }
 
 static fig figure(double *v, int n) {
-        qsort(v, n, sizeof(*v), cmp);
+        bench_sort(v, (size_t) n);
         return (fig){ v[n / 2], v[(size_t) ((n - 1) * 0.99)] };
 }
 
@@ -130,7 +120,7 @@ static void *opener(void *ud) {
 
 static double opens_per_sec(double secs) {
         pthread_t t[4];
-        double t0 = now_us();
+        double t0 = bench_now_us();
 
         atomic_store(&stop_opens, false);
         atomic_store(&n_opens, 0);
@@ -140,7 +130,7 @@ static double opens_per_sec(double secs) {
         atomic_store(&stop_opens, true);
         for (int k = 0; k < 4; k++)
                 pthread_join(t[k], NULL);
-        return atomic_load(&n_opens) / ((now_us() - t0) / 1e6);
+        return atomic_load(&n_opens) / ((bench_now_us() - t0) / 1e6);
 }
 
 /* ---- the raw in-process responder: the floor ---- */
@@ -241,19 +231,6 @@ static void client_cmd(char cmd) {
 
 /* ---- set-up ---- */
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-        char cmd[4096];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        int r = system(cmd);
-        if (r != 0)
-                fprintf(stderr, "bench-es: failed (%d): %s\n", r, cmd);
-        return r;
-}
-
 static bool wait_file(const char *p, int ms) {
         for (int k = 0; k < ms / 10; k++) {
                 if (access(p, F_OK) == 0)
@@ -277,17 +254,7 @@ static void cleanup(void) {
         if (fs[0])
                 umount2(fs, MNT_DETACH);
         if (dir[0])
-                run("rm -rf '%s'", dir);
-}
-
-static void write_file(const char *path, const char *text) {
-        FILE *f = fopen(path, "w");
-        if (!f) {
-                perror(path);
-                exit(1);
-        }
-        fputs(text, f);
-        fclose(f);
+                bench_run("rm -rf '%s'", dir);
 }
 
 static void make_bundle(const char *root) {
@@ -295,18 +262,18 @@ static void make_bundle(const char *root) {
 
         snprintf(app, sizeof(app), "%s/Applications/Bench.app", root);
         snprintf(ext, sizeof(ext), "%s/Contents/Library/SystemExtensions/org.ringkit.bench.es.systemextension", app);
-        if (run("mkdir -p '%s/Contents/MacOS' '%s/Contents/MacOS' && printf '#!/bin/sh\\n' >'%s/Contents/MacOS/Bench' && "
+        if (bench_run("mkdir -p '%s/Contents/MacOS' '%s/Contents/MacOS' && printf '#!/bin/sh\\n' >'%s/Contents/MacOS/Bench' && "
                 "chmod +x '%s/Contents/MacOS/Bench' && cp /proc/%d/exe '%s/Contents/MacOS/bench-es-client'",
                 app, ext, app, app, (int) getpid(), ext))
                 exit(1);
         snprintf(p, sizeof(p), "%s/Contents/Info.plist", app);
-        write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+        bench_write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
                       "<key>CFBundleIdentifier</key><string>org.ringkit.bench.app</string>"
                       "<key>CFBundleVersion</key><string>1.0</string>"
                       "<key>CFBundlePackageType</key><string>APPL</string>"
                       "<key>CFBundleExecutable</key><string>Bench</string></dict></plist>\n");
         snprintf(p, sizeof(p), "%s/Contents/Info.plist", ext);
-        write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+        bench_write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
                       "<key>CFBundleIdentifier</key><string>org.ringkit.bench.es</string>"
                       "<key>CFBundleVersion</key><string>1.0</string>"
                       "<key>CFBundleShortVersionString</key><string>1.0</string>"
@@ -351,8 +318,8 @@ int main(int argc, char **argv) {
         snprintf(sock, sizeof(sock), "%s/run/es.sock", root);
         snprintf(ready, sizeof(ready), "%s/client.ready", dir);
         atexit(cleanup);
-        if (run("mkdir -p '%s' '%s/Applications'", fs, root) || mount("bench-es", fs, "tmpfs", 0, "size=16m") < 0 ||
-            run("cp /bin/true '%s' && echo x >'%s'", target, openfile)) {
+        if (bench_run("mkdir -p '%s' '%s/Applications'", fs, root) || mount("bench-es", fs, "tmpfs", 0, "size=16m") < 0 ||
+            bench_run("cp /bin/true '%s' && echo x >'%s'", target, openfile)) {
                 fprintf(stderr, "bench-es: set-up failed: %m\n");
                 return 1;
         }
@@ -372,7 +339,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-es: ringd did not start (%s)\n", ringd);
                 return 1;
         }
-        if (run("'%s' --root '%s' developer on >/dev/null && '%s' --root '%s' activate '%s/Applications/Bench.app' "
+        if (bench_run("'%s' --root '%s' developer on >/dev/null && '%s' --root '%s' activate '%s/Applications/Bench.app' "
                 "org.ringkit.bench.es >/dev/null && '%s' --root '%s' approve org.ringkit.bench.es >/dev/null",
                 ringctl, root, ringctl, root, root, ringctl, root))
                 return 1;

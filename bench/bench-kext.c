@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "ipc/msg.h"
 #include "rings/kext-load.h"
 
@@ -40,12 +41,6 @@
 #endif
 
 extern char **environ;
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
 
 static int host_register(rk_kext *k, const rk_kext_class *cls) {
         return rk_kext_image_add_class((rk_kext_image *) k, cls);
@@ -73,16 +68,6 @@ static int sealed_memfd(const char *path) {
 }
 
 typedef int (*call_fn)(void *, uint64_t, uint64_t, uint64_t *);
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-        qsort(v, (size_t) n, sizeof(*v), cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 int main(int argc, char **argv) {
         const char *so = BENCH_KEXT_SO, *dexe = BENCH_DEXT_EXE;
@@ -162,14 +147,14 @@ int main(int argc, char **argv) {
         for (int k = 0; k < rounds; k++) {
                 uint64_t t0, res = 0;
 
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 for (uint64_t i = 0; i < n_local; i++) {
                         plain(state, 0, i, &res);
                         sink += res;
                 }
-                t_plain[k] = (double) (now_ns() - t0) / (double) n_local;
+                t_plain[k] = (double) (bench_now_ns() - t0) / (double) n_local;
 
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 for (uint64_t i = 0; i < n_local; i++) {
                         rk_kext_frame f;
                         call_fn c = (call_fn) rk_kpac_auth(&cls->call, "org.ringkit.bench", "call");
@@ -178,9 +163,9 @@ int main(int argc, char **argv) {
                         rk_kext_leave(&f);
                         sink += res;
                 }
-                t_kext[k] = (double) (now_ns() - t0) / (double) n_local;
+                t_kext[k] = (double) (bench_now_ns() - t0) / (double) n_local;
 
-                t0 = now_ns();
+                t0 = bench_now_ns();
                 for (uint64_t i = 0; i < n_ipc; i++) {
                         uint64_t req[2] = { 0, i }, rep[2];
                         rk_msg m = RK_MSG_INIT;
@@ -197,10 +182,10 @@ int main(int argc, char **argv) {
                         }
                         sink += rep[1];
                 }
-                t_ipc[k] = (double) (now_ns() - t0) / (double) n_ipc;
+                t_ipc[k] = (double) (bench_now_ns() - t0) / (double) n_ipc;
         }
         {
-                double p = median(t_plain, rounds), kx = median(t_kext, rounds), ipc = median(t_ipc, rounds);
+                double p = bench_median(t_plain, rounds), kx = bench_median(t_kext, rounds), ipc = bench_median(t_ipc, rounds);
                 printf("bench-kext: %d rounds; per call, median of round means (%llu local, %llu IPC calls a round)\n",
                        rounds, (unsigned long long) n_local, (unsigned long long) n_ipc);
                 printf("  plain indirect call (floor)        %9.1f ns\n", p);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "match/index.h"
 #include "shared/macro.h"
 
@@ -27,12 +28,6 @@ static uint32_t rnd(uint32_t n) {
         rng_state ^= rng_state >> 7;
         rng_state ^= rng_state << 17;
         return (uint32_t) (rng_state % n);
-}
-
-static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
 #define N_VENDORS 2000
@@ -139,11 +134,6 @@ static rk_value *make_provider(unsigned i) {
         return d;
 }
 
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
         unsigned n = argc > 1 ? (unsigned) atoi(argv[1]) : 100000;
         unsigned lookups = argc > 2 ? (unsigned) atoi(argv[2]) : 20000;
@@ -155,7 +145,7 @@ int main(int argc, char **argv) {
 
         if (rk_match_index_new(&idx) < 0)
                 return 1;
-        t0 = now_us();
+        t0 = bench_now_us();
         for (unsigned i = 0; i < n; i++) {
                 _cleanup_(rk_value_unrefp) rk_value *d = make_personality(i);
                 _cleanup_(rk_personality_unrefp) rk_personality *p = NULL;
@@ -166,7 +156,7 @@ int main(int argc, char **argv) {
                         return 1;
                 }
         }
-        build_ms = (now_us() - t0) / 1000;
+        build_ms = (bench_now_us() - t0) / 1000;
 
         provs = calloc(lookups, sizeof(*provs));
         lat = calloc(lookups, sizeof(*lat));
@@ -180,10 +170,10 @@ int main(int argc, char **argv) {
 
         for (unsigned i = 0; i < lookups; i++) {
                 rk_match_result r;
-                t0 = now_us();
+                t0 = bench_now_us();
                 if (rk_match_index_run(idx, rk_match_provider_get(provs[i]), NULL, 0, &r) < 0)
                         return 1;
-                lat[i] = now_us() - t0;
+                lat[i] = bench_now_us() - t0;
                 for (size_t c = 0; c < r.n_categories; c++)
                         candidates += r.categories[c].n;
                 evaluated += r.n_evaluated;
@@ -192,13 +182,13 @@ int main(int argc, char **argv) {
         /* baseline: evaluate every personality (what an unindexed catalogue does) */
         for (unsigned i = 0; i < scans; i++) {
                 rk_match_result r;
-                t0 = now_us();
+                t0 = bench_now_us();
                 if (rk_match_index_run(idx, rk_match_provider_get(provs[i]), NULL, RK_MATCH_EXPLAIN, &r) < 0)
                         return 1;
-                full_total += now_us() - t0;
+                full_total += bench_now_us() - t0;
                 rk_match_result_done(&r);
         }
-        qsort(lat, lookups, sizeof(*lat), cmp_double);
+        qsort(lat, lookups, sizeof(*lat), bench_cmp_double);
         double mean = 0;
         for (unsigned i = 0; i < lookups; i++)
                 mean += lat[i];

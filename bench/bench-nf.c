@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "netfilter/nfq.h"
 #include "ringkit/nf.h"
 
@@ -73,25 +74,6 @@ static int filter_main(void) {
         return 0;
 }
 
-static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-        char cmd[4096];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        int r = system(cmd);
-        if (r != 0)
-                fprintf(stderr, "bench-nf: failed (%d): %s\n", r, cmd);
-        return r;
-}
-
 static void cleanup(void) {
         stop_raw = true;
         if (ringd_pid > 0) {
@@ -100,19 +82,9 @@ static void cleanup(void) {
         }
         for (int k = 0; k <= N_COND; k++)
                 if (ns[k][0])
-                        run("ip netns del %s 2>/dev/null || true", ns[k]);
+                        bench_run("ip netns del %s 2>/dev/null || true", ns[k]);
         if (dir[0])
-                run("rm -rf '%s'", dir);
-}
-
-static void write_file(const char *path, const char *text) {
-        FILE *f = fopen(path, "w");
-        if (!f) {
-                perror(path);
-                exit(1);
-        }
-        fputs(text, f);
-        fclose(f);
+                bench_run("rm -rf '%s'", dir);
 }
 
 /* ---- the server in B ---- */
@@ -171,17 +143,12 @@ static double one_connect(int cond) {
         s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0)
                 return -1;
-        t0 = now_us();
+        t0 = bench_now_us();
         int r = connect(s, (struct sockaddr *) &a, sizeof(a));
-        t1 = now_us();
+        t1 = bench_now_us();
         setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)); /* reset: no TIME_WAIT piling up */
         close(s);
         return r < 0 ? -1 : t1 - t0;
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
 }
 
 typedef struct tput {
@@ -192,7 +159,7 @@ typedef struct tput {
 
 static void *tput_thread(void *ud) {
         tput *t = ud;
-        while (now_us() < t->until)
+        while (bench_now_us() < t->until)
                 if (one_connect(t->cond) >= 0)
                         t->n++;
         return NULL;
@@ -201,7 +168,7 @@ static void *tput_thread(void *ud) {
 static double flows_per_second(int cond) {
         tput t[4];
         pthread_t th[4];
-        double until = now_us() + 2e6;
+        double until = bench_now_us() + 2e6;
         long n = 0;
 
         for (int k = 0; k < 4; k++) {
@@ -221,11 +188,11 @@ static int make_namespaces(void) {
         char p[sizeof(ns) + 16];
 
         snprintf(ns[N_COND], sizeof(ns[N_COND]), "rkbnf-b-%d", (int) getpid());
-        if (run("ip netns add %s && ip -n %s link set lo up", ns[N_COND], ns[N_COND]))
+        if (bench_run("ip netns add %s && ip -n %s link set lo up", ns[N_COND], ns[N_COND]))
                 return -1;
         for (int k = 0; k < N_COND; k++) {
                 snprintf(ns[k], sizeof(ns[k]), "rkbnf-%d-%d", k, (int) getpid());
-                if (run("ip netns add %s && ip -n %s link set lo up && "
+                if (bench_run("ip netns add %s && ip -n %s link set lo up && "
                         "ip link add bnfa%d-%d netns %s type veth peer name bnfb%d-%d netns %s && "
                         "ip -n %s addr add 10.203.%d.1/24 dev bnfa%d-%d && ip -n %s link set bnfa%d-%d up && "
                         "ip -n %s addr add 10.203.%d.2/24 dev bnfb%d-%d && ip -n %s link set bnfb%d-%d up",
@@ -250,18 +217,18 @@ static int start_ringd(const char *self_dir) {
         snprintf(root, sizeof(root), "%s/root", dir);
         snprintf(app, sizeof(app), "%s/Applications/Bench.app", root);
         snprintf(ext, sizeof(ext), "%s/Contents/Library/SystemExtensions/org.ringkit.bench.nf.systemextension", app);
-        if (run("mkdir -p '%s/Contents/MacOS' '%s/Contents/MacOS' && printf '#!/bin/sh\\n' >'%s/Contents/MacOS/Bench' && "
+        if (bench_run("mkdir -p '%s/Contents/MacOS' '%s/Contents/MacOS' && printf '#!/bin/sh\\n' >'%s/Contents/MacOS/Bench' && "
                 "chmod +x '%s/Contents/MacOS/Bench' && cp /proc/%d/exe '%s/Contents/MacOS/bench-nf-filter'",
                 app, ext, app, app, (int) getpid(), ext))
                 return -1;
         snprintf(p, sizeof(p), "%s/Contents/Info.plist", app);
-        write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+        bench_write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
                       "<key>CFBundleIdentifier</key><string>org.ringkit.bench.app</string>"
                       "<key>CFBundleVersion</key><string>1.0</string>"
                       "<key>CFBundlePackageType</key><string>APPL</string>"
                       "<key>CFBundleExecutable</key><string>Bench</string></dict></plist>\n");
         snprintf(p, sizeof(p), "%s/Contents/Info.plist", ext);
-        write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+        bench_write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
                       "<key>CFBundleIdentifier</key><string>org.ringkit.bench.nf</string>"
                       "<key>CFBundleVersion</key><string>1.0</string>"
                       "<key>CFBundleShortVersionString</key><string>1.0</string>"
@@ -283,16 +250,16 @@ static int start_ringd(const char *self_dir) {
         }
         ringd_pid = pid;
         for (int k = 0; k < 100; k++) {
-                if (run("'%s' --root '%s' status >/dev/null 2>&1", ringctl, root) == 0)
+                if (bench_run("'%s' --root '%s' status >/dev/null 2>&1", ringctl, root) == 0)
                         break;
                 usleep(100000);
         }
-        if (run("'%s' --root '%s' developer on >/dev/null && '%s' --root '%s' activate '%s' org.ringkit.bench.nf >/dev/null && "
+        if (bench_run("'%s' --root '%s' developer on >/dev/null && '%s' --root '%s' activate '%s' org.ringkit.bench.nf >/dev/null && "
                 "'%s' --root '%s' approve org.ringkit.bench.nf >/dev/null",
                 ringctl, root, ringctl, root, app, ringctl, root))
                 return -1;
         for (int k = 0; k < 100; k++) {
-                if (run("'%s' --root '%s' status --json 2>/dev/null | grep -q '\"connected\":true'", ringctl, root) == 0)
+                if (bench_run("'%s' --root '%s' status --json 2>/dev/null | grep -q '\"connected\":true'", ringctl, root) == 0)
                         return 0;
                 usleep(100000);
         }
@@ -335,7 +302,7 @@ int main(int argc, char **argv) {
         }
         pthread_create(&srv, NULL, server, NULL);
         /* the floor: ringd's rules, pointing at our own queue */
-        if (run("ip netns exec %s iptables-restore -w 5 --noflush <<'E'\n*filter\n:BENCH-NF - [0:0]\n"
+        if (bench_run("ip netns exec %s iptables-restore -w 5 --noflush <<'E'\n*filter\n:BENCH-NF - [0:0]\n"
                 "-A BENCH-NF -m conntrack --ctstate NEW -j NFQUEUE --queue-num %d --queue-bypass\n"
                 "-I INPUT 1 -j BENCH-NF\n-I OUTPUT 1 -j BENCH-NF\n-I FORWARD 1 -j BENCH-NF\nCOMMIT\nE", ns[RAW], RAW_QUEUE))
                 return 1;
@@ -372,7 +339,7 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "bench-nf: no connect succeeded in condition %s\n", names[c]);
                         return 1;
                 }
-                qsort(v[c], (size_t) cnt[c], sizeof(double), cmp);
+                qsort(v[c], (size_t) cnt[c], sizeof(double), bench_cmp_double);
                 p50[c] = v[c][cnt[c] / 2];
                 p99[c] = v[c][(size_t) (cnt[c] * 0.99)];
         }

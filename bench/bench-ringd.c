@@ -35,28 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "ipc/msg.h"
 #include "ipc/proto.h"
 #include "shared/macro.h"
 #include "value/value.h"
 
 extern char **environ;
-
-static double now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p) {
-        qsort(v, n, sizeof(*v), cmp);
-        return v[(size_t) ((double) (n - 1) * p)];
-}
 
 static char builddir[PATH_MAX];
 
@@ -85,14 +70,14 @@ static double bare_spawn(void) {
         close(sv[1]);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, child, 3);
-        t0 = now_ms();
+        t0 = bench_now_ms();
         if (posix_spawn(&pid, exe, &fa, NULL, (char *[]){ exe, NULL }, environ) != 0) {
                 perror("posix_spawn");
                 exit(1);
         }
         if (read(sv[0], &c, 1) != 1)
                 exit(1);
-        t = now_ms() - t0;
+        t = bench_now_ms() - t0;
         (void) write(sv[0], &c, 1);
         waitpid(pid, NULL, 0);
         posix_spawn_file_actions_destroy(&fa);
@@ -231,7 +216,7 @@ static double wait_line(daemon_t *d, const char *event, int *pid) {
         for (;;) {
                 char *nl;
                 while ((nl = memchr(d->line, '\n', d->len))) {
-                        double t = now_ms();
+                        double t = bench_now_ms();
                         bool hit = strncmp(d->line, event, strlen(event)) == 0 && d->line[strlen(event)] == ' ';
                         if (hit && pid) {
                                 char *sp = memrchr(d->line, ' ', (size_t) (nl - d->line));
@@ -312,7 +297,7 @@ static void run_phase(daemon_t *d, unsigned n, phase *ph) {
 
         ph->dext_rss = ph->dext_pss = ph->dext_priv = -1;
         for (unsigned k = 0; k < n; k++) {
-                double t0 = now_ms();
+                double t0 = bench_now_ms();
                 uint64_t id = virt_add(d, "RKBenchDevice");
                 ph->appear[k] = wait_line(d, "start", &dext_pid) - t0;
                 if (k == n / 2) {
@@ -368,7 +353,7 @@ int main(int argc, char **argv) {
                 virt_add(&d, "RKUnmatchedDevice");
         ringd_rss = rss_kib(d.pid);
 
-        double b50 = pct(bare, n, 0.5), b99 = pct(bare, n, 0.99);
+        double b50 = bench_pct(bare, n, 0.5), b99 = bench_pct(bare, n, 0.99);
         printf("baseline posix_spawn + handshake of a no-op process: p50 %.3f ms, p99 %.3f ms\n", b50, b99);
         for (int w = 0; w < 3; w++) {
                 static const char *const names[] = {
@@ -377,8 +362,8 @@ int main(int argc, char **argv) {
                         "default (sandboxed, --spares 1: a warm spare per bundle)",
                 };
                 phase *ph = w == 0 ? &bare_cold : w == 1 ? &cold : &warm;
-                double a50 = pct(ph->appear, n, 0.5), a99 = pct(ph->appear, n, 0.99);
-                double r50 = pct(ph->restart, n, 0.5), r99 = pct(ph->restart, n, 0.99);
+                double a50 = bench_pct(ph->appear, n, 0.5), a99 = bench_pct(ph->appear, n, 0.99);
+                double r50 = bench_pct(ph->restart, n, 0.5), r99 = bench_pct(ph->restart, n, 0.99);
                 printf("%s:\n", names[w]);
                 printf("  device appearance -> dext start: p50 %.3f ms, p99 %.3f ms (%u devices); ratio to baseline p50 "
                        "%.2fx (target <= 3x and < 3 ms: %s)\n",
@@ -390,8 +375,8 @@ int main(int argc, char **argv) {
                        ph->dext_pss / 1024.0, ph->dext_priv / 1024.0);
         }
         printf("sandbox set-up per cold launch: p50 %.3f ms (sandboxed %.3f - unsandboxed %.3f)\n",
-               pct(cold.appear, n, 0.5) - pct(bare_cold.appear, n, 0.5), pct(cold.appear, n, 0.5),
-               pct(bare_cold.appear, n, 0.5));
+               bench_pct(cold.appear, n, 0.5) - bench_pct(bare_cold.appear, n, 0.5), bench_pct(cold.appear, n, 0.5),
+               bench_pct(bare_cold.appear, n, 0.5));
         printf("ringd RSS: %.1f MiB idle, %.1f MiB with 1,000 virtual devices (target < 16 MiB: %s)\n",
                ringd_rss0 / 1024.0, ringd_rss / 1024.0, ringd_rss < 16 * 1024 ? "met" : "NOT met");
         stop_daemon(&d);

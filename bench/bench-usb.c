@@ -34,17 +34,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "ringkit/usb.h"
 
 #define CMD_BYTES (1u << 20)
 #define URB_BYTES (128u * 1024)
 #define N_URBS (CMD_BYTES / URB_BYTES)
-
-static double now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static uint32_t get32le(const uint8_t *p) {
         return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
@@ -74,7 +69,7 @@ static int bench_kernel(const char *dev, unsigned mib) {
         }
         if (posix_memalign(&buf, 4096, CMD_BYTES) != 0)
                 return 1;
-        t0 = now();
+        t0 = bench_now_s();
         for (unsigned i = 0; i < mib; i++) {
                 ssize_t n = pread(fd, buf, CMD_BYTES, (off_t) i * CMD_BYTES);
                 if (n != (ssize_t) CMD_BYTES) {
@@ -86,7 +81,7 @@ static int bench_kernel(const char *dev, unsigned mib) {
                         return 1;
                 }
         }
-        result("kernel", (uint64_t) mib * CMD_BYTES, now() - t0);
+        result("kernel", (uint64_t) mib * CMD_BYTES, bench_now_s() - t0);
         free(buf);
         close(fd);
         return 0;
@@ -173,7 +168,7 @@ static int read_cmd(bot *b, uint8_t *buf, uint32_t lba, uint32_t bytes, bool asy
 /* mib MiB in READ(10) commands of cmd bytes (1 MiB: async allowed, 8 URBs) */
 static int bench_sdk_mode(bot *b, uint8_t *buf, unsigned mib, uint32_t cmd, bool async, const char *name) {
         uint64_t total = (uint64_t) mib * CMD_BYTES, off;
-        double t0 = now();
+        double t0 = bench_now_s();
         int r;
 
         for (off = 0; off < total; off += cmd) {
@@ -190,7 +185,7 @@ static int bench_sdk_mode(bot *b, uint8_t *buf, unsigned mib, uint32_t cmd, bool
                         return 1;
                 }
         }
-        result(name, total, now() - t0);
+        result(name, total, bench_now_s() - t0);
         return 0;
 }
 

@@ -51,6 +51,7 @@
 
 #include <ringkit/client.h>
 
+#include "bench.h"
 #include "../lib/ringkit/uc-wire.h" /* the spin budgets and futex helpers the call page uses */
 
 #ifdef HAVE_DBUS
@@ -73,17 +74,6 @@ static void pin_to(int cpu) {
         (void) sched_setaffinity(0, sizeof(set), &set);
 }
 
-static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
 typedef struct stats {
         double p50, p90, mean;
 } stats;
@@ -93,7 +83,7 @@ static stats summarize(double *v, size_t n) {
         double sum = 0;
         for (size_t k = 0; k < n; k++)
                 sum += v[k];
-        qsort(v, n, sizeof(*v), cmp);
+        qsort(v, n, sizeof(*v), bench_cmp_double);
         s.p50 = v[n / 2];
         s.p90 = v[(size_t) ((double) (n - 1) * 0.9)];
         s.mean = sum / (double) n;
@@ -126,11 +116,11 @@ static stats socketpair_pingpong(size_t n) {
         }
         close(sv[1]);
         for (size_t k = 0; k < n + 100; k++) {
-                double t0 = now_us();
+                double t0 = bench_now_us();
                 if (write(sv[0], buf, sizeof(buf)) != sizeof(buf) || read(sv[0], buf, sizeof(buf)) != sizeof(buf))
                         exit(1);
                 if (k >= 100)
-                        v[k - 100] = now_us() - t0;
+                        v[k - 100] = bench_now_us() - t0;
         }
         close(sv[0]);
         waitpid(pid, NULL, 0);
@@ -231,11 +221,11 @@ static stats shm_pingpong(size_t n) {
                 floor_server(p);
         }
         for (size_t k = 0; k < n + 100; k++) {
-                double t0 = now_us();
+                double t0 = bench_now_us();
                 if (floor_call(p, (uint32_t) k + 1, k, 2) != k + 2)
                         exit(1);
                 if (k >= 100)
-                        v[k - 100] = now_us() - t0;
+                        v[k - 100] = bench_now_us() - t0;
         }
         atomic_store(&p->req, UINT32_MAX);
         uc_futex_wake(&p->req);
@@ -349,7 +339,7 @@ static int dbus_bench(size_t n, stats *ret) {
                 dbus_uint64_t a = k, b = 2, sum = 0;
                 DBusMessage *m = dbus_message_new_method_call("org.ringkit.Bench", "/org/ringkit/Bench",
                                                               "org.ringkit.Bench", "Add"), *r;
-                double t0 = now_us();
+                double t0 = bench_now_us();
                 dbus_message_append_args(m, DBUS_TYPE_UINT64, &a, DBUS_TYPE_UINT64, &b, DBUS_TYPE_INVALID);
                 r = dbus_connection_send_with_reply_and_block(c, m, 5000, NULL);
                 dbus_message_unref(m);
@@ -361,7 +351,7 @@ static int dbus_bench(size_t n, stats *ret) {
                 }
                 dbus_message_unref(r);
                 if (k >= 50)
-                        v[k - 50] = now_us() - t0;
+                        v[k - 50] = bench_now_us() - t0;
         }
         *ret = summarize(v, n);
         rc = 0;
@@ -384,16 +374,6 @@ out:
 static char root[64], builddir[PATH_MAX];
 static pid_t ringd_pid;
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-        char cmd[2048];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        va_end(ap);
-        return system(cmd);
-}
-
 static void cleanup(void) {
         if (ringd_pid > 0) {
                 kill(ringd_pid, SIGTERM);
@@ -401,7 +381,7 @@ static void cleanup(void) {
                 ringd_pid = 0;
         }
         if (root[0])
-                run("rm -rf '%s'", root);
+                bench_run("rm -rf '%s'", root);
 }
 
 static int start_ringd(void) {
@@ -411,7 +391,7 @@ static int start_ringd(void) {
         strcpy(root, "/tmp/bench-uc-XXXXXX");
         if (!mkdtemp(root))
                 return -1;
-        if (run("mkdir -p '%s/extensions/UCSample.dext/Contents/MacOS' && cp '%s/uc-sample-dext' "
+        if (bench_run("mkdir -p '%s/extensions/UCSample.dext/Contents/MacOS' && cp '%s/uc-sample-dext' "
                 "'%s/extensions/UCSample.dext/Contents/MacOS/' && cp '%s/samples/userclient/Info.plist' "
                 "'%s/extensions/UCSample.dext/Contents/'",
                 root, builddir, root, RK_SOURCE_DIR, root) != 0) {
@@ -434,7 +414,7 @@ static int start_ringd(void) {
         snprintf(sock, sizeof(sock), "%s/run/ringd.sock", root);
         for (int k = 0; k < 500 && stat(sock, &st) < 0; k++)
                 usleep(10000);
-        if (run("'%s/ringctl' --root '%s' developer on >/dev/null && '%s/ringctl' --root '%s' virt add --class "
+        if (bench_run("'%s/ringctl' --root '%s' developer on >/dev/null && '%s/ringctl' --root '%s' virt add --class "
                 "RKUCSampleDevice --property IOName=bench0 >/dev/null",
                 builddir, root, builddir, root) != 0) {
                 fprintf(stderr, "bench-userclient: ringd did not come up (see %s)\n", logp);
@@ -452,13 +432,13 @@ static stats uc_round_trip(rk_connection *conn, size_t n) {
         for (size_t k = 0; k < n + 100; k++) {
                 uint64_t in[2] = { k, 2 }, out[1];
                 uint32_t n_out = 1;
-                double t0 = now_us();
+                double t0 = bench_now_us();
                 if (rk_connection_call_scalars(conn, 0, in, 2, out, &n_out) < 0 || out[0] != k + 2) {
                         fprintf(stderr, "bench-userclient: call failed\n");
                         exit(1);
                 }
                 if (k >= 100)
-                        v[k - 100] = now_us() - t0;
+                        v[k - 100] = bench_now_us() - t0;
         }
         s = summarize(v, n);
         free(v);
@@ -466,7 +446,7 @@ static stats uc_round_trip(rk_connection *conn, size_t n) {
 }
 
 static double calls_per_second(rk_connection *conn) {
-        double t0 = now_us(), t;
+        double t0 = bench_now_us(), t;
         uint64_t k = 0;
 
         do {
@@ -476,7 +456,7 @@ static double calls_per_second(rk_connection *conn) {
                         if (rk_connection_call_scalars(conn, 0, in, 2, out, &n_out) < 0)
                                 exit(1);
                 }
-                t = now_us() - t0;
+                t = bench_now_us() - t0;
         } while (t < 1e6);
         return (double) k / (t / 1e6);
 }
@@ -505,18 +485,18 @@ static void transfer(rk_connection *conn, size_t iters, double *ret_memcpy_us, d
          * tens of them) and measure its wake-up instead.
          */
         for (size_t k = 0; k < iters; k++) {
-                t0 = now_us();
+                t0 = bench_now_us();
                 memcpy(b, a, size);
                 __asm__ __volatile__("" : : "r"(b) : "memory");
-                vm[k] = now_us() - t0;
+                vm[k] = bench_now_us() - t0;
         }
         for (size_t k = 0; k < iters; k++) {
                 rk_call call = { .scalar_in = &mode, .scalar_in_count = 1, .scalar_out = out, .scalar_out_count = 1,
                                  .memory = mem, .memory_length = size };
-                t0 = now_us();
+                t0 = bench_now_us();
                 if (rk_connection_call(conn, 2, &call) < 0 || out[0] != size)
                         exit(1);
-                vd[k] = now_us() - t0;
+                vd[k] = bench_now_us() - t0;
         }
         /* the same transfers again, the driver timing its own copy: what the call adds is the rest */
         for (size_t k = 0; k < iters; k++) {
@@ -550,7 +530,7 @@ static double events_per_second(rk_connection *conn, uint64_t n, uint64_t *dropp
         size_t len;
         double t0;
 
-        t0 = now_us();
+        t0 = bench_now_us();
         if (rk_connection_call_scalars(conn, 4, args, 2, out, &n_out) < 0 ||
             rk_connection_get_queue(conn, (uint32_t) out[0], 5000, &q) < 0)
                 exit(1);
@@ -568,7 +548,7 @@ static double events_per_second(rk_connection *conn, uint64_t n, uint64_t *dropp
                 got++;
         }
         *dropped = rk_queue_get_dropped(q);
-        return (double) n / ((now_us() - t0) / 1e6);
+        return (double) n / ((bench_now_us() - t0) / 1e6);
 }
 
 int main(int argc, char **argv) {

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "catalogue/bundle.h"
 #include "trust/codedir.h"
 #include <openssl/evp.h>
@@ -34,12 +35,6 @@
 #include "rings/sandbox.h"
 #include "trust/sign.h"
 #include <unistd.h>
-
-static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
 
 static int verify_once(const char *b, const char *trust) {
         return rk_verify_bundle(b, trust, NULL, 0, NULL, NULL);
@@ -105,13 +100,13 @@ static int read_file(const char *exe, const char *unused) {
 }
 
 static void run(const char *label, int (*fn)(const char *, const char *), const char *a, const char *b, int rounds) {
-        double t0 = now_us();
+        double t0 = bench_now_us();
         int r = fn(a, b);
-        double first = now_us() - t0;
-        t0 = now_us();
+        double first = bench_now_us() - t0;
+        t0 = bench_now_us();
         for (int i = 1; i < rounds && r >= 0; i++)
                 r = fn(a, b);
-        double avg = rounds > 1 ? (now_us() - t0) / (rounds - 1) : first;
+        double avg = rounds > 1 ? (bench_now_us() - t0) / (rounds - 1) : first;
         if (r < 0)
                 printf("%-40s failed: %s\n", label, strerror(-r));
         else
