@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ipc/ctl-client.h"
 #include "ipc/msg.h"
 #include "ipc/proto.h"
 #include "ringkit/client.h"
@@ -114,28 +115,18 @@ struct rk_connection {
 /* ---- ringd ---- */
 
 RK_EXPORT int rk_client_new(const char *root, rk_client **ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_(freep) char *path = NULL;
         rk_client *c;
         int fd, r;
 
         if (!ret)
                 return -EINVAL;
-        if (!root)
-                root = getenv("RINGKIT_ROOT");
-        if (root && *root ? asprintf(&path, "%s/run/ringd.sock", root) < 0 : !(path = strdup("/run/ringkit/ringd.sock")))
+        path = rk_ctl_socket_path(root);
+        if (!path)
                 return -ENOMEM;
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        fd = rk_ctl_connect(path);
         if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
+                return fd;
         c = calloc(1, sizeof(*c));
         if (!c) {
                 close(fd);
@@ -175,20 +166,6 @@ RK_EXPORT const char *rk_client_last_error(rk_client *c) {
         return c && c->last_error ? c->last_error : "";
 }
 
-static int flush_wait(rk_channel *ch) {
-        int r = 0;
-
-        while (rk_channel_has_pending(ch)) {
-                struct pollfd p = { .fd = rk_channel_get_fd(ch), .events = POLLOUT };
-                if (poll(&p, 1, -1) < 0 && errno != EINTR)
-                        return -errno;
-                r = rk_channel_flush(ch);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 static void queue_event(rk_client *c, uint32_t watch, uint64_t id, bool appeared) {
         client_event *e = calloc(1, sizeof(*e));
 
@@ -221,7 +198,7 @@ static int request(rk_client *c, rk_value *req, int timeout_ms, rk_value **ret, 
         c->last_error = mfree(c->last_error);
         r = rk_channel_send_plist(c->ch, RK_CTL_REQUEST, peer, -EBADF, req);
         if (r >= 0)
-                r = flush_wait(c->ch);
+                r = rk_ctl_flush_wait(c->ch);
         if (r < 0)
                 return r == -EPIPE ? -ECONNRESET : r;
         for (;;) {
@@ -518,7 +495,7 @@ static int conn_send(rk_connection *conn, uint32_t type, uint32_t peer, int fd, 
                 return -EPIPE;
         r = rk_channel_send(conn->ch, type, peer, fd, p, n);
         if (r >= 0)
-                r = flush_wait(conn->ch);
+                r = rk_ctl_flush_wait(conn->ch);
         if (r == -EPIPE || r == -ECONNRESET)
                 conn->dead = true;
         return r;

@@ -6,7 +6,6 @@
 
 #include "value/value.h"
 
-char *ringctl_socket_path(const char *root);
 /* Send one request dictionary and wait for the reply (timeout_ms < 0: forever). Prints connection errors. */
 int ringctl_call(const char *root, rk_value *request, int timeout_ms, rk_value **ret);
 /* 0 when the reply says ok; otherwise prints its error and returns a negative errno. */
