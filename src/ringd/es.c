@@ -995,6 +995,7 @@ static void notif_one(es_state *es, const struct fanotify_event_metadata *md, ev
 static int on_notif(rk_source *s, int fd, uint32_t revents, void *ud) {
         es_state *es = ud;
         char buf[16384] __attribute__((aligned(8)));
+        char one[sizeof(buf)] __attribute__((aligned(8)));
         evbuf *b = malloc(sizeof(*b));
 
         if (!b)
@@ -1004,7 +1005,21 @@ static int on_notif(rk_source *s, int fd, uint32_t revents, void *ud) {
                 if (n <= 0)
                         break;
                 cn_drain(es);
-                for (struct fanotify_event_metadata *md = (void *) buf; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
+                /*
+                 * Events with file identifiers are padded to 4 bytes, not 8
+                 * (FANOTIFY_EVENT_ALIGN): one that starts off an 8-byte
+                 * boundary is copied before its u64 mask is read (found by
+                 * test-hostile under UBSan).
+                 */
+                for (size_t off = 0; (size_t) n - off >= FAN_EVENT_METADATA_LEN;) {
+                        struct fanotify_event_metadata *md = (void *) (buf + off);
+                        uint32_t len;
+                        memcpy(&len, buf + off + offsetof(struct fanotify_event_metadata, event_len), sizeof(len));
+                        if (len < FAN_EVENT_METADATA_LEN || len > (size_t) n - off)
+                                break;
+                        if (off & 7)
+                                md = memcpy(one, buf + off, len);
+                        off += len;
                         if (md->fd >= 0)
                                 close(md->fd);
                         if (md->mask & FAN_Q_OVERFLOW) {

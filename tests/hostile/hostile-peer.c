@@ -359,8 +359,13 @@ static int uc_main(const char *root) {
         uc_probe(c, id, "truncated-header", 0, junk, 7, -1, true);
         uc_probe(c, id, "call-short", UC_CALL, &call, 12, -1, false);
         uc_probe(c, id, "call-too-many-scalars", UC_CALL, &call, sizeof(call), -1, false);
-        call = (struct uc_call){ .n_scalar_in = 2, .struct_in_len = 100 };
-        uc_probe(c, id, "call-short-payload", UC_CALL, &call, sizeof(call) + 16, -1, false);
+        {
+                /* says 2 scalars and a 100-byte structure, carries 16 bytes after the header */
+                uint8_t b[sizeof(struct uc_call) + 16] = { 0 };
+                call = (struct uc_call){ .n_scalar_in = 2, .struct_in_len = 100 };
+                memcpy(b, &call, sizeof(call));
+                uc_probe(c, id, "call-short-payload", UC_CALL, b, sizeof(b), -1, false);
+        }
         uc_probe(c, id, "unknown-type", 77, junk, 32, -1, false);
         uc_probe(c, id, "app-sends-reply", UC_REPLY, junk, 32, -1, false);
         uc_probe(c, id, "memory-without-fd", UC_MEMORY, &sz, sizeof(sz), -1, false);
