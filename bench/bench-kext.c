@@ -32,6 +32,7 @@
 #include "bench.h"
 #include "ipc/msg.h"
 #include "rings/kext-load.h"
+#include "rings/sandbox.h"
 
 #ifndef BENCH_KEXT_SO
 #define BENCH_KEXT_SO "bench-kext-driver.so"
@@ -47,25 +48,6 @@ static int host_register(rk_kext *k, const rk_kext_class *cls) {
 }
 static const rk_kext_host host = { .abi_version = RK_KEXT_ABI_VERSION, .size = sizeof(rk_kext_host),
                                    .register_class = host_register };
-
-static int sealed_memfd(const char *path) {
-        int in = open(path, O_RDONLY | O_CLOEXEC), fd;
-        char buf[65536];
-        ssize_t n;
-
-        if (in < 0)
-                return -errno;
-        fd = memfd_create("kext", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        while (fd >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
-                if (write(fd, buf, (size_t) n) != n) {
-                        close(fd);
-                        fd = -EIO;
-                }
-        close(in);
-        if (fd >= 0)
-                (void) fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
-        return fd;
-}
 
 typedef int (*call_fn)(void *, uint64_t, uint64_t, uint64_t *);
 
@@ -103,7 +85,7 @@ int main(int argc, char **argv) {
         if (rk_kpac_init() < 0)
                 return 1;
         /* the kext, loaded as ringd loads one */
-        fd = sealed_memfd(so);
+        fd = rk_memfd_seal_file(so);
         if (fd < 0) {
                 fprintf(stderr, "bench-kext: %s: %s\n", so, strerror(-fd));
                 return 1;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "rings/kext-load.h"
+#include "rings/sandbox.h"
 #include "test.h"
 
 static int host_register(rk_kext *k, const rk_kext_class *cls) {
@@ -32,23 +33,6 @@ static const rk_kext_host host = {
         .register_class = host_register,
         .kext_log = host_klog,
 };
-
-static int file_memfd(const char *path) {
-        int in = open(path, O_RDONLY | O_CLOEXEC), fd;
-        char buf[65536];
-        ssize_t n;
-
-        if (in < 0)
-                return -errno;
-        fd = memfd_create("kext", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        while (fd >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
-                if (write(fd, buf, (size_t) n) != n)
-                        return -EIO;
-        close(in);
-        if (fd >= 0)
-                (void) fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
-        return fd;
-}
 
 static uint8_t *read_file(const char *path, size_t *len) {
         struct stat st;
@@ -225,7 +209,7 @@ TEST(sealing) {
 
         ASSERT(good);
         ASSERT(rk_kpac_init() == 0);
-        fd = file_memfd(good);
+        fd = rk_memfd_seal_file(good);
         ASSERT(fd >= 0);
         r = rk_kext_image_load(fd, "com.test.seal", false, &img, why, sizeof(why), &relaxed);
         if (r < 0)

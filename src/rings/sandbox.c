@@ -227,6 +227,24 @@ int rk_memfd_check_sealed(int fd) {
                        ? 0 : -EPERM;
 }
 
+int rk_memfd_seal_file(const char *path) {
+        _cleanup_(closep) int in = open(path, O_RDONLY | O_CLOEXEC), fd = -EBADF;
+        struct stat st;
+        int r;
+
+        if (in < 0 || fstat(in, &st) < 0)
+                return -errno;
+        fd = memfd_new(path);
+        if (fd < 0)
+                return fd;
+        r = copy_all(in, fd, st.st_size);
+        if (r < 0)
+                return r;
+        if (fcntl(fd, F_ADD_SEALS, RK_SEALS) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
 static int open_exec_file(const char *path, struct stat *st, rk_diag *d) {
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 

@@ -73,6 +73,13 @@ int rk_verified_exec_prepare_cached(rk_vexec_cache *cache, const char *path,
 
 /* Checks that `fd` carries the write, grow and shrink seals: 0 or -EPERM/-EBADF. */
 int rk_memfd_check_sealed(int fd);
+/*
+ * Copies `path` into a sealed memfd as rk_verified_exec_prepare() does, with
+ * no hash to check: for tests and benches that load an image they built
+ * themselves.  Returns the O_CLOEXEC memfd, or a negative errno (open's,
+ * memfd_create's, -EAGAIN when the file shrank while being copied).
+ */
+int rk_memfd_seal_file(const char *path);
 
 /* SHA-256 hex (64 chars) <-> bytes.  Returns 0 or -EINVAL. */
 int rk_sha256_from_hex(const char *hex, uint8_t ret[RK_SHA256_LEN]);

@@ -13,7 +13,6 @@
 #include "client.h"
 #include "registry/registry.h"
 #include "ringctl.h"
-#include "shared/json.h"
 #include "shared/macro.h"
 #include "value/plist.h"
 
