@@ -300,11 +300,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-es: needs root (fanotify, tmpfs)\n");
                 return 77;
         }
-        ssize_t l = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
-        if (l < 0)
+        if (bench_self_dir(self_dir, sizeof(self_dir)) < 0) /* build/bench */
                 return 1;
-        self_dir[l] = 0;
-        *strrchr(self_dir, '/') = 0; /* build/bench */
         snprintf(ringd, sizeof(ringd), "%s/../ringd", self_dir);
         snprintf(ringctl, sizeof(ringctl), "%s/../ringctl", self_dir);
 

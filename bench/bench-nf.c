@@ -286,11 +286,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-nf: needs root (network namespaces, iptables)\n");
                 return 77;
         }
-        ssize_t l = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
-        if (l < 0)
+        if (bench_self_dir(self_dir, sizeof(self_dir)) < 0)
                 return 1;
-        self_dir[l] = 0;
-        *strrchr(self_dir, '/') = 0;
         strcpy(dir, "/tmp/bench-nf.XXXXXX");
         if (!mkdtemp(dir))
                 return 1;

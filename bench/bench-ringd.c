@@ -46,13 +46,12 @@ extern char **environ;
 static char builddir[PATH_MAX];
 
 static void find_builddir(void) {
-        ssize_t n = readlink("/proc/self/exe", builddir, sizeof(builddir) - 1);
-        builddir[n > 0 ? n : 0] = 0;
-        for (int k = 0; k < 2; k++) {
-                char *s = strrchr(builddir, '/');
-                if (s)
-                        *s = 0;
-        }
+        char *s;
+
+        if (bench_self_dir(builddir, sizeof(builddir)) < 0)
+                builddir[0] = 0;
+        else if ((s = strrchr(builddir, '/')))
+                *s = 0;
 }
 
 /* ---- baseline ---- */

@@ -603,11 +603,8 @@ int main(int argc, char **argv) {
                 return rc;
         }
         pin_to(0);
-        ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (l <= 0)
+        if (bench_self_dir(self, sizeof(self)) < 0)
                 return 1;
-        self[l] = 0;
-        *strrchr(self, '/') = 0;
         snprintf(builddir, sizeof(builddir), "%s/..", self);
         atexit(cleanup);
         signal(SIGPIPE, SIG_IGN);

@@ -2,7 +2,7 @@
 /*
  * What every bench shares: a monotonic clock in the unit a bench prints,
  * sorting samples and reading percentiles off them, running a shell command,
- * writing a small file.  Header-only (static inline): each bench is one
+ * writing a small file, finding the build directory.  Header-only (static inline): each bench is one
  * executable built from its own .c file.
  */
 #pragma once
@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t bench_now_ns(void) {
         struct timespec ts;
@@ -72,4 +74,19 @@ static inline void bench_write_file(const char *path, const char *text) {
         }
         fputs(text, f);
         fclose(f);
+}
+
+/* The directory of this bench's executable (BUILD/bench) into OUT: 0, or -1. */
+static inline int bench_self_dir(char *out, size_t cap) {
+        ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+        char *slash;
+
+        if (n <= 0)
+                return -1;
+        out[n] = 0;
+        slash = strrchr(out, '/');
+        if (!slash)
+                return -1;
+        *slash = 0;
+        return 0;
 }
