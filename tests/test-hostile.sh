@@ -10,7 +10,8 @@
 #   control socket (run/ringd.sock): random bytes, a truncated header, a
 #     length past the datagram, a short payload, a payload that is no plist,
 #     a wrong message type, an fd passed where none is taken, 3000
-#     connections opened and dropped (some mid-datagram);
+#     connections opened and dropped (every third after a random datagram);
+#     a service watcher that never reads while 300 services come and go;
 #   run/es.sock: unadmitted peers sending garbage and 1000 connect/drops; an
 #     admitted client (tests/hostile/hostile-peer.c from the extension's store
 #     copy) sending requests with bad sizes, fields, kinds and types (each
@@ -187,6 +188,22 @@ log_has "control: dropping a client (uid 0) that sent a malformed request: not a
         fail ctl-reason-type "$(grep control: "$TMP/ringd.log" | tail -5)"
 if ctl flood 3000; then ok ctl-flood; else fail ctl-flood "$(cat "$TMP/out")"; fi
 alive ctl-flood
+
+# --- the control socket: a watcher that never reads while services come and go ---
+rm -f "$TMP/watch.ready"
+"$HOSTILE_PEER" watch-stall "$ROOT" RKHostileNothing "$TMP/watch.ready" >"$TMP/watch.out" 2>&1 &
+WATCH=$!
+PIDS+=("$WATCH")
+if wait_for 10 test -e "$TMP/watch.ready"; then ok ctl-watch-subscribed; else fail ctl-watch-subscribed "$(cat "$TMP/watch.out")"; fi
+churn_ok=1
+for k in $(seq 1 150); do
+        vid=$(ringctl virt add --class RKHostileNothing --property IOName=nothing$k) && ringctl virt remove "$vid" >/dev/null ||
+                { churn_ok=0; break; }
+done
+[ $churn_ok = 1 ] && ok ctl-watch-churn || fail ctl-watch-churn "virt add/remove failed at $k: $(tail -5 "$TMP/ringd.log")"
+alive ctl-watch
+kill "$WATCH"; wait "$WATCH" 2>/dev/null
+alive ctl-watch-gone
 
 # --- run/es.sock: peers that are not clients ---
 if "$PY" "$RK_TEST_SRCDIR/tests/hostile/ctl.py" "$ROOT/run/es.sock" es-garbage >"$TMP/out" 2>&1; then ok es-unadmitted-garbage; else

@@ -19,6 +19,9 @@
  *                                 the connection ("closed NAME"), then opens a
  *                                 fresh one and calls method 0 ("call ok N").
  *
+ *   hostile-peer watch-stall ROOT CLASS FLAG  watches services of CLASS on
+ *                                 ringd's control socket, touches FLAG and
+ *                                 never reads the events ringd pushes.
  *   hostile-peer nf               a network filter extension launched by ringd:
  *                                 broken verdicts and datagrams, then silence.
  *   hostile-peer                  (no arguments: ringd supervising it) waits.
@@ -253,6 +256,31 @@ static _Noreturn void nf_filter(void) {
                 pause();
 }
 
+/* ---- the control socket: a watcher that never reads ---- */
+
+static void on_service(rk_client *c, uint64_t id, bool appeared, void *ud) {
+        (void) c;
+        (void) id;
+        (void) appeared;
+        (void) ud;
+}
+
+/* Watches class CLASS on ringd's control socket, touches FLAG, never reads again. */
+static _Noreturn void watch_stall(const char *root, const char *cls, const char *flag) {
+        rk_client *c = NULL;
+        rk_matching *m = NULL;
+        int fd;
+
+        if (rk_client_new(root, &c) < 0 || rk_matching_new(&m) < 0 || rk_matching_set_class(m, cls) < 0 ||
+            rk_client_watch(c, m, on_service, NULL, NULL) < 0)
+                exit(2);
+        fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0)
+                close(fd);
+        for (;;)
+                pause();
+}
+
 /* ---- user clients (app side) ---- */
 
 static rk_connection *uc_open(rk_client *c, uint64_t id) {
@@ -398,10 +426,12 @@ int main(int argc, char **argv) {
                 return es_probe(argv[2]);
         if (argc == 4 && !strcmp(argv[1], "es-stall"))
                 es_stall(argv[2], argv[3]);
+        if (argc == 5 && !strcmp(argv[1], "watch-stall"))
+                watch_stall(argv[2], argv[3], argv[4]);
         if (argc == 2 && !strcmp(argv[1], "nf"))
                 nf_filter();
         if (argc == 3 && !strcmp(argv[1], "uc"))
                 return uc_main(argv[2]);
-        fprintf(stderr, "usage: hostile-peer es SOCKET | es-stall SOCKET FLAG | nf | uc ROOT\n");
+        fprintf(stderr, "usage: hostile-peer es SOCKET | es-stall SOCKET FLAG | watch-stall ROOT CLASS FLAG | nf | uc ROOT\n");
         return 2;
 }
