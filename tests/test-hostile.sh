@@ -28,89 +28,34 @@
 #     connections (or refuses the descriptor) and keeps serving a new one,
 #     without restarting.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
-PY=$(command -v /usr/bin/python3 || command -v python3)
+private_root
 : "${RINGD:?}" "${RINGKIT_SIGN:?}" "${RINGKIT_BUILTIN:?}" "${UC_SAMPLE_DEXT:?}" "${HOSTILE_PEER:?}"
-S=$RINGKIT_SIGN
-ROOT=$TMP/root
-APPS=$ROOT/Applications
-TRUST=$ROOT/etc/ringkit/trust
 FS=$TMP/fs
-mkdir -p "$APPS" "$TRUST" "$ROOT/extensions" "$FS"
+mkdir -p "$APPS" "$TRUST" "$EXT" "$FS"
 chmod 0755 "$TMP"
-PIDS=()
 NS=rkho-$$
 QUEUE=$((7300 + $$ % 1000))
-cleanup() {
-        for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-        [ -n "$RINGD_PID" ] && kill "$RINGD_PID" 2>/dev/null && wait "$RINGD_PID" 2>/dev/null
-        umount "$FS" 2>/dev/null
-        ip netns del "$NS" 2>/dev/null
-        rm -rf "$TMP"
-}
-trap cleanup EXIT
+at_exit umount "$FS"
+at_exit ip netns del "$NS"
 if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=16m,mode=755 rk-hostile-test "$FS"; then
         echo "needs root (a tmpfs for the endpoint security scope)"; exit 77
 fi
-quiet() { "$@" >"$TMP/setup.log" 2>&1 || { echo "setup failed: $*"; cat "$TMP/setup.log"; exit 1; }; }
 if ! command -v iptables-restore >/dev/null || ! command -v nsenter >/dev/null || ! ip netns add "$NS" 2>/dev/null; then
         echo "needs iptables, nsenter and network namespaces (scripts/deps.sh test)"; exit 77
 fi
 ip netns exec "$NS" ip link set lo up
 
 # --- a system extension entitled to endpoint security, whose executable is the hostile peer ---
-quiet $S ca create --out "$TMP/ca" --name "Test Root"
-cat >"$TMP/grants.plist" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><array><string>com.apple.developer.endpoint-security.client</string>
-<string>com.apple.developer.networking.networkextension</string></array></plist>
-P
-quiet $S cert create --ca "$TMP/ca" --team TEAMHO1234 --name "Hostile Dev" --out "$TMP/dev" \
-        --entitlements-allowed "$TMP/grants.plist"
-cp "$TMP/ca/ca.pem" "$TRUST/root.pem"
-cat >"$TMP/es.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.endpoint-security.client</key><true/></dict></plist>
-P
-cat >"$TMP/nf.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.networking.networkextension</key>
-<array><string>content-filter-provider</string></array></dict></plist>
-P
-cat >"$TMP/app.entitlements" <<'P'
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict><key>com.apple.developer.system-extension.install</key><true/></dict></plist>
-P
+signing_setup TEAMHO1234 "Hostile Dev" com.apple.developer.endpoint-security.client \
+        com.apple.developer.networking.networkextension
+write_entitlements "$TMP/es.entitlements" com.apple.developer.endpoint-security.client
+write_entitlements "$TMP/nf.entitlements" \
+        'com.apple.developer.networking.networkextension=<array><string>content-filter-provider</string></array>'
 # make_app NAME ID ENTITLEMENTS [INFO-XML]: an app carrying a system extension whose executable is hostile-peer
 make_app() {
-        local name=$1 id=$2 app=$APPS/$1.app
-        local ext=$app/Contents/Library/SystemExtensions/$id.systemextension
-        mkdir -p "$app/Contents/MacOS" "$ext/Contents/MacOS"
-        printf '#!/bin/sh\nexit 0\n' >"$app/Contents/MacOS/$name"
-        chmod +x "$app/Contents/MacOS/$name"
-        cat >"$app/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>com.test.app.$name</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>APPL</string>
-<key>CFBundleExecutable</key><string>$name</string>
-</dict></plist>
-PL
-        cp "$HOSTILE_PEER" "$ext/Contents/MacOS/hostile-peer"
-        cat >"$ext/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$id</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundleShortVersionString</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>SYSX</string>
-<key>CFBundleExecutable</key><string>hostile-peer</string>
-<key>NSSystemExtensionUsageDescription</key><string>hostile peer</string>
-$4
-</dict></plist>
-PL
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$3" "$ext"
-        quiet $S sign --key "$TMP/dev/developer.key" --cert "$TMP/dev/developer.pem" --entitlements "$TMP/app.entitlements" "$app"
+        make_app_with "$1" "$2" "$HOSTILE_PEER" hostile-peer "$3" \
+                "<key>NSSystemExtensionUsageDescription</key><string>hostile peer</string>
+$4"
 }
 ID=com.test.hostile.es
 NFID=com.test.hostile.nf
@@ -120,12 +65,11 @@ make_app HostileNf "$NFID" "$TMP/nf.entitlements" "<key>RKArguments</key><array>
 APP=$APPS/Hostile.app
 
 # --- the sample user-client driver ---
-B=$ROOT/extensions/UCSample.dext
+B=$EXT/UCSample.dext
 mkdir -p "$B/Contents/MacOS"
 cp "$RK_TEST_SRCDIR/samples/userclient/Info.plist" "$B/Contents/"
 cp "$UC_SAMPLE_DEXT" "$B/Contents/MacOS/uc-sample-dext"
 
-ringctl() { "$RINGCTL" --root "$ROOT" "$@"; }
 log_has() { grep -q -- "$1" "$TMP/ringd.log"; }
 # state: extensions and their states, supervised system extensions, running driver instances (with pids)
 state() {
@@ -148,10 +92,9 @@ alive() {
 }
 
 # nsenter execs ringd itself: $RINGD_PID is ringd's
-nsenter --net="/run/netns/$NS" -- "$RINGD" --root "$ROOT" --builtin "$RINGKIT_BUILTIN" --no-linux --es-scope "$FS" \
-        --nf-queue "$QUEUE" --sandbox-rw "$TMP" -v 2>>"$TMP/ringd.log" &
-RINGD_PID=$!
-if wait_for 20 test -S "$ROOT/run/es.sock" && wait_for 20 ringctl status; then ok ringd-starts; else
+RINGD_WRAP=(nsenter --net="/run/netns/$NS" --)
+if ringd_start --builtin "$RINGKIT_BUILTIN" --no-linux --es-scope "$FS" --nf-queue "$QUEUE" --sandbox-rw "$TMP" -v &&
+        wait_for 20 test -S "$ROOT/run/es.sock"; then ok ringd-starts; else
         fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
 quiet ringctl activate "$APP" "$ID"
 quiet ringctl approve "$ID"
@@ -239,7 +182,6 @@ for k in range(20000):
     open('$FS/f').close()
 "
 ok es-stall-events-sent
-status_json() { ringctl status --json >"$TMP/out" 2>&1; }
 status_json
 if "$PY" -c "
 import json,sys; j=json.load(open('$TMP/out'))
