@@ -138,6 +138,26 @@ RINGD_PID=
 kill -0 "$PID4" 2>/dev/null && fail shutdown-stops-sysext "pid $PID4 alive" || ok shutdown-stops-sysext
 grep -q "com.test.sx.guard (system extension 2.0): stopped" "$TMP/ringd.log" && ok stopped-gracefully ||
         fail stopped-gracefully "$(grep sx.guard "$TMP/ringd.log" | tail -5)"
+
+# --- ringd killed: no extension outlives its supervisor (--die-with-parent) ---
+# Sleeper ignores its connection to ringd: only the parent-death signal ends it
+rm -f "$OUT/guard.ready"
+if ringd_start --no-linux --es-scope "$FS" --sandbox-rw "$TMP" -v && wait_for 10 test -e "$OUT/guard.ready"; then
+        ok restarted-runs-sysext; else fail restarted-runs-sysext "$(tail -5 "$TMP/ringd.log")"; fi
+make_app Sleeper com.test.sx.sleeper 1.0 "$(command -v sleep)" 1000
+quiet ringctl activate "$APPS/Sleeper.app" com.test.sx.sleeper
+quiet ringctl approve com.test.sx.sleeper
+wait_for 10 sx_is com.test.sx.sleeper running && ok sleeper-runs || fail sleeper-runs "$(ringctl list)"
+PID5=$(sx_field com.test.sx.guard pid)
+PID6=$(sx_field com.test.sx.sleeper pid)
+kill -9 "$RINGD_PID"
+wait "$RINGD_PID" 2>/dev/null
+RINGD_PID=
+for p in "guard:$PID5" "sleeper:$PID6"; do
+        if [ -n "${p#*:}" ] && wait_for 10 gone "${p#*:}"; then ok "killed-ringd-takes-${p%%:*}"; else
+                fail "killed-ringd-takes-${p%%:*}" "pid '${p#*:}' alive after ringd's SIGKILL"; fi
+done
+
 # ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran
 expect_no_sanitizer_report sanitizers-clean
 finish

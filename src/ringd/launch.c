@@ -529,6 +529,7 @@ int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char 
             (r = argv_push(&p.argv, &n, "--keep-fd=%d", RK_DEXT_FD)) < 0 ||
             (r = argv_push(&p.argv, &n, "--data=%s", data)) < 0 ||
             (r = argv_push(&p.argv, &n, "--no-network")) < 0 ||
+            (r = argv_push(&p.argv, &n, "--die-with-parent")) < 0 ||
             (r = argv_push(&p.argv, &n, "--rlimit-nofile=%u", 1024u)) < 0)
                 goto fail;
         if (d->launch->seccomp_fd >= 0) {

@@ -6,7 +6,7 @@
  *           (--uid U --gid G | --user NAME) [--bundle DIR] [--data DIR]
  *           [--ro PATH]... [--rw PATH]... [--dev PATH]... [--no-network]
  *           [--rlimit-as BYTES] [--rlimit-nofile N] [--rlimit-nproc N]
- *           [--keep-fd N]... [--seccomp-fd N] -- ARGV0 [ARGS...]
+ *           [--keep-fd N]... [--seccomp-fd N] [--die-with-parent] -- ARGV0 [ARGS...]
  *
  * --seccomp-fd: a filter prebuilt by rk_sandbox_seccomp_export() (ringd
  * builds it once), loaded instead of compiled here.
@@ -31,10 +31,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +51,7 @@ typedef struct opts {
         const char *ro[MAX_LIST], *rw[MAX_LIST], *dev[MAX_LIST];
         int keep[MAX_LIST];
         size_t n_keep;
+        bool die_with_parent;
         char **argv;
 } opts;
 
@@ -94,7 +98,7 @@ static int parse_user(opts *o, const char *name) {
 }
 
 enum { O_EXEC_FD = 256, O_EXEC, O_SHA, O_UID, O_GID, O_USER, O_BUNDLE, O_DATA, O_RO, O_DEV,
-       O_NONET, O_AS, O_NOFILE, O_NPROC, O_KEEP, O_RW, O_SECCOMP_FD };
+       O_NONET, O_AS, O_NOFILE, O_NPROC, O_KEEP, O_RW, O_SECCOMP_FD, O_DIE_WITH_PARENT };
 
 static const struct option longopts[] = {
         { "exec-fd", 1, NULL, O_EXEC_FD }, { "exec", 1, NULL, O_EXEC }, { "sha256", 1, NULL, O_SHA },
@@ -103,7 +107,7 @@ static const struct option longopts[] = {
         { "dev", 1, NULL, O_DEV }, { "no-network", 0, NULL, O_NONET },
         { "rlimit-as", 1, NULL, O_AS }, { "rlimit-nofile", 1, NULL, O_NOFILE },
         { "rlimit-nproc", 1, NULL, O_NPROC }, { "keep-fd", 1, NULL, O_KEEP }, { "rw", 1, NULL, O_RW },
-        { "seccomp-fd", 1, NULL, O_SECCOMP_FD },
+        { "seccomp-fd", 1, NULL, O_SECCOMP_FD }, { "die-with-parent", 0, NULL, O_DIE_WITH_PARENT },
         { NULL, 0, NULL, 0 },
 };
 
@@ -133,6 +137,7 @@ static int parse_one(opts *o, int opt, const char *arg) {
         case O_RW: return add_list(o->rw, &o->c.n_rw, arg);
         case O_DEV: return add_list(o->dev, &o->c.n_dev, arg);
         case O_NONET: o->c.no_network = true; break;
+        case O_DIE_WITH_PARENT: o->die_with_parent = true; break;
         case O_AS: o->c.rlimit_as = (rlim_t) v; break;
         case O_NOFILE: o->c.rlimit_nofile = (rlim_t) v; break;
         case O_NPROC: o->c.rlimit_nproc = (rlim_t) v; break;
@@ -204,6 +209,8 @@ int main(int argc, char **argv) {
         opts o = { 0 };
         int r;
 
+        pid_t launcher = getppid();
+
         rk_diag_init(&d);
         r = parse(&o, argc, argv);
         if (r == 0) {
@@ -225,6 +232,16 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "ringkit-sandbox-exec: timing us: verify %.1f close_fds %.1f rlimits %.1f "
                                 "landlock %.1f drop %.1f seccomp %.1f\n", t_verify, timing.close_fds / 1e3,
                                 timing.rlimits / 1e3, timing.landlock / 1e3, timing.drop / 1e3, timing.seccomp / 1e3);
+                /*
+                 * --die-with-parent (ringd passes it): SIGKILL when the
+                 * launcher dies, so no extension outlives its supervisor.
+                 * Set here, after the uid drop (which clears it) and before
+                 * the exec (which keeps it); a launcher already gone by now
+                 * is caught by the parent check.
+                 */
+                if (r == 0 && o.die_with_parent &&
+                    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != launcher))
+                        r = die("die-with-parent", "%s", "the launcher is gone");
                 if (r == 0)
                         fexecve(o.c.exec_fd, o.argv, environ);
                 if (r == 0)
