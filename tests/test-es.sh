@@ -89,7 +89,7 @@ jcheck refused-counted "j['endpoint_security']['clients_refused'] == 3"
 cp /bin/true "$FS/forbidden"
 cp /bin/true "$FS/allowed"
 cp /bin/true "$FS/other"
-if client guard --subscribe AUTH_EXEC,NOTIFY_EXEC --deny "$FS/forbidden"; then ok client-admitted; else
+if client guard --subscribe AUTH_EXEC,NOTIFY_EXEC --deny "$FS/forbidden" --resubscribe; then ok client-admitted; else
         fail client-admitted "$(cat "$TMP/guard.err"; tail -5 "$TMP/ringd.log")"; fi
 status_json
 jcheck client-listed "[c['bundle'] for c in [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP]] == ['com.test.es.guard'] and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['team'] == 'TEAMES1234' and [c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP][0]['subscriptions'] == ['AUTH_EXEC', 'NOTIFY_EXEC']"

@@ -73,7 +73,8 @@ static inline int rk_es_wire_request_decode(uint32_t type, const uint8_t *data, 
                 if (len != sizeof(q->mask))
                         return -EBADMSG;
                 memcpy(&q->mask, data, sizeof(q->mask));
-                return q->mask & ~((UINT64_C(1) << RK_ES_EVENT_TYPE_LAST) - 1) ? -EINVAL : 0;
+                /* unknown event types may not be subscribed; unsubscribing any bits is fine (unsubscribe_all: all) */
+                return type == RK_ES_MSG_SUBSCRIBE && q->mask & ~((UINT64_C(1) << RK_ES_EVENT_TYPE_LAST) - 1) ? -EINVAL : 0;
         case RK_ES_MSG_MUTE:
         case RK_ES_MSG_UNMUTE:
                 return rk_es_wire_mute_decode(type, data, len, q);

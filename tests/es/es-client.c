@@ -12,6 +12,7 @@
  *   --crash-after N       abort() on the Nth AUTH event, unanswered
  *   --log FILE            one line per event: TYPE key=value ...
  *   --ready FILE          created once subscribed and muted
+ *   --resubscribe         subscribe, unsubscribe from everything, subscribe again (each must succeed)
  *
  * Exit: 0 when ringd closed the connection, 3 when refused (the reason on
  * stderr), 1 on other errors.
@@ -30,7 +31,7 @@
 static const char *deny[16];
 static int n_deny;
 static unsigned sleep_ms;
-static bool no_cache;
+static bool no_cache, resubscribe;
 static long crash_after = -1, n_auth;
 static FILE *log_file;
 
@@ -71,7 +72,7 @@ int main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "subscribe", required_argument, NULL, 's' }, { "deny", required_argument, NULL, 'd' },
                 { "sleep-ms", required_argument, NULL, 'S' },  { "deadline", required_argument, NULL, 'D' },
-                { "no-cache", no_argument, NULL, 'n' },        { "mute-pid", required_argument, NULL, 'p' },
+                { "no-cache", no_argument, NULL, 'n' },        { "resubscribe", no_argument, NULL, 'R' },        { "mute-pid", required_argument, NULL, 'p' },
                 { "mute-exe", required_argument, NULL, 'e' },  { "mute-exe-prefix", required_argument, NULL, 'E' },
                 { "mute-target", required_argument, NULL, 't' }, { "crash-after", required_argument, NULL, 'c' },
                 { "log", required_argument, NULL, 'l' },       { "ready", required_argument, NULL, 'r' },
@@ -110,6 +111,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'n':
                         no_cache = true;
+                        break;
+                case 'R':
+                        resubscribe = true;
                         break;
                 case 'p': case 'e': case 'E': case 't':
                         if (n_mutes < 16)
@@ -153,6 +157,10 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "es-client: mute %s: %s\n", mutes[k].v, strerror(-r));
                         return 1;
                 }
+        }
+        if (n_ev && resubscribe && ((r = rk_es_subscribe(c, ev, n_ev)) < 0 || (r = rk_es_unsubscribe_all(c)) < 0)) {
+                fprintf(stderr, "es-client: subscribe, then unsubscribe all: %s\n", strerror(-r));
+                return 1;
         }
         if (n_ev && (r = rk_es_subscribe(c, ev, n_ev)) < 0) {
                 fprintf(stderr, "es-client: subscribe: %s\n", strerror(-r));
