@@ -328,7 +328,12 @@ int main(int argc, char **argv) {
         if (pid == 0) {
                 int fd = open("/dev/null", O_WRONLY);
                 dup2(fd, 2);
-                execl(ringd, "ringd", "--root", root, "--no-linux", "--es-scope", fs, (char *) NULL);
+                /* BENCH_ES_SPIN=US: ringd's --es-spin (its default otherwise) */
+                const char *spin = getenv("BENCH_ES_SPIN");
+                if (spin)
+                        execl(ringd, "ringd", "--root", root, "--no-linux", "--es-scope", fs, "--es-spin", spin, (char *) NULL);
+                else
+                        execl(ringd, "ringd", "--root", root, "--no-linux", "--es-scope", fs, (char *) NULL);
                 _exit(127);
         }
         ringd_pid = pid;
