@@ -94,7 +94,7 @@ ringd *control_client_ringd(ctl_client *c) {
         return c->d;
 }
 
-static void reply_error(ctl_client *c, uint32_t peer, int error, const char *msg) {
+void control_reply_error(ctl_client *c, uint32_t peer, int error, const char *msg) {
         _cleanup_(rk_value_unrefp) rk_value *m = NULL;
 
         if (rk_value_new_dict(&m) < 0)
@@ -105,7 +105,7 @@ static void reply_error(ctl_client *c, uint32_t peer, int error, const char *msg
         reply(c, peer, m);
 }
 
-static rk_value *ok_reply(void) {
+rk_value *control_ok_reply(void) {
         rk_value *m = NULL;
         if (rk_value_new_dict(&m) < 0)
                 return NULL;
@@ -125,12 +125,12 @@ static int count_failed(ringd *d) {
 }
 
 static void cmd_status(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
         ringd *d = c->d;
         size_t n_inst = 0, n_vdev = 0;
 
         if (!m)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         for (instance *i = d->instances; i; i = i->next_all)
                 n_inst++;
         n_vdev = virtual_count(d);
@@ -179,15 +179,15 @@ static int instance_value(instance *i, rk_value **ret) {
 }
 
 static void cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *insts = NULL, *failed = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply(), *insts = NULL, *failed = NULL;
         ringd *d = c->d;
 
         if (!m || rk_value_new_array(&insts) < 0 || rk_value_new_array(&failed) < 0)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         for (instance *i = d->instances; i; i = i->next_all) {
                 _cleanup_(rk_value_unrefp) rk_value *e = NULL;
                 if (instance_value(i, &e) < 0 || rk_array_append(insts, e) < 0)
-                        return reply_error(c, peer, -ENOMEM, NULL);
+                        return control_reply_error(c, peer, -ENOMEM, NULL);
         }
         for (nub *x = d->nubs; x; x = x->next_all)
                 for (size_t k = 0; k < x->n_cats; k++) {
@@ -202,14 +202,14 @@ static void cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
                             rk_dict_set_integer(e, "restarts", cat->restarts, false) < 0 ||
                             (cat->failed && rk_dict_set_string(e, "failed", cat->failed) < 0) ||
                             rk_array_append(failed, e) < 0)
-                                return reply_error(c, peer, -ENOMEM, NULL);
+                                return control_reply_error(c, peer, -ENOMEM, NULL);
                 }
         (void) rk_dict_set(m, "instances", insts);
         (void) rk_dict_set(m, "categories", failed);
         {
                 _cleanup_(rk_value_unrefp) rk_value *exts = NULL;
                 if (activation_list(d, &exts) < 0)
-                        return reply_error(c, peer, -EIO, "cannot read the activation database");
+                        return control_reply_error(c, peer, -EIO, "cannot read the activation database");
                 (void) rk_dict_set(m, "extensions", exts);
         }
         {
@@ -221,68 +221,68 @@ static void cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
 }
 
 static void cmd_registry(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *tree = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply(), *tree = NULL;
         rk_service *from = NULL;
         const char *path = rk_dict_get_string(req, "path");
         uint64_t id;
         int r;
 
         if (!m)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         if (rk_dict_get_u64(req, "id", &id)) {
                 from = rk_registry_find(c->d->reg, id);
                 if (!from)
-                        return reply_error(c, peer, -ENOENT, "no service with that registry ID");
+                        return control_reply_error(c, peer, -ENOENT, "no service with that registry ID");
         } else if (path) {
                 r = rk_registry_find_path(c->d->reg, path, &from);
                 if (r < 0)
-                        return reply_error(c, peer, r, r == -ENOTUNIQ ? "two services share that name: use Name@id"
+                        return control_reply_error(c, peer, r, r == -ENOTUNIQ ? "two services share that name: use Name@id"
                                                                       : "no service at that path");
         }
         r = rk_registry_to_value(c->d->reg, from,
                                  rk_bool(rk_dict_get(req, "properties")) ? RK_REGISTRY_PRINT_PROPERTIES : 0, &tree);
         if (r < 0)
-                return reply_error(c, peer, r, NULL);
+                return control_reply_error(c, peer, r, NULL);
         (void) rk_dict_set(m, "tree", tree);
         reply(c, peer, m);
 }
 
 static void cmd_virt_add(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
         _cleanup_(freep) char *error = NULL;
         uint64_t id = 0;
         int r;
 
         if (!m)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         r = virtual_add(c->d, rk_dict_get_string(req, "class"), rk_dict_get(req, "properties"), &id, &error);
         if (r < 0)
-                return reply_error(c, peer, r, error);
+                return control_reply_error(c, peer, r, error);
         (void) rk_dict_set_integer(m, "id", id, false);
         reply(c, peer, m);
 }
 
 static void cmd_virt_remove(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
         _cleanup_(freep) char *error = NULL;
         uint64_t id = 0;
         int r;
 
         if (!m)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         if (!rk_dict_get_u64(req, "id", &id))
-                return reply_error(c, peer, -EINVAL, "virt-remove needs an id");
+                return control_reply_error(c, peer, -EINVAL, "virt-remove needs an id");
         r = virtual_remove(c->d, id, &error);
         if (r < 0)
-                return reply_error(c, peer, r, error);
+                return control_reply_error(c, peer, r, error);
         reply(c, peer, m);
 }
 
 static void cmd_virt_list(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *list = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply(), *list = NULL;
 
         if (!m || virtual_list(c->d, &list) < 0)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         (void) rk_dict_set(m, "devices", list);
         reply(c, peer, m);
 }
@@ -293,15 +293,15 @@ static void cmd_debug(ctl_client *c, uint32_t peer, rk_value *req) {
         char **x;
 
         if (!bundle || !*bundle)
-                return reply_error(c, peer, -EINVAL, "debug needs a bundle identifier");
+                return control_reply_error(c, peer, -EINVAL, "debug needs a bundle identifier");
         if (c->debug_peer)
-                return reply_error(c, peer, -EBUSY, "this connection already waits for an instance");
+                return control_reply_error(c, peer, -EBUSY, "this connection already waits for an instance");
         x = realloc(d->debug_next, (d->n_debug_next + 1) * sizeof(*x));
         if (!x)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         d->debug_next = x;
         if (!(x[d->n_debug_next] = strdup(bundle)) || !(c->debug_bundle = strdup(bundle)))
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         d->n_debug_next++;
         c->debug_peer = peer;
         log_notice(d, "the next instance of %s will start stopped, for a debugger", bundle);
@@ -315,7 +315,7 @@ void control_instance_spawned(ringd *d, instance *i) {
                 _cleanup_(rk_value_unrefp) rk_value *m = NULL;
                 if (!c->debug_peer || !streq(c->debug_bundle, i->bundle))
                         continue;
-                m = ok_reply();
+                m = control_ok_reply();
                 if (m) {
                         (void) rk_dict_set_integer(m, "pid", (uint64_t) i->pid, false);
                         (void) rk_dict_set_string(m, "instance", i->tag);
@@ -328,30 +328,30 @@ void control_instance_spawned(ringd *d, instance *i) {
 }
 
 static void cmd_rescan(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
         int r = catalogue_scan(c->d);
 
         if (r < 0)
-                return reply_error(c, peer, r, NULL);
+                return control_reply_error(c, peer, r, NULL);
         if (m)
                 reply(c, peer, m);
 }
 
 static void cmd_developer(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
         const rk_value *on = rk_dict_get(req, "on");
         int r;
 
         if (!m)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         if (!c->d->extdb)
-                return reply_error(c, peer, -EIO, "the activation database is unavailable (see ringd's log)");
+                return control_reply_error(c, peer, -EIO, "the activation database is unavailable (see ringd's log)");
         if (on) {
                 if (!rk_value_is(on, RK_TYPE_BOOL))
-                        return reply_error(c, peer, -EINVAL, "developer: 'on' must be a boolean");
+                        return control_reply_error(c, peer, -EINVAL, "developer: 'on' must be a boolean");
                 r = rk_extdb_set_developer_mode(c->d->extdb, rk_bool(on));
                 if (r < 0)
-                        return reply_error(c, peer, r, NULL);
+                        return control_reply_error(c, peer, r, NULL);
                 log_notice(c->d, "developer mode %s", rk_bool(on) ? "on: checks are relaxed, and each relaxation is logged"
                                                                   : "off");
                 if (rk_bool(on))
@@ -365,14 +365,14 @@ static void cmd_activation(ctl_client *c, uint32_t peer, rk_value *req) {
         _cleanup_(rk_value_unrefp) rk_value *m = activation_handle(c->d, rk_dict_get_string(req, "command"), req);
 
         if (!m)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         reply(c, peer, m);
 }
 
 void ringd_shutdown(ringd *d);
 
 static void cmd_shutdown(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
 
         if (m)
                 reply(c, peer, m);
@@ -427,13 +427,13 @@ static int dispatch(ctl_client *c, rk_msg *m) {
                         if (!c->admin && !user_command(cmd)) {
                                 log_notice(c->d, "control: uid %u may not run '%s' (administrative; root only)",
                                            (unsigned) c->uid, cmd);
-                                reply_error(c, m->peer, -EPERM, "administrative command: root only");
+                                control_reply_error(c, m->peer, -EPERM, "administrative command: root only");
                                 return 0;
                         }
                         commands[k].fn(c, m->peer, req);
                         return 0;
                 }
-        reply_error(c, m->peer, -EOPNOTSUPP, "unknown command");
+        control_reply_error(c, m->peer, -EOPNOTSUPP, "unknown command");
         return 0;
 }
 

@@ -33,7 +33,6 @@
  */
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -47,7 +46,6 @@
 #include "ringd/ringd.h"
 #include "shared/macro.h"
 
-extern char **environ;
 
 static void on_failure(instance *i, int error, const char *why);
 static void finish_stop(instance *i);
@@ -626,38 +624,11 @@ static void finish_stop(instance *i) {
 
 /* ---- spawning ---- */
 
-static int make_env(instance *i, const char *data_dir, char ***ret) {
-        size_t n = 0, k = 0;
-        char **env;
-
-        while (environ[n])
-                n++;
-        env = calloc(n + 5, sizeof(char *));
-        if (!env)
-                return -ENOMEM;
-        for (size_t j = 0; j < n; j++)
-                if (strncmp(environ[j], "RINGKIT_", 8) != 0)
-                        env[k++] = environ[j];
-        if (asprintf(&env[k++], "RINGKIT_FD=%d", RK_DEXT_FD) < 0 ||
-            asprintf(&env[k++], "RINGKIT_INSTANCE=%s", i->tag) < 0 ||
-            (i->debug && !(env[k++] = strdup("RINGKIT_WAIT_DEBUGGER=1"))) ||
-            (data_dir && asprintf(&env[k++], "RINGKIT_DATA_DIR=%s", data_dir) < 0)) {
-                free(env);
-                return -ENOMEM;
-        }
-        env[k] = NULL;
-        *ret = env;
-        return 0;
-}
-
 static int spawn_process(instance *i, int child_fd) {
-        _cleanup_(freep) char **env = NULL;
+        _cleanup_(launch_env_freep) char **env = NULL;
         _cleanup_(closep) int exec_fd = -EBADF;
         launch_plan plan = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, def;
-        size_t first_own = 0;
+        char fd_s[16];
         pid_t pid;
         int r;
 
@@ -671,40 +642,17 @@ static int spawn_process(instance *i, int child_fd) {
                 launch_plan_done(&plan);
                 return r;
         }
-        r = make_env(i, plan.data_dir, &env);
+        snprintf(fd_s, sizeof(fd_s), "%d", RK_DEXT_FD);
+        r = launch_env((const char *const[]){ "RINGKIT_FD", fd_s, "RINGKIT_INSTANCE", i->tag,
+                                              "RINGKIT_WAIT_DEBUGGER", i->debug ? "1" : NULL,
+                                              "RINGKIT_DATA_DIR", plan.data_dir, NULL },
+                       &env);
         if (r < 0) {
                 launch_plan_done(&plan);
                 return r;
         }
-        while (env[first_own] && strncmp(env[first_own], "RINGKIT_", 8) != 0)
-                first_own++;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        sigemptyset(&none);
-        sigfillset(&def);
-        posix_spawn_file_actions_adddup2(&fa, child_fd, RK_DEXT_FD);
-        if (plan.path)
-                posix_spawn_file_actions_adddup2(&fa, exec_fd, RK_DEXT_EXEC_FD);
-        if (plan.path && plan.seccomp_fd >= 0) /* launch.c keeps it at 10 or above */
-                posix_spawn_file_actions_adddup2(&fa, plan.seccomp_fd, RK_DEXT_SECCOMP_FD);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &def);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-        if (plan.path)
-                r = -posix_spawn(&pid, plan.path, &fa, &attr, plan.argv, env);
-        else {
-                /* --no-sandbox: run the verified memfd itself */
-                char path[64];
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", exec_fd);
-                r = -posix_spawn(&pid, path, &fa, &attr, plan.argv, env);
-        }
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
+        r = launch_spawn(&plan, exec_fd, (const int[][2]){ { child_fd, RK_DEXT_FD } }, 1, plan.argv, env, &pid);
         launch_plan_done(&plan);
-        for (size_t k = first_own; env[k]; k++)
-                free(env[k]);
         if (r < 0)
                 return r;
         i->pid = pid;

@@ -780,29 +780,12 @@ static int safe_mode_values(ringd *d, rk_value *m) {
         return r;
 }
 
-static rk_value *ok_reply(void) {
-        rk_value *m = NULL;
-        if (rk_value_new_dict(&m) < 0 || rk_dict_set_bool(m, "ok", true) < 0)
-                return rk_value_unref(m);
-        return m;
-}
-
-static void error_reply(ctl_client *c, uint32_t peer, int err, const char *msg) {
-        _cleanup_(rk_value_unrefp) rk_value *m = NULL;
-        if (rk_value_new_dict(&m) < 0)
-                return;
-        (void) rk_dict_set_bool(m, "ok", false);
-        (void) rk_dict_set_integer(m, "code", (uint64_t) (int64_t) err, true);
-        (void) rk_dict_set_string(m, "error", msg ? msg : strerror(-err));
-        control_reply_fd(c, peer, m, -EBADF);
-}
-
 void kext_cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
         ringd *d = control_client_ringd(c);
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *arr = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply(), *arr = NULL;
 
         if (!m || rk_value_new_array(&arr) < 0)
-                return error_reply(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         /* every kext bundle of the catalogue, loaded or not */
         for (size_t n = 0; n < d->n_bundles; n++) {
                 rk_bundle *b = d->bundles[n];
@@ -812,23 +795,23 @@ void kext_cmd_list(ctl_client *c, uint32_t peer, rk_value *req) {
                         continue;
                 k = kext_get(d, b);
                 if (!k || kext_value(k, &e) < 0 || rk_array_append(arr, e) < 0)
-                        return error_reply(c, peer, -ENOMEM, NULL);
+                        return control_reply_error(c, peer, -ENOMEM, NULL);
         }
         if (rk_dict_set(m, "kexts", arr) < 0 || safe_mode_values(d, m) < 0)
-                return error_reply(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         control_reply_fd(c, peer, m, -EBADF);
 }
 
 void kext_cmd_safe_mode(ctl_client *c, uint32_t peer, rk_value *req) {
         ringd *d = control_client_ringd(c);
         const char *action = rk_dict_get_string(req, "action");
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
 
         if (!m || !d->kext)
-                return error_reply(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         if (action && streq(action, "clear")) {
                 if (unlink(d->kext->flag_path) < 0 && errno != ENOENT)
-                        return error_reply(c, peer, -errno, "cannot remove the safe-mode flag");
+                        return control_reply_error(c, peer, -errno, "cannot remove the safe-mode flag");
                 if (d->kext->safe_mode) {
                         log_notice(d, "safe mode cleared by an administrator: loading kexts");
                         d->kext->safe_mode = false;
@@ -842,34 +825,34 @@ void kext_cmd_safe_mode(ctl_client *c, uint32_t peer, rk_value *req) {
                         nub_rematch_all(d);
                 }
         } else if (action && !streq(action, "show"))
-                return error_reply(c, peer, -EINVAL, "safe-mode: action must be 'clear' or 'show'");
+                return control_reply_error(c, peer, -EINVAL, "safe-mode: action must be 'clear' or 'show'");
         if (safe_mode_values(d, m) < 0)
-                return error_reply(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         control_reply_fd(c, peer, m, -EBADF);
 }
 
 /* kext-call {service, selector, arg}: a method of the in-process driver of a service (tests, ringctl) */
 void kext_cmd_call(ctl_client *c, uint32_t peer, rk_value *req) {
         ringd *d = control_client_ringd(c);
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply();
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply();
         uint64_t svc = 0, sel = 0, arg = 0, res = 0;
         instance *target = NULL;
         int r;
 
         if (!m)
-                return error_reply(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         if (!rk_dict_get_u64(req, "service", &svc))
-                return error_reply(c, peer, -EINVAL, "kext-call: 'service' (a registry id) is required");
+                return control_reply_error(c, peer, -EINVAL, "kext-call: 'service' (a registry id) is required");
         (void) rk_dict_get_u64(req, "selector", &sel);
         (void) rk_dict_get_u64(req, "arg", &arg);
         for (instance *i = d->instances; i; i = i->next_all)
                 if (i->kext && i->service && rk_service_get_id(i->service->svc) == svc)
                         target = i;
         if (!target)
-                return error_reply(c, peer, -ENOENT, "no kext driver with that service id");
+                return control_reply_error(c, peer, -ENOENT, "no kext driver with that service id");
         r = kext_instance_call(target, sel, arg, &res);
         if (r < 0)
-                return error_reply(c, peer, r, NULL);
+                return control_reply_error(c, peer, r, NULL);
         (void) rk_dict_set_integer(m, "result", res, false);
         control_reply_fd(c, peer, m, -EBADF);
 }

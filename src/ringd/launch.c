@@ -29,6 +29,8 @@
  * entitlements); nub.c asks before it tries a candidate.
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -378,6 +380,76 @@ void launch_done(ringd *d) {
                 close(ls->seccomp_fd);
         free(ls);
         d->launch = NULL;
+}
+
+int launch_spawn(const launch_plan *plan, int exec_fd, const int (*dups)[2], size_t n_dups, char **argv,
+                 char **env, pid_t *ret) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, def;
+        int r;
+
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        sigemptyset(&none);
+        sigfillset(&def);
+        for (size_t k = 0; k < n_dups; k++)
+                posix_spawn_file_actions_adddup2(&fa, dups[k][0], dups[k][1]);
+        if (plan->path)
+                posix_spawn_file_actions_adddup2(&fa, exec_fd, RK_DEXT_EXEC_FD);
+        if (plan->path && plan->seccomp_fd >= 0) /* kept at 10 or above: see launch_prepare() */
+                posix_spawn_file_actions_adddup2(&fa, plan->seccomp_fd, RK_DEXT_SECCOMP_FD);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &def);
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+        if (plan->path)
+                r = -posix_spawn(ret, plan->path, &fa, &attr, argv, env);
+        else {
+                /* --no-sandbox: run the verified memfd itself */
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", exec_fd);
+                r = -posix_spawn(ret, path, &fa, &attr, argv, env);
+        }
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        return r;
+}
+
+extern char **environ;
+
+void launch_env_free(char **env) {
+        if (env)
+                for (char **p = env; *p; p++)
+                        free(*p);
+        free(env);
+}
+
+int launch_env(const char *const *kv, char ***ret) {
+        size_t n = 0, x = 0, k = 0;
+        char **env;
+
+        while (environ[n])
+                n++;
+        while (kv && kv[2 * x])
+                x++;
+        env = calloc(n + x + 1, sizeof(char *));
+        if (!env)
+                return -ENOMEM;
+        for (size_t j = 0; j < n; j++)
+                if (strncmp(environ[j], "RINGKIT_", 8) != 0 && !(env[k++] = strdup(environ[j])))
+                        goto oom;
+        for (size_t j = 0; j < x; j++)
+                if (kv[2 * j + 1] && asprintf(&env[k++], "%s=%s", kv[2 * j], kv[2 * j + 1]) < 0) {
+                        env[k - 1] = NULL; /* asprintf leaves it undefined */
+                        goto oom;
+                }
+        *ret = env;
+        return 0;
+oom:
+        launch_env_free(env);
+        return -ENOMEM;
 }
 
 void launch_plan_done(launch_plan *p) {

@@ -271,6 +271,26 @@ int launch_init(ringd *d);
 void launch_done(ringd *d);
 int launch_prepare(ringd *d, const char *bundle_id, const char *exe, const char *tag, launch_plan *ret);
 void launch_plan_done(launch_plan *p);
+/*
+ * The environment of an extension process: ringd's own without its RINGKIT_*
+ * variables (those are the launcher's to set), then kv: NULL-terminated
+ * key, value pairs (a NULL value skips the pair).  Every string is the
+ * array's own: free with launch_env_free().  0 or -ENOMEM.
+ */
+int launch_env(const char *const *kv, char ***ret);
+void launch_env_free(char **env);
+/*
+ * Spawn a launch plan: the sandbox helper (plan->path) with the verified
+ * memfd exec_fd and the seccomp filter on their fixed numbers, or, without
+ * the sandbox, exec_fd itself; dups: n_dups {fd, target number} pairs for
+ * the process; stdin /dev/null, signals default and unblocked, its own
+ * process group.  0 with *ret the pid, or a negative errno.
+ */
+int launch_spawn(const launch_plan *plan, int exec_fd, const int (*dups)[2], size_t n_dups, char **argv,
+                 char **env, pid_t *ret);
+static inline void launch_env_freep(char ***env) {
+        launch_env_free(*env);
+}
 bool launch_allows_provider(ringd *d, const char *bundle_id, const rk_match_provider *prov, const char **why);
 /*
  * The bundle's signed entitlements from the launch trust record (verified
@@ -333,6 +353,10 @@ void userclient_changed(ringd *d);                     /* services may match dif
 void userclient_done(ringd *d);
 /* control.c, for userclient.c: reply (with an fd, or -EBADF), the client's SO_PEERCRED, its ringd */
 void control_reply_fd(ctl_client *c, uint32_t peer, rk_value *body, int fd);
+/* {ok: false, errno: -error, error: msg or strerror} to a control request */
+void control_reply_error(ctl_client *c, uint32_t peer, int error, const char *msg);
+/* a new {ok: true} dictionary to add to and send, or NULL */
+rk_value *control_ok_reply(void);
 void control_event(ctl_client *c, rk_value *body); /* RK_CTL_EVENT: a message the client did not ask for */
 int control_client_cred(ctl_client *c, struct ucred *ret);
 ringd *control_client_ringd(ctl_client *c);

@@ -46,7 +46,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +58,6 @@
 #include "shared/macro.h"
 #include "trust/entitlements.h"
 
-extern char **environ;
 
 #define SX_ES_FD 3
 #define SX_NF_FD 6
@@ -219,30 +217,6 @@ static int sx_config(sysext *x, const rk_bundle *b, bool *fail_closed, unsigned 
 
 static int on_exit_(rk_source *s, const siginfo_t *si, void *ud);
 
-static int make_env(sysext *x, const char *data_dir, char ***ret) {
-        size_t n = 0, k = 0;
-        char **env;
-
-        while (environ[n])
-                n++;
-        env = calloc(n + 5, sizeof(char *));
-        if (!env)
-                return -ENOMEM;
-        for (size_t j = 0; j < n; j++)
-                if (strncmp(environ[j], "RINGKIT_", 8) != 0)
-                        env[k++] = strdup(environ[j]);
-        if (asprintf(&env[k++], "RINGKIT_INSTANCE=%s", x->tag) < 0 ||
-            (data_dir && asprintf(&env[k++], "RINGKIT_DATA_DIR=%s", data_dir) < 0) ||
-            (x->es && asprintf(&env[k++], "RINGKIT_ES_FD=%d", SX_ES_FD) < 0) ||
-            (x->nf && asprintf(&env[k++], "RINGKIT_NF_FD=%d", SX_NF_FD) < 0)) {
-                env[k - 1] = NULL;
-                *ret = env;
-                return -ENOMEM;
-        }
-        *ret = env;
-        return 0;
-}
-
 static void strv_freep(char ***v) {
         if (*v)
                 for (char **p = *v; *p; p++)
@@ -303,10 +277,8 @@ static int sx_spawn(sysext *x) {
         ringd *d = x->d;
         launch_plan plan = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
         _cleanup_(strv_freep) char **env = NULL, **argv = NULL;
+        char es_s[16], nf_s[16];
         _cleanup_(closep) int exec_fd = -EBADF, es_p = -EBADF, es_c = -EBADF, nf_p = -EBADF, nf_c = -EBADF;
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, def;
         pid_t pid;
         int r, pidfd;
 
@@ -320,40 +292,28 @@ static int sx_spawn(sysext *x) {
                 r = pair(&es_p, &es_c);
         if (r >= 0 && x->nf)
                 r = pair(&nf_p, &nf_c);
-        if (r >= 0)
-                r = make_env(x, plan.data_dir, &env);
+        if (r >= 0) {
+                snprintf(es_s, sizeof(es_s), "%d", SX_ES_FD);
+                snprintf(nf_s, sizeof(nf_s), "%d", SX_NF_FD);
+                r = launch_env((const char *const[]){ "RINGKIT_INSTANCE", x->tag, "RINGKIT_DATA_DIR", plan.data_dir,
+                                                      "RINGKIT_ES_FD", x->es ? es_s : NULL,
+                                                      "RINGKIT_NF_FD", x->nf ? nf_s : NULL, NULL },
+                               &env);
+        }
         if (r >= 0)
                 r = make_argv(x, &plan, &argv);
         if (r < 0) {
                 launch_plan_done(&plan);
                 return r;
         }
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        sigemptyset(&none);
-        sigfillset(&def);
-        if (x->es)
-                posix_spawn_file_actions_adddup2(&fa, es_c, SX_ES_FD);
-        if (x->nf)
-                posix_spawn_file_actions_adddup2(&fa, nf_c, SX_NF_FD);
-        if (plan.path)
-                posix_spawn_file_actions_adddup2(&fa, exec_fd, RK_DEXT_EXEC_FD);
-        if (plan.path && plan.seccomp_fd >= 0)
-                posix_spawn_file_actions_adddup2(&fa, plan.seccomp_fd, RK_DEXT_SECCOMP_FD);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &def);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-        if (plan.path)
-                r = -posix_spawn(&pid, plan.path, &fa, &attr, argv, env);
-        else {
-                char path[64];
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", exec_fd);
-                r = -posix_spawn(&pid, path, &fa, &attr, argv, env);
+        {
+                int dups[2][2], n = 0;
+                if (x->es)
+                        dups[n][0] = es_c, dups[n++][1] = SX_ES_FD;
+                if (x->nf)
+                        dups[n][0] = nf_c, dups[n++][1] = SX_NF_FD;
+                r = launch_spawn(&plan, exec_fd, (const int(*)[2]) dups, (size_t) n, argv, env, &pid);
         }
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
         launch_plan_done(&plan);
         if (r < 0)
                 return r;

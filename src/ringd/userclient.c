@@ -100,26 +100,6 @@ static struct uc_broker *broker(ringd *d) {
         return d->uc;
 }
 
-static rk_value *ok_reply(void) {
-        rk_value *m = NULL;
-        if (rk_value_new_dict(&m) < 0)
-                return NULL;
-        if (rk_dict_set_bool(m, "ok", true) < 0)
-                return rk_value_unref(m);
-        return m;
-}
-
-static void reply_error(ctl_client *c, uint32_t peer, int error, const char *msg) {
-        _cleanup_(rk_value_unrefp) rk_value *m = NULL;
-
-        if (rk_value_new_dict(&m) < 0)
-                return;
-        (void) rk_dict_set_bool(m, "ok", false);
-        (void) rk_dict_set_integer(m, "errno", (uint64_t) (int64_t) -error, true);
-        (void) rk_dict_set_string(m, "error", msg ? msg : strerror(-error));
-        control_reply_fd(c, peer, m, -EBADF);
-}
-
 /* ---- matching ---- */
 
 static bool name_matches(const rk_value *want, const char *name) {
@@ -208,14 +188,14 @@ static const rk_value *request_match(rk_value *req) {
 }
 
 void userclient_cmd_find(ctl_client *c, uint32_t peer, rk_value *req) {
-        _cleanup_(rk_value_unrefp) rk_value *m = ok_reply(), *list = NULL;
+        _cleanup_(rk_value_unrefp) rk_value *m = control_ok_reply(), *list = NULL;
         const rk_value *match = request_match(req);
         int r;
 
         if (!match)
-                return reply_error(c, peer, -EINVAL, "uc-find needs a matching dictionary (match)");
+                return control_reply_error(c, peer, -EINVAL, "uc-find needs a matching dictionary (match)");
         if (!m || (r = find_all(control_client_ringd(c), match, &list)) < 0)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         (void) rk_dict_set(m, "services", list);
         control_reply_fd(c, peer, m, -EBADF);
 }
@@ -243,14 +223,14 @@ static bool waiter_check(ringd *d, uc_waiter *w, uint64_t now) {
         } else if (!nub_find(d, w->gone) && rk_value_new_array(&list) < 0)
                 list = NULL;
         if (list) {
-                if (!(m = ok_reply()))
+                if (!(m = control_ok_reply()))
                         return false;
                 (void) rk_dict_set(m, "services", list);
                 control_reply_fd(w->c, w->peer, m, -EBADF);
                 return true;
         }
         if (w->deadline && now >= w->deadline) {
-                reply_error(w->c, w->peer, -ETIMEDOUT, w->match ? "no matching service appeared in time"
+                control_reply_error(w->c, w->peer, -ETIMEDOUT, w->match ? "no matching service appeared in time"
                                                                 : "the service is still there");
                 return true;
         }
@@ -379,17 +359,17 @@ void userclient_cmd_wait(ctl_client *c, uint32_t peer, rk_value *req) {
         uc_waiter *w;
 
         if (!b)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         if (!match && !rk_dict_get_u64(req, "gone", &gone))
-                return reply_error(c, peer, -EINVAL, "uc-wait needs a matching dictionary (match) or gone: id");
+                return control_reply_error(c, peer, -EINVAL, "uc-wait needs a matching dictionary (match) or gone: id");
         if (b->n_waiters >= MAX_WAITERS)
-                return reply_error(c, peer, -EBUSY, "too many waiting clients");
+                return control_reply_error(c, peer, -EBUSY, "too many waiting clients");
         (void) rk_dict_get_u64(req, "timeout_ms", &timeout);
         if (timeout > UINT32_MAX)
                 timeout = UINT32_MAX;
         w = calloc(1, sizeof(*w));
         if (!w)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         *w = (uc_waiter){ .c = c, .peer = peer, .match = match ? rk_value_ref((rk_value *) match) : NULL,
                           .gone = gone, .deadline = timeout ? rk_now() + timeout * 1000 : 0 };
         if (waiter_check(d, w, rk_now())) {
@@ -400,7 +380,7 @@ void userclient_cmd_wait(ctl_client *c, uint32_t peer, rk_value *req) {
         if (!b->timer && rk_loop_add_time(d->loop, &b->timer, 0, on_deadline, d) < 0) {
                 rk_value_unref(w->match);
                 free(w);
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         }
         w->next = b->waiters;
         b->waiters = w;
@@ -431,33 +411,33 @@ void userclient_cmd_watch(ctl_client *c, uint32_t peer, rk_value *req) {
         int r;
 
         if (!b)
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         if (streq(rk_dict_get_string(req, "command") ?: "", "uc-unwatch")) {
                 if (!rk_dict_get_u64(req, "watch", &id))
-                        return reply_error(c, peer, -EINVAL, "uc-unwatch needs a watch");
+                        return control_reply_error(c, peer, -EINVAL, "uc-unwatch needs a watch");
                 for (w = b->watches; w; w = w->next)
                         if (w->c == c && w->id == id)
                                 break;
                 if (!w)
-                        return reply_error(c, peer, -ENOENT, "no such watch");
+                        return control_reply_error(c, peer, -ENOENT, "no such watch");
                 watch_free(b, w);
-                if (!(m = ok_reply()))
-                        return reply_error(c, peer, -ENOMEM, NULL);
+                if (!(m = control_ok_reply()))
+                        return control_reply_error(c, peer, -ENOMEM, NULL);
                 return control_reply_fd(c, peer, m, -EBADF);
         }
         if (!match)
-                return reply_error(c, peer, -EINVAL, "uc-watch needs a matching dictionary (match)");
+                return control_reply_error(c, peer, -EINVAL, "uc-watch needs a matching dictionary (match)");
         for (w = b->watches; w; w = w->next)
                 mine += w->c == c;
         if (b->n_watches >= MAX_WATCHES || mine >= MAX_WATCHES_PER_CLIENT)
-                return reply_error(c, peer, -EBUSY, "too many watches");
+                return control_reply_error(c, peer, -EBUSY, "too many watches");
         w = calloc(1, sizeof(*w));
-        if (!w || !(m = ok_reply()) || (r = find_all(d, match, &list)) < 0 ||
+        if (!w || !(m = control_ok_reply()) || (r = find_all(d, match, &list)) < 0 ||
             match_ids(d, match, &w->known, &w->n_known) < 0) {
                 if (w)
                         free(w->known);
                 free(w);
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         }
         w->c = c;
         w->id = ++b->next_watch ?: ++b->next_watch;
@@ -619,30 +599,30 @@ void userclient_cmd_open(ctl_client *c, uint32_t peer, rk_value *req) {
         int sv[2], r;
 
         if (!rk_dict_get_u64(req, "service", &id))
-                return reply_error(c, peer, -EINVAL, "uc-open needs a service (registry ID)");
+                return control_reply_error(c, peer, -EINVAL, "uc-open needs a service (registry ID)");
         (void) rk_dict_get_u64(req, "type", &type);
         if (type > UINT32_MAX)
-                return reply_error(c, peer, -EINVAL, "uc-open: type out of range");
+                return control_reply_error(c, peer, -EINVAL, "uc-open: type out of range");
         i = service_instance(d, id);
         if (!nub_find(d, id))
-                return reply_error(c, peer, -ENOENT, "no service with that registry ID");
+                return control_reply_error(c, peer, -ENOENT, "no service with that registry ID");
         if (!i)
-                return reply_error(c, peer, -ENODEV, "no driver runs that service");
+                return control_reply_error(c, peer, -ENODEV, "no driver runs that service");
         if (i->state != I_RUNNING || !i->ch)
-                return reply_error(c, peer, -EAGAIN, "the driver is not running (yet)");
+                return control_reply_error(c, peer, -EAGAIN, "the driver is not running (yet)");
         if (control_client_cred(c, &cred) < 0)
-                return reply_error(c, peer, -EIO, "cannot read the app's credentials");
+                return control_reply_error(c, peer, -EIO, "cannot read the app's credentials");
         identify_app(d, cred.pid, &app, &why);
         r = check_access(d, i, &app, &admitted_by, &why);
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "user client of %s refused: %s", i->bundle, why);
                 log_notice(d, "%s: pid %d (%s): %s", i->tag, (int) cred.pid, app.exe[0] ? app.exe : "?", msg);
                 app_id_done(&app);
-                return reply_error(c, peer, r, msg);
+                return control_reply_error(c, peer, r, msg);
         }
         if (rk_socketpair(sv) < 0) {
                 app_id_done(&app);
-                return reply_error(c, peer, -EMFILE, NULL);
+                return control_reply_error(c, peer, -EMFILE, NULL);
         }
         app_end = sv[0];
         dext_end = sv[1];
@@ -653,14 +633,14 @@ void userclient_cmd_open(ctl_client *c, uint32_t peer, rk_value *req) {
             (r = rk_dict_set_string(body, "app_bundle", app.info && app.info->identifier ? app.info->identifier : "")) < 0 ||
             (r = rk_dict_set_string(body, "admitted_by", admitted_by)) < 0) {
                 app_id_done(&app);
-                return reply_error(c, peer, r, NULL);
+                return control_reply_error(c, peer, r, NULL);
         }
         app_id_done(&app);
         r = instance_send(i, RK_DEXT_UC_OPEN, body, dext_end);
         if (r < 0)
-                return reply_error(c, peer, r, "could not reach the driver");
-        if (!(m = ok_reply()))
-                return reply_error(c, peer, -ENOMEM, NULL);
+                return control_reply_error(c, peer, r, "could not reach the driver");
+        if (!(m = control_ok_reply()))
+                return control_reply_error(c, peer, -ENOMEM, NULL);
         (void) rk_dict_set_string(m, "admitted_by", admitted_by);
         (void) rk_dict_set_string(m, "bundle", i->bundle);
         log_info(d, "%s: user client type %llu opened for pid %d (%s)", i->tag, (unsigned long long) type,
