@@ -182,6 +182,33 @@ TEST(io_pipe) {
         close(p[0]);
 }
 
+/* EPOLLEXCLUSIVE: accepted, delivered, and changeable (epoll refuses to MOD it: the loop deletes and adds) */
+TEST(io_exclusive) {
+        _cleanup_(rk_loop_unrefp) rk_loop *l = NULL;
+        _cleanup_(rk_source_unrefp) rk_source *r = NULL;
+        io_seen rs = {};
+        int p[2];
+
+        ASSERT(rk_loop_new(&l) == 0);
+        ASSERT(make_pipe(p) == 0);
+        ASSERT(rk_loop_add_io(l, &r, p[0], EPOLLIN | EPOLLEXCLUSIVE, on_io_seen, &rs) == 0);
+        CHECK(write(p[1], "x", 1) == 1);
+        CHECK_INTEQ(rk_loop_run(l, 1000 * MSEC), 1);
+        CHECK_INTEQ(rs.n, 1);
+        CHECK(rs.revents & EPOLLIN);
+        CHECK_INTEQ(rk_source_set_io_events(r, EPOLLIN), 0);
+        CHECK(write(p[1], "x", 1) == 1);
+        CHECK_INTEQ(rk_loop_run(l, 1000 * MSEC), 1);
+        CHECK_INTEQ(rs.n, 2);
+        CHECK_INTEQ(rk_source_set_io_events(r, EPOLLIN | EPOLLEXCLUSIVE), 0);
+        CHECK(write(p[1], "x", 1) == 1);
+        CHECK_INTEQ(rk_loop_run(l, 1000 * MSEC), 1);
+        CHECK_INTEQ(rs.n, 3);
+        r = rk_source_unref(r);
+        close(p[0]);
+        close(p[1]);
+}
+
 TEST(timers_order) {
         _cleanup_(rk_loop_unrefp) rk_loop *l = NULL;
         static const int offsets[] = { 50, 10, 30, 20, 40 };

@@ -57,6 +57,7 @@ struct rk_channel {
         qmsg *head, **tail;
         size_t n_queued, queued_bytes;
         uint8_t *rx;              /* RK_MSG_PAYLOAD_MAX bytes, allocated on first recv */
+        pid_t pid;                /* ours, for the header: read once, not per message */
 };
 
 /* ---- the send queue ---------------------------------------------------- */
@@ -185,7 +186,7 @@ int rk_channel_send(rk_channel *ch, uint32_t type, uint32_t peer, int fd, const 
                 .len = (uint32_t) len,
                 .flags = fd >= 0 ? RK_MSG_F_FD : 0,
                 .peer = peer,
-                .pid = (uint32_t) getpid(),
+                .pid = (uint32_t) ch->pid,
         };
         if (!ch->head) {
                 /* nothing queued: write straight from the caller's buffers */
@@ -427,6 +428,7 @@ int rk_channel_new(int fd, unsigned flags, rk_channel **ret) {
         ch->fd = fd;
         ch->flags = flags;
         ch->tail = &ch->head;
+        ch->pid = getpid();
         *ret = ch;
         return 0;
 }

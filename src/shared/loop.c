@@ -71,7 +71,7 @@
 
 #define HEAP_NONE SIZE_MAX
 #define MAX_EVENTS 64
-#define IO_EVENTS (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP)
+#define IO_EVENTS (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLERR | EPOLLHUP | EPOLLEXCLUSIVE)
 
 typedef enum kind { K_IO, K_TIME, K_SIGNAL, K_CHILD, K_DEFER, K_EXIT } kind;
 
@@ -668,7 +668,12 @@ int rk_source_set_io_events(rk_source *s, uint32_t events) {
         if (!s->loop)
                 return -ESTALE;
         if (s->enabled != RK_SOURCE_OFF && events != s->io.events) {
-                r = epoll_set(s->loop, EPOLL_CTL_MOD, s->io.fd, events, s);
+                /* EPOLLEXCLUSIVE cannot be modified, only added */
+                if ((events | s->io.events) & EPOLLEXCLUSIVE) {
+                        epoll_del(s->loop, s->io.fd);
+                        r = epoll_set(s->loop, EPOLL_CTL_ADD, s->io.fd, events, s);
+                } else
+                        r = epoll_set(s->loop, EPOLL_CTL_MOD, s->io.fd, events, s);
                 if (r < 0)
                         return r;
         }

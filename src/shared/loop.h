@@ -83,7 +83,9 @@ int rk_loop_get_fd(rk_loop *l);
 
 /*
  * io: `fd` is watched for `events` (EPOLLIN, EPOLLOUT, EPOLLPRI,
- * EPOLLRDHUP; EPOLLERR and EPOLLHUP are always reported).  The fd stays
+ * EPOLLRDHUP; EPOLLERR and EPOLLHUP are always reported; EPOLLEXCLUSIVE:
+ * of several exclusive waiters on the fd, a wake-up goes to one that is
+ * waiting, see epoll_ctl(2)).  The fd stays
  * the caller's: the loop never closes it; disable or unref the source
  * before closing it.  Level triggered (EPOLLET and EPOLLONESHOT are
  * refused).  -EINVAL, -EEXIST (another enabled source watches the same fd),
