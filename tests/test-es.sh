@@ -219,6 +219,48 @@ for round in 1 2; do
         logged opener "AUTH_OPEN pid=$PCPID .*exe=$SH_EXE target=$FS/pc-c-$round" && ok "process-cache-before-exec-$round" ||
                 fail "process-cache-before-exec-$round" "$(grep "pid=$PCPID " "$TMP/opener.log")"
 done
+# a fork is its parent's copy: known parent (it opened a file first), then a
+# parent ringd has not seen (its child's stub is filled from it)
+for f in k1 k2 s1 p1; do echo "$f" >"$FS/pc-$f"; done
+sh -c 'echo $$ >"$2"; read -r x <"$1-k1"; ( read -r y <"$1-k2" )' sh "$FS/pc" "$TMP/pc.pid" 2>/dev/null
+PCPID=$(cat "$TMP/pc.pid")
+if wait_for 5 logged opener "AUTH_OPEN pid=[0-9]* ppid=$PCPID uid=0 exe=$SH_EXE target=$FS/pc-k2"; then ok process-cache-fork-known-parent; else
+        fail process-cache-fork-known-parent "$(grep "pc-k" "$TMP/opener.log")"; fi
+logged opener "AUTH_OPEN pid=$PCPID ppid=$PCPID " && fail process-cache-fork-own-pid "$(grep "pc-k" "$TMP/opener.log")" ||
+        ok process-cache-fork-own-pid
+sh -c 'echo $$ >"$2"; ( read -r y <"$1-s1" )' sh "$FS/pc" "$TMP/pc.pid" 2>/dev/null
+PCPID=$(cat "$TMP/pc.pid")
+if wait_for 5 logged opener "AUTH_OPEN pid=[0-9]* ppid=$PCPID uid=0 exe=$SH_EXE target=$FS/pc-s1"; then ok process-cache-fork-unknown-parent; else
+        fail process-cache-fork-unknown-parent "$(grep "pc-s" "$TMP/opener.log")"; fi
+# a forked child that changes its uid, and one whose parent execs after the fork
+PY_EXE=$(readlink -f "$(command -v "$PY")")
+echo u >"$FS/pc-u1"
+echo x >"$FS/pc-x1"
+chmod 755 "$TMP"
+"$PY" -c "
+import os,sys,time
+open('$FS/pc-p1').close()  # ringd knows this process before it forks
+pid=os.fork()
+if pid == 0:
+    os.setuid(65534); open('$FS/pc-u1').close(); os._exit(0)
+os.waitpid(pid, 0)
+print(os.getpid(), pid)
+" >"$TMP/pc.pids" 2>&1
+read -r PYPID CHPID <"$TMP/pc.pids"
+if wait_for 5 logged opener "AUTH_OPEN pid=$CHPID ppid=$PYPID uid=65534 exe=$PY_EXE target=$FS/pc-u1"; then ok process-cache-fork-setuid; else
+        fail process-cache-fork-setuid "$(cat "$TMP/pc.pids"; grep "pc-u1" "$TMP/opener.log")"; fi
+"$PY" -c "
+import os,time
+pid=os.fork()
+if pid == 0:
+    time.sleep(0.5); open('$FS/pc-x1').close(); os._exit(0)
+print(os.getpid(), pid, flush=True)
+os.execv('/bin/sleep', ['sleep', '1'])
+" >"$TMP/pc.pids" 2>&1
+read -r PYPID CHPID <"$TMP/pc.pids"
+if wait_for 5 logged opener "AUTH_OPEN pid=$CHPID ppid=$PYPID uid=0 exe=$PY_EXE target=$FS/pc-x1"; then ok process-cache-parent-exec-after-fork; else
+        fail process-cache-parent-exec-after-fork "$(cat "$TMP/pc.pids"; grep "pc-x1" "$TMP/opener.log")"; fi
+chmod 700 "$TMP"
 status_json
 jcheck process-cache-used "j['endpoint_security']['process_cache_hits'] >= 2"
 stop_client opener

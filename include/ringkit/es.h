@@ -159,9 +159,12 @@ int rk_es_clear_cache(rk_es_client *c);
 
 /*
  * After delivering events, rk_es_client_dispatch() keeps reading for up to
- * usec microseconds more (0..1000; default 50) before it returns, so that
- * the next event of a burst is taken without a sleep and wake-up.  0: return
- * as soon as nothing is left.  -EINVAL.
+ * usec microseconds more (0..1000; default 0: return as soon as nothing is
+ * left), yielding the CPU between looks, so that the next event of a burst
+ * is taken without a sleep and wake-up.  Off by default: on the 2-CPU
+ * virtual machines measured (bench-es), a spinning client made the next
+ * exec slower, not faster -- the process ringd has just allowed is woken
+ * onto the client's CPU.  -EINVAL.
  */
 int rk_es_set_spin(rk_es_client *c, unsigned usec);
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -186,9 +187,7 @@ RK_EXPORT int rk_nf_filter_dispatch(rk_nf_filter *f) {
                         if (!end)
                                 end = t + f->spin_usec;
                         if (t < end) {
-#if defined(__x86_64__) || defined(__i386__)
-                                __builtin_ia32_pause();
-#endif
+                                sched_yield(); /* whoever was woken onto this CPU runs now, not after the spin */
                                 continue;
                         }
                 }

@@ -29,7 +29,10 @@
  * verified bytes) are allowed there at once; every other event is passed to
  * the loop through a non-blocking pipe (when the pipe is full, the event is
  * allowed and counted: ringd never waits).  Everything else runs in the
- * loop; the thread touches no other state.
+ * loop; the thread touches no other state.  The loop reads the group too,
+ * and both wait for it exclusively, the loop first (EPOLLEXCLUSIVE): the
+ * kernel wakes the thread only when the loop is not waiting, so an event
+ * costs one wake-up, not two.
  *
  * An AUTH event (struct pending), and who moves it:
  *
@@ -74,12 +77,14 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
 #include <sys/socket.h>
@@ -118,6 +123,7 @@
 
 typedef struct es_client es_client;
 typedef struct pending pending;
+typedef struct evbuf evbuf;
 
 typedef struct mute {
         uint32_t kind;
@@ -172,6 +178,7 @@ typedef struct proc_entry {     /* what /proc said of a process, valid until the
         uid_t uid;
         gid_t gid;
         bool have_ids;
+        bool stub;              /* only pid and ppid known: a fork of a parent not read yet, see proc_forked() */
         struct stat exe_st;     /* zero when unknown */
         char *exe;
 } proc_entry;
@@ -215,6 +222,7 @@ typedef struct es_state {
         bool thread_running;
         int pipe_fd[2];
         int stop_fd;
+        int thread_epoll;               /* the thread's: perm_fd (exclusive, after the loop's) and stop_fd */
         rk_source *pipe_src;
         rk_source *perm_src;            /* the loop reads the perm group too (below) */
         _Atomic uint64_t n_self_allowed, n_pipe_overflow;
@@ -230,6 +238,7 @@ typedef struct es_state {
         uint64_t next_id;
         rk_source *timer;
         uint64_t timer_at;              /* UINT64_MAX when not armed */
+        evbuf *ev;                      /* auth_begin()'s message, made once */
         cache_entry cache[CACHE_SLOTS];
         uint64_t cache_gen;
         sig_entry sigs[SIG_SLOTS];
@@ -333,11 +342,11 @@ static const sig_entry *sig_lookup(es_state *es, const char *path, const struct 
 
 /* ---- messages ---- */
 
-typedef struct evbuf {
+struct evbuf {
         rk_es_wire_event w;
         uint8_t data[RK_MSG_PAYLOAD_MAX];
         size_t len;
-} evbuf;
+};
 
 static void ev_init(evbuf *b, uint32_t type, pid_t pid) {
         memset(&b->w, 0, sizeof(b->w));
@@ -397,6 +406,87 @@ static void proc_exited(es_state *es, pid_t pid) {
                         proc_forget(es, es->procs[k].pid);
 }
 
+/* pid exec'd or changed ids: its entry is wrong now, and so are the stubs of its children (copies to be) */
+static void proc_changed(es_state *es, pid_t pid) {
+        proc_forget(es, pid);
+        for (unsigned k = 0; k < PROC_SLOTS; k++)
+                if (es->procs[k].pid && es->procs[k].stub && es->procs[k].ppid == pid)
+                        proc_forget(es, es->procs[k].pid);
+}
+
+static void proc_store(proc_entry *slot, proc_entry *e) {
+        free(slot->exe);
+        *slot = *e;
+        e->exe = NULL;
+}
+
+/*
+ * A new process is its parent's copy until it execs or changes ids (both
+ * reported, and forgotten above): same executable, same uid and gid.  So
+ * the fork of a known parent makes the child known at once, and the fork of
+ * a parent not known yet leaves a stub (pid, ppid) that the child's first
+ * event fills from the parent, read from /proc once and kept.  The
+ * AUTH_EXEC of a freshly spawned child -- the common case: fork or
+ * posix_spawn, then exec -- then reads nothing from /proc once its parent
+ * is known: /proc of a pid never seen costs tens of microseconds on a
+ * virtual machine, as much as the rest of ringd's share of the round trip.
+ */
+static void proc_forked(es_state *es, pid_t parent, pid_t child) {
+        const proc_entry *p = &es->procs[(unsigned) parent % PROC_SLOTS];
+        proc_entry *e = &es->procs[(unsigned) child % PROC_SLOTS], n;
+
+        if (parent <= 0 || child <= 0 || p == e)
+                return;
+        if (p->pid == parent && !p->stub) {
+                n = *p;
+                n.exe = p->exe ? strdup(p->exe) : NULL;
+                if (p->exe && !n.exe)
+                        return;
+        } else
+                n = (proc_entry){ .stub = true };
+        n.pid = child;
+        n.ppid = parent;
+        proc_store(e, &n);
+}
+
+/*
+ * What /proc says of pid; false when it is gone or was half-read.  The
+ * parent and the effective uid and gid come from /proc/PID/status: the owner
+ * of /proc/PID is root for a process that changed its ids (it is no longer
+ * dumpable), whatever uid it runs as.
+ */
+static bool proc_read(pid_t pid, proc_entry *out) {
+        char p[64], exe[PATH_MAX], buf[4096];
+        ssize_t n;
+        int fd;
+
+        *out = (proc_entry){ .pid = pid };
+        snprintf(p, sizeof(p), "/proc/%d/status", (int) pid);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (n > 0) {
+                        buf[n] = 0;
+                        const char *pp = strstr(buf, "\nPPid:"), *u = strstr(buf, "\nUid:"), *g = strstr(buf, "\nGid:");
+                        unsigned ru, eu, rg, eg;
+                        if (pp)
+                                out->ppid = (pid_t) strtol(pp + 6, NULL, 10);
+                        out->have_ids = u && g && sscanf(u + 5, "%u %u", &ru, &eu) == 2 && sscanf(g + 5, "%u %u", &rg, &eg) == 2;
+                        if (out->have_ids) {
+                                out->uid = eu;
+                                out->gid = eg;
+                        }
+                }
+        }
+        snprintf(p, sizeof(p), "/proc/%d/exe", (int) pid);
+        if (read_link(p, exe, sizeof(exe)) == 0 && exe[0])
+                out->exe = strdup(exe);
+        if (stat(p, &out->exe_st) < 0)
+                memset(&out->exe_st, 0, sizeof(out->exe_st));
+        return out->ppid && out->have_ids && out->exe;
+}
+
 static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud);
 
 static void cn_drain(es_state *es) {
@@ -404,44 +494,65 @@ static void cn_drain(es_state *es) {
                 (void) on_cn(NULL, es->cn_fd, EPOLLIN, es);
 }
 
-/* Process info and its signing: pid, ppid (0: read it), uid/gid, executable. */
-static void ev_process(es_state *es, evbuf *b, pid_t pid, pid_t ppid, char *exe, size_t exe_len, struct stat *exe_st) {
-        char p[64];
-        struct stat st;
-        proc_entry *e = es->cn_fd >= 0 && pid > 0 ? &es->procs[(unsigned) pid % PROC_SLOTS] : NULL;
+/* Fill a stub from its parent (read and kept when not known); false: read the child itself. */
+static bool proc_from_parent(es_state *es, proc_entry *e) {
+        pid_t parent = e->ppid, child = e->pid;
+        proc_entry *p = &es->procs[(unsigned) parent % PROC_SLOTS], n;
+
+        if (p == e)
+                return false;
+        if (p->pid != parent || p->stub) {
+                if (!proc_read(parent, &n)) {
+                        free(n.exe);
+                        return false;
+                }
+                es->n_proc_misses++;
+                proc_store(p, &n);
+                /* the parent may have exec'd or changed ids while we read: proc_changed() then drops it and this stub */
+                cn_drain(es);
+                if (p->pid != parent || e->pid != child || !e->stub)
+                        return false;
+        }
+        n = *p;
+        n.exe = p->exe ? strdup(p->exe) : NULL;
+        if (p->exe && !n.exe)
+                return false;
+        n.pid = child;
+        n.ppid = parent;
+        proc_store(e, &n);
+        return true;
+}
+
+/* Process info: pid, ppid, uid/gid, executable (from the cache, else /proc). */
+static void ev_process(es_state *es, evbuf *b, pid_t pid, char *exe, size_t exe_len, struct stat *exe_st) {
+        proc_entry *e = es->cn_fd >= 0 && pid > 0 ? &es->procs[(unsigned) pid % PROC_SLOTS] : NULL, n;
+        const proc_entry *src;
 
         b->w.pid = pid;
+        if (e && e->pid == pid && e->stub && !proc_from_parent(es, e) && e->pid == pid)
+                proc_forget(es, pid);
         if (e && e->pid == pid) {
                 es->n_proc_hits++;
-                b->w.ppid = e->ppid;
-                if (e->have_ids) {
-                        b->w.uid = e->uid;
-                        b->w.gid = e->gid;
-                }
-                snprintf(exe, exe_len, "%s", e->exe ? e->exe : "");
-                if (exe_st)
-                        *exe_st = e->exe_st;
-                return;
+                src = e;
+        } else {
+                bool whole = proc_read(pid, &n);
+                if (e && whole) {
+                        es->n_proc_misses++;
+                        proc_store(e, &n);
+                        src = e;
+                } else
+                        src = &n;
         }
-        b->w.ppid = ppid ? ppid : read_ppid(pid);
-        snprintf(p, sizeof(p), "/proc/%d", (int) pid);
-        bool have_ids = stat(p, &st) == 0;
-        if (have_ids) {
-                b->w.uid = st.st_uid;
-                b->w.gid = st.st_gid;
+        b->w.ppid = src->ppid;
+        if (src->have_ids) {
+                b->w.uid = src->uid;
+                b->w.gid = src->gid;
         }
-        snprintf(p, sizeof(p), "/proc/%d/exe", (int) pid);
-        (void) read_link(p, exe, exe_len);
-        if (stat(p, &st) < 0)
-                memset(&st, 0, sizeof(st));
+        snprintf(exe, exe_len, "%s", src->exe ? src->exe : "");
         if (exe_st)
-                *exe_st = st;
-        if (!e || !b->w.ppid || !have_ids || !exe[0])
-                return; /* gone already, or half-read: not worth remembering */
-        es->n_proc_misses++;
-        free(e->exe);
-        *e = (proc_entry){ .pid = pid, .ppid = b->w.ppid, .uid = b->w.uid, .gid = b->w.gid, .have_ids = true, .exe_st = st,
-                           .exe = strdup(exe) };
+                *exe_st = src->exe_st;
+        if (src == &n)
+                free(n.exe);
 }
 
 /* The parent of pid: from the cache when it knows, else /proc. */
@@ -619,6 +730,9 @@ static void client_message(es_client *c, rk_msg *m);
  * it off) and handles their answers at once; a silent client waits for the
  * loop as before.  Only the loop spins, never the thread; after a batch,
  * not per event, so a burst is still sent out whole before anyone waits.
+ * Between looks it yields: the client (or the process just allowed) may
+ * have been woken onto this very CPU, and must not wait for the spin's end
+ * (with a busy-wait instead, the spin made exec latency worse, bench-es).
  */
 static void spin_for_answers(es_state *es) {
         uint64_t end;
@@ -642,9 +756,7 @@ static void spin_for_answers(es_state *es) {
                 }
                 if (!es->head)
                         return;
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
+                sched_yield(); /* whoever was woken onto this CPU runs now, not after the spin */
         } while (rk_now() < end);
 }
 
@@ -672,16 +784,15 @@ static void auth_begin(es_state *es, const fwd *f) {
                 return;
         }
         pe = calloc(1, sizeof(*pe));
-        b = malloc(sizeof(*b));
+        b = es->ev;
         if (!pe || !b || fstat(f->fd, &st) < 0) {
                 free(pe);
-                free(b);
                 es->n_overflow++;
                 fan_answer(es, f->fd, false);
                 return;
         }
         ev_init(b, 0, f->pid);
-        ev_process(es, b, f->pid, f->ppid, exe, sizeof(exe), &exe_st);
+        ev_process(es, b, f->pid, exe, sizeof(exe), &exe_st);
         pe->kind = exec ? RK_ES_EVENT_TYPE_AUTH_EXEC : RK_ES_EVENT_TYPE_AUTH_OPEN;
         pe->key[0] = pe->kind;
         pe->key[1] = st.st_dev;
@@ -697,7 +808,6 @@ static void auth_begin(es_state *es, const fwd *f) {
                         es->n_auth_denied++;
                 fan_answer(es, f->fd, ce->deny);
                 free(pe);
-                free(b);
                 return;
         }
         snprintf(p, sizeof(p), "/proc/self/fd/%d", f->fd);
@@ -743,7 +853,6 @@ static void auth_begin(es_state *es, const fwd *f) {
                 pe->waiting |= 1u << s;
                 pe->deadline[s] = b->w.deadline_usec;
         }
-        free(b);
         if (!pe->waiting) {
                 fan_answer(es, pe->fd, false);
                 free(pe);
@@ -805,20 +914,25 @@ static void *perm_thread(void *ud) {
         char buf[16384] __attribute__((aligned(8)));
         fwd out[128];
         sigset_t all;
+        int ep = es->thread_epoll;
 
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, NULL);
         for (;;) {
-                struct pollfd p[2] = { { .fd = es->perm_fd, .events = POLLIN }, { .fd = es->stop_fd, .events = POLLIN } };
+                struct epoll_event ev[2];
                 ssize_t n;
                 size_t n_out = 0;
+                int k = epoll_wait(ep, ev, 2, -1);
+                bool stop = false;
 
-                if (poll(p, 2, -1) < 0) {
+                if (k < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
-                if (p[1].revents)
+                for (int i = 0; i < k; i++)
+                        stop |= ev[i].data.fd == es->stop_fd;
+                if (stop)
                         break;
                 /*
                  * Give the loop the first go: it reads the same group, and
@@ -885,6 +999,8 @@ static int on_perm(rk_source *s, int fd, uint32_t revents, void *ud) {
                         }
                         auth_begin(es, &f);
                 }
+                if ((size_t) n < sizeof(buf) / 2)
+                        break; /* the queue was emptied; what comes next wakes the loop again */
         }
         spin_for_answers(es);
         return 0;
@@ -979,7 +1095,7 @@ static void notif_one(es_state *es, const struct fanotify_event_metadata *md, ev
                 q += h->len;
         }
         ev_init(b, 0, md->pid);
-        ev_process(es, b, md->pid, 0, exe, sizeof(exe), &exe_st);
+        ev_process(es, b, md->pid, exe, sizeof(exe), &exe_st);
         ev_process_strings(es, b, exe, &exe_st);
         ev_str(b, RK_ES_STR_TARGET, have1 ? t1 : NULL);
         ev_str(b, RK_ES_STR_TARGET2, have2 ? t2 : NULL);
@@ -1050,67 +1166,90 @@ static int cn_send(int fd, enum proc_cn_mcast_op op) {
         return send(fd, buf, nl->nlmsg_len, 0) < 0 ? -errno : 0;
 }
 
-static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud) {
-        es_state *es = ud;
-        char buf[8192] __attribute__((aligned(8)));
-        evbuf *b = malloc(sizeof(*b));
+/* One datagram from the connector: the process cache first, then fork/exit to subscribers (*bp: their buffer, made on need). */
+static void cn_message(es_state *es, const char *buf, size_t n, evbuf **bp) {
         char exe[PATH_MAX];
         struct stat exe_st;
+        evbuf *b;
 
-        if (!b)
-                return 0;
+        for (struct nlmsghdr *nh = (void *) buf; NLMSG_OK(nh, (size_t) n); nh = NLMSG_NEXT(nh, n)) {
+                struct cn_msg cn;
+                struct proc_event pe = {}, *ev = &pe;
+                /* cn_msg's data sits at a 4-byte offset: copy it out rather than read a u64 misaligned */
+                memcpy(&cn, NLMSG_DATA(nh), sizeof(cn));
+                if (cn.id.idx != CN_IDX_PROC || cn.len < offsetof(struct proc_event, event_data) ||
+                    nh->nlmsg_len < NLMSG_LENGTH(sizeof(cn) + cn.len))
+                        continue;
+                memcpy(&pe, (const char *) NLMSG_DATA(nh) + sizeof(cn), cn.len < sizeof(pe) ? cn.len : sizeof(pe));
+                switch (ev->what) {
+                case PROC_EVENT_EXEC:
+                        proc_changed(es, ev->event_data.exec.process_tgid);
+                        continue;
+                case PROC_EVENT_UID:
+                case PROC_EVENT_GID:
+                        proc_changed(es, ev->event_data.id.process_tgid);
+                        continue;
+                case PROC_EVENT_EXIT:
+                        if (ev->event_data.exit.process_pid == ev->event_data.exit.process_tgid)
+                                proc_exited(es, ev->event_data.exit.process_tgid);
+                        break;
+                case PROC_EVENT_FORK:
+                        if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid)
+                                proc_forked(es, ev->event_data.fork.parent_tgid, ev->event_data.fork.child_tgid);
+                        break;
+                default:
+                        break;
+                }
+                if (!es->cn_fanout)
+                        continue;
+                if (!*bp && !(*bp = malloc(sizeof(evbuf))))
+                        continue;
+                b = *bp;
+                if (ev->what == PROC_EVENT_FORK) {
+                        if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid ||
+                            ev->event_data.fork.parent_tgid == es->self)
+                                continue; /* a thread, or ringd's own spawn */
+                        ev_init(b, 0, ev->event_data.fork.parent_tgid);
+                        ev_process(es, b, ev->event_data.fork.parent_tgid, exe, sizeof(exe), &exe_st);
+                        ev_process_strings(es, b, exe, &exe_st);
+                        b->w.child_pid = ev->event_data.fork.child_tgid;
+                        notify_fanout(es, b, RK_ES_EVENT_TYPE_NOTIFY_FORK, exe, NULL, NULL);
+                } else if (ev->what == PROC_EVENT_EXIT) {
+                        if (ev->event_data.exit.process_pid != ev->event_data.exit.process_tgid)
+                                continue;
+                        ev_init(b, 0, ev->event_data.exit.process_tgid);
+                        b->w.ppid = (pid_t) ev->event_data.exit.parent_tgid;
+                        b->w.exit_status = (int32_t) ev->event_data.exit.exit_code;
+                        notify_fanout(es, b, RK_ES_EVENT_TYPE_NOTIFY_EXIT, NULL, NULL, NULL);
+                }
+        }
+}
+
+static int on_cn(rk_source *s, int fd, uint32_t revents, void *ud) {
+        es_state *es = ud;
+        enum { BATCH = 16, MSG_SIZE = 1024 };
+        char bufs[BATCH][MSG_SIZE] __attribute__((aligned(8)));
+        struct iovec iov[BATCH];
+        struct mmsghdr mm[BATCH];
+        evbuf *b = NULL;
+
         for (int round = 0; round < 64; round++) {
-                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-                if (n < 0 && errno == ENOBUFS) {
+                /* one call for everything queued since the last drain (a spawn brings fork, exec and exit) */
+                for (int k = 0; k < BATCH; k++) {
+                        iov[k] = (struct iovec){ bufs[k], MSG_SIZE };
+                        mm[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
+                }
+                int got = recvmmsg(fd, mm, BATCH, MSG_DONTWAIT, NULL);
+                if (got < 0 && errno == ENOBUFS) {
                         proc_forget_all(es); /* messages were lost: nothing cached can be trusted */
                         continue;
                 }
-                if (n <= 0)
+                if (got <= 0)
                         break;
-                for (struct nlmsghdr *nh = (void *) buf; NLMSG_OK(nh, (size_t) n); nh = NLMSG_NEXT(nh, n)) {
-                        struct cn_msg cn;
-                        struct proc_event pe = {}, *ev = &pe;
-                        /* cn_msg's data sits at a 4-byte offset: copy it out rather than read a u64 misaligned */
-                        memcpy(&cn, NLMSG_DATA(nh), sizeof(cn));
-                        if (cn.id.idx != CN_IDX_PROC || cn.len < offsetof(struct proc_event, event_data) ||
-                            nh->nlmsg_len < NLMSG_LENGTH(sizeof(cn) + cn.len))
-                                continue;
-                        memcpy(&pe, (const char *) NLMSG_DATA(nh) + sizeof(cn), cn.len < sizeof(pe) ? cn.len : sizeof(pe));
-                        switch (ev->what) {
-                        case PROC_EVENT_EXEC:
-                                proc_forget(es, ev->event_data.exec.process_tgid);
-                                continue;
-                        case PROC_EVENT_UID:
-                        case PROC_EVENT_GID:
-                                proc_forget(es, ev->event_data.id.process_tgid);
-                                continue;
-                        case PROC_EVENT_EXIT:
-                                if (ev->event_data.exit.process_pid == ev->event_data.exit.process_tgid)
-                                        proc_exited(es, ev->event_data.exit.process_tgid);
-                                break;
-                        default:
-                                break;
-                        }
-                        if (!es->cn_fanout)
-                                continue;
-                        if (ev->what == PROC_EVENT_FORK) {
-                                if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid ||
-                                    ev->event_data.fork.parent_tgid == es->self)
-                                        continue; /* a thread, or ringd's own spawn */
-                                ev_init(b, 0, ev->event_data.fork.parent_tgid);
-                                ev_process(es, b, ev->event_data.fork.parent_tgid, 0, exe, sizeof(exe), &exe_st);
-                                ev_process_strings(es, b, exe, &exe_st);
-                                b->w.child_pid = ev->event_data.fork.child_tgid;
-                                notify_fanout(es, b, RK_ES_EVENT_TYPE_NOTIFY_FORK, exe, NULL, NULL);
-                        } else if (ev->what == PROC_EVENT_EXIT) {
-                                if (ev->event_data.exit.process_pid != ev->event_data.exit.process_tgid)
-                                        continue;
-                                ev_init(b, 0, ev->event_data.exit.process_tgid);
-                                b->w.ppid = (pid_t) ev->event_data.exit.parent_tgid;
-                                b->w.exit_status = (int32_t) ev->event_data.exit.exit_code;
-                                notify_fanout(es, b, RK_ES_EVENT_TYPE_NOTIFY_EXIT, NULL, NULL, NULL);
-                        }
-                }
+                for (int k = 0; k < got; k++)
+                        cn_message(es, bufs[k], mm[k].msg_len, &b);
+                if (got < BATCH)
+                        break;
         }
         free(b);
         return 0;
@@ -1643,10 +1782,12 @@ int es_init(ringd *d) {
         es = d->es;
         es->d = d;
         es->self = getpid();
-        es->listen_fd = es->perm_fd = es->notif_fd = es->cn_fd = es->stop_fd = -EBADF;
+        es->listen_fd = es->perm_fd = es->notif_fd = es->cn_fd = es->stop_fd = es->thread_epoll = -EBADF;
         es->pipe_fd[0] = es->pipe_fd[1] = -EBADF;
         es->timer_at = UINT64_MAX;
         es->cache_gen = 1;
+        if (!(es->ev = malloc(sizeof(*es->ev))))
+                return -ENOMEM;
         if (!es->spin_set)
                 es->spin_usec = DEFAULT_SPIN_USEC;
         if ((r = open_scopes(es)) < 0)
@@ -1670,9 +1811,22 @@ int es_init(ringd *d) {
                 return r;
         else {
                 (void) rk_source_set_priority(es->pipe_src, -10); /* AUTH before anything else */
-                if ((r = rk_loop_add_io(d->loop, &es->perm_src, es->perm_fd, EPOLLIN, on_perm, es)) < 0)
+                /*
+                 * The loop and the thread both wait for the perm group,
+                 * exclusively and the loop first: the kernel wakes the
+                 * loop when it is waiting, and the thread only when the
+                 * loop is not (see perm_thread()), so an event costs one
+                 * wake-up, not two.
+                 */
+                if ((r = rk_loop_add_io(d->loop, &es->perm_src, es->perm_fd, EPOLLIN | EPOLLEXCLUSIVE, on_perm, es)) < 0)
                         return r;
                 (void) rk_source_set_priority(es->perm_src, -10);
+                struct epoll_event pe = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = es->perm_fd };
+                struct epoll_event se = { .events = EPOLLIN, .data.fd = es->stop_fd };
+                if ((es->thread_epoll = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+                    epoll_ctl(es->thread_epoll, EPOLL_CTL_ADD, es->perm_fd, &pe) < 0 ||
+                    epoll_ctl(es->thread_epoll, EPOLL_CTL_ADD, es->stop_fd, &se) < 0)
+                        return -errno;
                 if ((r = -pthread_create(&es->thread, NULL, perm_thread, es)) < 0)
                         return r;
                 es->thread_running = true;
@@ -1816,7 +1970,7 @@ void es_done(ringd *d) {
                         (void) unlink(es->sock_path);
                 }
                 /* closing the perm group lets the kernel allow whatever is still queued */
-                int *fds[] = { &es->perm_fd, &es->notif_fd, &es->pipe_fd[0], &es->pipe_fd[1], &es->stop_fd };
+                int *fds[] = { &es->perm_fd, &es->notif_fd, &es->pipe_fd[0], &es->pipe_fd[1], &es->stop_fd, &es->thread_epoll };
                 for (size_t k = 0; k < ELEMENTSOF(fds); k++)
                         if (*fds[k] >= 0)
                                 close(*fds[k]);
@@ -1834,6 +1988,7 @@ void es_done(ringd *d) {
                 free(es->scope_args[k]);
         free(es->scope_args);
         free(es->sock_path);
+        free(es->ev);
         free(es);
         d->es = NULL;
 }

@@ -48,6 +48,7 @@
 #include <linux/netfilter.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -479,9 +480,7 @@ static void spin_for_verdicts(nf_state *nf) {
                 }
                 if (!nf->head)
                         return;
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
+                sched_yield(); /* whoever was woken onto this CPU runs now, not after the spin */
         } while (rk_now() < end);
 }
 
