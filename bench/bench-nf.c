@@ -20,6 +20,9 @@
  * ringd added / raw added is printed.  Then flows per second: 4 threads
  * connecting for 2 s in each condition.
  *
+ * Environment: BENCH_NF_SPIN=US (ringd's --nf-spin), BENCH_NF_FILTER_SPIN=US
+ * (the filter's rk_nf_filter_set_spin, passed in its RKArguments).
+ *
  * Usage: bench-nf [CONNECTS]   (from the build tree: ringd and ringctl are
  * found next to it).
  */
@@ -62,13 +65,15 @@ static rk_nf_verdict allow_all(rk_nf_filter *f, const rk_nf_flow *fl, void *ud) 
         return RK_NF_VERDICT_ALLOW;
 }
 
-static int filter_main(void) {
+static int filter_main(const char *spin) {
         rk_nf_filter *f = NULL;
         int r = rk_nf_filter_new(&f, allow_all, NULL);
         if (r < 0) {
                 fprintf(stderr, "bench-nf --filter: %s\n", strerror(-r));
                 return 1;
         }
+        if (spin)
+                (void) rk_nf_filter_set_spin(f, (unsigned) atoi(spin));
         r = rk_nf_filter_run(f, -1);
         rk_nf_filter_free(f);
         return 0;
@@ -210,7 +215,9 @@ static int make_namespaces(void) {
 }
 
 static int start_ringd(const char *self_dir) {
-        char root[96], app[160], ext[320], p[400], ringctl[PATH_MAX + 16], ringd[PATH_MAX + 16], q[16];
+        char root[96], app[160], ext[320], p[400], ringctl[PATH_MAX + 16], ringd[PATH_MAX + 16], q[16], fspin[80] = "", plist[2048];
+        /* BENCH_NF_SPIN=US: ringd's --nf-spin; BENCH_NF_FILTER_SPIN=US: the filter's rk_nf_filter_set_spin (defaults otherwise) */
+        const char *spin = getenv("BENCH_NF_SPIN"), *filter_spin = getenv("BENCH_NF_FILTER_SPIN");
 
         snprintf(ringd, sizeof(ringd), "%s/../ringd", self_dir);
         snprintf(ringctl, sizeof(ringctl), "%s/../ringctl", self_dir);
@@ -228,15 +235,18 @@ static int start_ringd(const char *self_dir) {
                       "<key>CFBundlePackageType</key><string>APPL</string>"
                       "<key>CFBundleExecutable</key><string>Bench</string></dict></plist>\n");
         snprintf(p, sizeof(p), "%s/Contents/Info.plist", ext);
-        bench_write_file(p, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+        if (filter_spin)
+                snprintf(fspin, sizeof(fspin), "<string>%d</string>", atoi(filter_spin));
+        snprintf(plist, sizeof(plist), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
                       "<key>CFBundleIdentifier</key><string>org.ringkit.bench.nf</string>"
                       "<key>CFBundleVersion</key><string>1.0</string>"
                       "<key>CFBundleShortVersionString</key><string>1.0</string>"
                       "<key>CFBundlePackageType</key><string>SYSX</string>"
                       "<key>CFBundleExecutable</key><string>bench-nf-filter</string>"
-                      "<key>RKArguments</key><array><string>--filter</string></array>"
+                      "<key>RKArguments</key><array><string>--filter</string>%s</array>"
                       "<key>RKNetworkFilter</key><dict><key>FailPolicy</key><string>fail-open</string></dict>"
-                      "</dict></plist>\n");
+                      "</dict></plist>\n", fspin);
+        bench_write_file(p, plist);
         snprintf(q, sizeof(q), "%d", RINGD_QUEUE);
         snprintf(p, sizeof(p), "/run/netns/%s", ns[RINGD]);
         pid_t pid = fork();
@@ -245,7 +255,10 @@ static int start_ringd(const char *self_dir) {
                 dup2(fd, 2);
                 if (setns(ns_fd[RINGD], CLONE_NEWNET) < 0)
                         _exit(127);
-                execl(ringd, "ringd", "--root", root, "--no-linux", "--nf-queue", q, (char *) NULL);
+                if (spin)
+                        execl(ringd, "ringd", "--root", root, "--no-linux", "--nf-queue", q, "--nf-spin", spin, (char *) NULL);
+                else
+                        execl(ringd, "ringd", "--root", root, "--no-linux", "--nf-queue", q, (char *) NULL);
                 _exit(127);
         }
         ringd_pid = pid;
@@ -279,7 +292,7 @@ int main(int argc, char **argv) {
         int r;
 
         if (argc > 1 && strcmp(argv[1], "--filter") == 0)
-                return filter_main();
+                return filter_main(argc > 2 ? argv[2] : NULL);
         if (n < 30)
                 n = 30;
         if (geteuid() != 0) {
