@@ -51,10 +51,21 @@ client() {
 stop_client() { local p; eval "p=\$PID_$1"; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; }
 logged() { grep -q -- "$2" "$TMP/$1.log" 2>/dev/null; }
 
-if ringd_start --no-linux --es-scope "$FS" -v && wait_for 20 test -S "$ROOT/run/es.sock"; then ok ringd-starts; else
+# option values out of range are refused, naming the option and its range
+mkdir -p "$TMP/badroot"
+expect_rc bad-es-spin 2 "$RINGD" --root "$TMP/badroot" --es-spin 5000
+expect_grep bad-es-spin-says "bad --es-spin '5000' \(0\.\.1000 us\)"
+expect_rc bad-es-deadline 2 "$RINGD" --root "$TMP/badroot" --es-deadline 0
+expect_grep bad-es-deadline-says "bad --es-deadline '0' \([0-9]+\.\.[0-9]+ ms\)"
+expect_rc bad-nf-spin 2 "$RINGD" --root "$TMP/badroot" --nf-spin x
+expect_grep bad-nf-spin-says "bad --nf-spin 'x' \(0\.\.1000 us\)"
+
+# a spin other than the default (50 us): the answers below still arrive through it
+if ringd_start --no-linux --es-scope "$FS" --es-spin 20 -v && wait_for 20 test -S "$ROOT/run/es.sock"; then ok ringd-starts; else
         fail ringd-starts "$(tail -20 "$TMP/ringd.log")"; finish; exit 1; fi
 status_json
-jcheck status-es "j['endpoint_security']['fanotify'] == True and j['endpoint_security']['scopes'] == ['$FS'] and j['endpoint_security']['clients'] == []"
+jcheck status-es "j['endpoint_security']['fanotify'] == True and j['endpoint_security']['scopes'] == ['$FS'] and j['endpoint_security']['clients'] == [] and j['endpoint_security']['spin_us'] == 20"
+jcheck status-nf-spin-default "j['network_filter']['spin_us'] == 50"
 
 make_app Guard com.test.es.guard "$TMP/es.entitlements"
 make_app Plain com.test.es.plain "$TMP/none.entitlements"

@@ -1883,6 +1883,7 @@ int es_status(ringd *d, rk_value *m) {
         (void) rk_dict_set_string(e, "socket", es->sock_path ? es->sock_path : "");
         (void) rk_dict_set_bool(e, "fanotify", !es->disabled);
         (void) rk_dict_set_integer(e, "deadline_ms", es->deadline_usec / 1000, false);
+        (void) rk_dict_set_integer(e, "spin_us", es->spin_usec, false);
         (void) rk_dict_set_integer(e, "auth_events", es->n_auth, false);
         (void) rk_dict_set_integer(e, "auth_denied", es->n_auth_denied, false);
         (void) rk_dict_set_integer(e, "auth_defaulted", es->n_auth_defaulted, false);

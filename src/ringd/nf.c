@@ -792,6 +792,7 @@ int nf_status(ringd *d, rk_value *m) {
         if (rk_value_new_dict(&e) < 0 || rk_value_new_array(&fl) < 0)
                 return -ENOMEM;
         (void) rk_dict_set_integer(e, "queue", nf->queue, false);
+        (void) rk_dict_set_integer(e, "spin_us", nf->spin_usec, false);
         (void) rk_dict_set_bool(e, "bound", nf->q != NULL);
         if (nf->disabled)
                 (void) rk_dict_set_string(e, "error", nf->disabled);

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/es-proto.h"
 #include "ringd/ringd.h"
 #include "shared/macro.h"
 
@@ -253,8 +254,13 @@ static int parse_args(ringd *d, int argc, char **argv) {
                 case 0x4502:
                 case 0x4503: {
                         static const char *const opt[] = { "scope", "deadline", "spin" };
+                        char range[48] = "";
+                        if (c == 0x4502)
+                                snprintf(range, sizeof(range), " (%u..%u ms)", RK_ES_DEADLINE_MIN_MS, RK_ES_DEADLINE_MAX_MS);
+                        else if (c == 0x4503)
+                                snprintf(range, sizeof(range), " (0..1000 us)");
                         if (es_configure(d, opt[c - 0x4501], optarg) < 0) {
-                                fprintf(stderr, "ringd: bad --es-%s '%s'\n", opt[c - 0x4501], optarg);
+                                fprintf(stderr, "ringd: bad --es-%s '%s'%s\n", opt[c - 0x4501], optarg, range);
                                 return -EINVAL;
                         }
                         break;
@@ -267,7 +273,7 @@ static int parse_args(ringd *d, int argc, char **argv) {
                         break;
                 case 0x4e02:
                         if (nf_configure(d, "spin", optarg) < 0) {
-                                fprintf(stderr, "ringd: bad --nf-spin '%s' (0..1000)\n", optarg);
+                                fprintf(stderr, "ringd: bad --nf-spin '%s' (0..1000 us)\n", optarg);
                                 return -EINVAL;
                         }
                         break;
