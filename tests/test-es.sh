@@ -276,6 +276,30 @@ status_json
 jcheck process-cache-used "j['endpoint_security']['process_cache_hits'] >= 2"
 stop_client opener
 
+# --- an exec is one AUTH_EXEC, not also an AUTH_OPEN of the same file (as on macOS) ---
+cp /bin/true "$FS/both-a"
+cp /bin/true "$FS/both-denied"
+client both --subscribe AUTH_EXEC,AUTH_OPEN --deny "$FS/both-denied"
+run_fs "$FS/both-a"
+grep -q "rc=0" "$TMP/run" && ok exec-with-open-subscribed-runs || fail exec-with-open-subscribed-runs "$(cat "$TMP/run")"
+if wait_for 5 logged both "AUTH_EXEC .*target=$FS/both-a "; then ok exec-asked-once; else fail exec-asked-once "$(cat "$TMP/both.log")"; fi
+sleep 0.3
+XPID=$(sed -n "s/^AUTH_EXEC pid=\([0-9]*\) .*target=$(printf '%s' "$FS" | sed 's/[\/.]/\\&/g')\/both-a .*/\1/p" "$TMP/both.log" | head -1)
+if [ -n "$XPID" ] && ! logged both "AUTH_OPEN pid=$XPID "; then ok exec-own-open-not-asked; else
+        fail exec-own-open-not-asked "pid '$XPID': $(cat "$TMP/both.log")"; fi
+# a later open of the same file is asked as usual
+cat "$FS/both-a" >/dev/null
+if wait_for 5 logged both "AUTH_OPEN .*exe=$CAT_EXE target=$FS/both-a "; then ok later-open-asked; else fail later-open-asked "$(cat "$TMP/both.log")"; fi
+# a denied exec leaves nothing behind: the next open of that file is asked (and denied)
+run_fs "$FS/both-denied"
+grep -q "rc=126" "$TMP/run" && ok both-exec-denied || fail both-exec-denied "$(cat "$TMP/run")"
+run_fs cat "$FS/both-denied"
+if grep -q "Operation not permitted" "$TMP/run" && ! grep -q "rc=0" "$TMP/run"; then ok open-after-denied-exec-asked; else
+        fail open-after-denied-exec-asked "$(cat "$TMP/run"; cat "$TMP/both.log")"; fi
+status_json
+jcheck exec-own-opens-counted "j['endpoint_security']['exec_own_opens'] >= 1"
+stop_client both
+
 # --- no clients: marks gone, nothing asked ---
 status_json
 jcheck no-clients "[c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP] == [] and j['endpoint_security']['pending'] == 0"

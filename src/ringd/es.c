@@ -112,6 +112,8 @@
 #define THREAD_GRACE_USEC 1000     /* see perm_thread() */
 #define DEFAULT_SPIN_USEC 50       /* see spin_for_answers() */
 #define PROC_SLOTS 1024            /* process information cache, see proc_get() */
+#define EXEC_OPEN_SLOTS 64         /* allowed execs whose own open is still to come, see exec_allowed() */
+#define EXEC_OPEN_WINDOW_USEC 200000
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -150,6 +152,7 @@ struct es_client {
 
 struct pending {
         uint64_t id;
+        pid_t pid;              /* the process that caused the event */
         int fd;                 /* the event's fd, answered and closed by resolve() */
         uint32_t kind;          /* RK_ES_EVENT_TYPE_AUTH_EXEC or _OPEN (cache key part) */
         uint32_t waiting;       /* one bit per client slot */
@@ -182,6 +185,11 @@ typedef struct proc_entry {     /* what /proc said of a process, valid until the
         struct stat exe_st;     /* zero when unknown */
         char *exe;
 } proc_entry;
+
+typedef struct exec_open {     /* an allowed exec of (dev, ino) by pid, at */
+        pid_t pid;
+        uint64_t dev, ino, at;
+} exec_open;
 
 typedef struct scope {
         char *path;
@@ -239,6 +247,8 @@ typedef struct es_state {
         rk_source *timer;
         uint64_t timer_at;              /* UINT64_MAX when not armed */
         evbuf *ev;                      /* auth_begin()'s message, made once */
+        exec_open exec_opens[EXEC_OPEN_SLOTS];
+        uint64_t n_exec_opens;
         cache_entry cache[CACHE_SLOTS];
         uint64_t cache_gen;
         sig_entry sigs[SIG_SLOTS];
@@ -650,8 +660,48 @@ static void cache_invalidate(es_state *es) {
         es->cache_gen++;
 }
 
+/*
+ * An exec is one AUTH_EXEC, as on macOS, not an AUTH_EXEC and an
+ * AUTH_OPEN.  The kernel checks an exec's open twice, FAN_OPEN_EXEC_PERM
+ * then FAN_OPEN_PERM, one right after the other in the exec'ing task, and
+ * the second only if the first was allowed.  So when an exec is allowed
+ * while FAN_OPEN_PERM is marked, remember (pid, file); the next permission
+ * event of that pid, if it is an open of that file within the window, is
+ * the exec's own and is allowed here, without asking the clients again.
+ * Any other event of the pid, its exec or exit (connector), a change of
+ * marks, or the window's end forgets the record: a later open is asked for
+ * as usual.  A denied exec leaves no record.  (Two threads of one process:
+ * another thread's open of the very file in that window is taken for the
+ * exec's.)
+ */
+static void exec_allowed(es_state *es, pid_t pid, uint64_t dev, uint64_t ino) {
+        if (pid > 0 && (es->perm_marked & FAN_OPEN_PERM))
+                es->exec_opens[(unsigned) pid % EXEC_OPEN_SLOTS] = (exec_open){ pid, dev, ino, rk_now() };
+}
+
+static void exec_forget(es_state *es, pid_t pid) {
+        exec_open *x = &es->exec_opens[(unsigned) pid % EXEC_OPEN_SLOTS];
+        if (x->pid == pid)
+                *x = (exec_open){};
+}
+
+/* Is this event the open of an exec just allowed?  The record goes either way. */
+static bool exec_own_open(es_state *es, pid_t pid, bool open, const struct stat *st) {
+        exec_open *x = &es->exec_opens[(unsigned) pid % EXEC_OPEN_SLOTS];
+        bool own;
+
+        if (pid <= 0 || x->pid != pid)
+                return false;
+        own = open && x->dev == (uint64_t) st->st_dev && x->ino == (uint64_t) st->st_ino &&
+              rk_now() - x->at < EXEC_OPEN_WINDOW_USEC;
+        *x = (exec_open){};
+        return own;
+}
+
 static void resolve(es_state *es, pending *p, bool deny, bool cache) {
         fan_answer(es, p->fd, deny);
+        if (!deny && p->kind == RK_ES_EVENT_TYPE_AUTH_EXEC)
+                exec_allowed(es, p->pid, p->key[1], p->key[2]);
         if (cache) {
                 cache_entry *e = cache_slot(es, p->key);
                 memcpy(e->key, p->key, sizeof(e->key));
@@ -791,9 +841,16 @@ static void auth_begin(es_state *es, const fwd *f) {
                 fan_answer(es, f->fd, false);
                 return;
         }
+        if (exec_own_open(es, f->pid, !exec && (f->mask & FAN_OPEN_PERM), &st)) {
+                es->n_exec_opens++;
+                fan_answer(es, f->fd, false);
+                free(pe);
+                return;
+        }
         ev_init(b, 0, f->pid);
         ev_process(es, b, f->pid, exe, sizeof(exe), &exe_st);
         pe->kind = exec ? RK_ES_EVENT_TYPE_AUTH_EXEC : RK_ES_EVENT_TYPE_AUTH_OPEN;
+        pe->pid = f->pid;
         pe->key[0] = pe->kind;
         pe->key[1] = st.st_dev;
         pe->key[2] = st.st_ino;
@@ -807,6 +864,8 @@ static void auth_begin(es_state *es, const fwd *f) {
                 if (ce->deny)
                         es->n_auth_denied++;
                 fan_answer(es, f->fd, ce->deny);
+                if (exec && !ce->deny)
+                        exec_allowed(es, f->pid, st.st_dev, st.st_ino);
                 free(pe);
                 return;
         }
@@ -855,6 +914,8 @@ static void auth_begin(es_state *es, const fwd *f) {
         }
         if (!pe->waiting) {
                 fan_answer(es, pe->fd, false);
+                if (exec)
+                        exec_allowed(es, f->pid, st.st_dev, st.st_ino);
                 free(pe);
                 return;
         }
@@ -1184,14 +1245,17 @@ static void cn_message(es_state *es, const char *buf, size_t n, evbuf **bp) {
                 switch (ev->what) {
                 case PROC_EVENT_EXEC:
                         proc_changed(es, ev->event_data.exec.process_tgid);
+                        exec_forget(es, ev->event_data.exec.process_tgid);
                         continue;
                 case PROC_EVENT_UID:
                 case PROC_EVENT_GID:
                         proc_changed(es, ev->event_data.id.process_tgid);
                         continue;
                 case PROC_EVENT_EXIT:
-                        if (ev->event_data.exit.process_pid == ev->event_data.exit.process_tgid)
+                        if (ev->event_data.exit.process_pid == ev->event_data.exit.process_tgid) {
                                 proc_exited(es, ev->event_data.exit.process_tgid);
+                                exec_forget(es, ev->event_data.exit.process_tgid);
+                        }
                         break;
                 case PROC_EVENT_FORK:
                         if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid)
@@ -1344,7 +1408,10 @@ static void marks_update(es_state *es) {
         for (unsigned s = 0; s < MAX_CLIENTS; s++)
                 if (es->slots[s])
                         subs |= es->slots[s]->subs;
+        uint64_t perm_before = es->perm_marked;
         mark_group(es, es->perm_fd, &es->perm_marked, fan_bits(subs, true), "permission");
+        if (es->perm_marked != perm_before)
+                memset(es->exec_opens, 0, sizeof(es->exec_opens)); /* see exec_allowed() */
         mark_group(es, es->notif_fd, &es->notif_marked, fan_bits(subs, false), "notification");
         /* the connector also keeps the process cache true while AUTH events need it */
         es->cn_fanout = subs & PROC_MASK;
@@ -1884,6 +1951,7 @@ int es_status(ringd *d, rk_value *m) {
         (void) rk_dict_set_bool(e, "fanotify", !es->disabled);
         (void) rk_dict_set_integer(e, "deadline_ms", es->deadline_usec / 1000, false);
         (void) rk_dict_set_integer(e, "spin_us", es->spin_usec, false);
+        (void) rk_dict_set_integer(e, "exec_own_opens", es->n_exec_opens, false);
         (void) rk_dict_set_integer(e, "auth_events", es->n_auth, false);
         (void) rk_dict_set_integer(e, "auth_denied", es->n_auth_denied, false);
         (void) rk_dict_set_integer(e, "auth_defaulted", es->n_auth_defaulted, false);

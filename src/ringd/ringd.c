@@ -406,15 +406,21 @@ int main(int argc, char **argv) {
                 .inotify_fd = -1,
         };
         nub *root_nub = NULL, *res_nub = NULL;
-        int r;
+        int r, status = -1; /* -1: from r (below) */
 
         setvbuf(stderr, NULL, _IOLBF, 0);
-        if (parse_args(&d, argc, argv) < 0)
-                return 2;
+        if (parse_args(&d, argc, argv) < 0) {
+                /* what the options made so far is freed on the common way out */
+                status = 2;
+                r = 0;
+                goto fail;
+        }
         r = setup_paths(&d);
         if (r < 0) {
                 fprintf(stderr, "ringd: cannot set up %s: %s\n", d.root ? d.root : "/", strerror(-r));
-                return 1;
+                status = 1;
+                r = 0;
+                goto fail;
         }
         signal(SIGPIPE, SIG_IGN);
         d.started_at = rk_now();
@@ -518,5 +524,5 @@ fail:
         free(d.ext_dir);
         free(d.sock_path);
         free(d.builtin_path);
-        return r < 0 ? 1 : 0;
+        return status >= 0 ? status : r < 0 ? 1 : 0;
 }
