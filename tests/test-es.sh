@@ -231,7 +231,7 @@ for round in 1 2; do
                 fail "process-cache-before-exec-$round" "$(grep "pid=$PCPID " "$TMP/opener.log")"
 done
 # a fork is its parent's copy: known parent (it opened a file first), then a
-# parent ringd has not seen (its child's stub is filled from it)
+# parent ringd has not seen (its child's placeholder is filled from it)
 for f in k1 k2 s1 p1; do echo "$f" >"$FS/pc-$f"; done
 sh -c 'echo $$ >"$2"; read -r x <"$1-k1"; ( read -r y <"$1-k2" )' sh "$FS/pc" "$TMP/pc.pid" 2>/dev/null
 PCPID=$(cat "$TMP/pc.pid")

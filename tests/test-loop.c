@@ -209,6 +209,31 @@ TEST(io_exclusive) {
         close(p[1]);
 }
 
+static bool spin_three(void *ud) {
+        return ++*(int *) ud < 3;
+}
+
+static bool spin_forever(void *ud) {
+        ++*(int *) ud;
+        return true;
+}
+
+/* rk_spin: stops when the step has nothing left, or when the time is up; 0 makes no call */
+TEST(spin) {
+        int n = 0;
+        uint64_t t0;
+
+        rk_spin(0, spin_three, &n);
+        CHECK_INTEQ(n, 0);
+        rk_spin(1000 * MSEC, spin_three, &n);
+        CHECK_INTEQ(n, 3);
+        n = 0;
+        t0 = rk_now();
+        rk_spin(2 * MSEC, spin_forever, &n);
+        CHECK(rk_now() - t0 >= 2 * MSEC);
+        CHECK(n >= 1);
+}
+
 TEST(timers_order) {
         _cleanup_(rk_loop_unrefp) rk_loop *l = NULL;
         static const int offsets[] = { 50, 10, 30, 20, 40 };

@@ -21,23 +21,13 @@ PY=${PYTHON:-python3}
 
 # tapnet_bundle DIR ID CLASS IFNAME : the sample dext, matching a virtual device of CLASS
 tapnet_bundle() {
-        mkdir -p "$1/Contents/MacOS"
-        cp "$TAPNET" "$1/Contents/MacOS/tapnet"
-        cat >"$1/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$2</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>DEXT</string>
-<key>CFBundleExecutable</key><string>tapnet</string>
-<key>IOKitPersonalities</key><dict>
+        make_bundle "$1" "$2" DEXT "$TAPNET" tapnet "<key>IOKitPersonalities</key><dict>
 <key>TapNet</key><dict><key>IOClass</key><string>IOUserService</string>
 <key>IOUserClass</key><string>TapNetDriver</string>
 <key>IOProviderClass</key><string>$3</string>
 <key>TapNetInterface</key><string>$4</string>
 <key>TapNetAddress</key><string>$NET.2</string></dict>
-</dict></dict></plist>
-PL
+</dict>"
 }
 tapnet_bundle "$EXT/TapNet.dext" org.ringkit.test.tapnet RKTapNetDevice "$IFN"
 

@@ -40,18 +40,7 @@ pers() {
 }
 # bundle DIR ID : personalities on stdin
 bundle() {
-        mkdir -p "$1/Contents/MacOS"
-        cp "$PCI_DEXT" "$1/Contents/MacOS/pci-dext"
-        cat >"$1/Contents/Info.plist" <<PL
-<?xml version="1.0" encoding="UTF-8"?>
-<plist version="1.0"><dict>
-<key>CFBundleIdentifier</key><string>$2</string>
-<key>CFBundleVersion</key><string>1.0</string>
-<key>CFBundlePackageType</key><string>DEXT</string>
-<key>CFBundleExecutable</key><string>pci-dext</string>
-<key>IOKitPersonalities</key><dict>$(cat)</dict>
-</dict></plist>
-PL
+        make_bundle "$1" "$2" DEXT "$PCI_DEXT" pci-dext "<key>IOKitPersonalities</key><dict>$(cat)</dict>"
 }
 { pers Bound "$(pcimatch "$BOUND")" "$TMP/rec"
   [ -n "$UNBOUND" ] && pers Unbound "$(pcimatch "$UNBOUND")" "$TMP/rec"; } | bundle "$EXT/PCITest.dext" org.ringkit.test.pci

@@ -77,7 +77,6 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -181,7 +180,7 @@ typedef struct proc_entry {     /* what /proc said of a process, valid until the
         uid_t uid;
         gid_t gid;
         bool have_ids;
-        bool stub;              /* only pid and ppid known: a fork of a parent not read yet, see proc_forked() */
+        bool placeholder;       /* only pid and ppid known: a fork of a parent not read yet, see proc_forked() */
         struct stat exe_st;     /* zero when unknown */
         char *exe;
 } proc_entry;
@@ -416,11 +415,11 @@ static void proc_exited(es_state *es, pid_t pid) {
                         proc_forget(es, es->procs[k].pid);
 }
 
-/* pid exec'd or changed ids: its entry is wrong now, and so are the stubs of its children (copies to be) */
+/* pid exec'd or changed ids: its entry is wrong now, and so are the placeholders of its children (copies to be) */
 static void proc_changed(es_state *es, pid_t pid) {
         proc_forget(es, pid);
         for (unsigned k = 0; k < PROC_SLOTS; k++)
-                if (es->procs[k].pid && es->procs[k].stub && es->procs[k].ppid == pid)
+                if (es->procs[k].pid && es->procs[k].placeholder && es->procs[k].ppid == pid)
                         proc_forget(es, es->procs[k].pid);
 }
 
@@ -434,7 +433,7 @@ static void proc_store(proc_entry *slot, proc_entry *e) {
  * A new process is its parent's copy until it execs or changes ids (both
  * reported, and forgotten above): same executable, same uid and gid.  So
  * the fork of a known parent makes the child known at once, and the fork of
- * a parent not known yet leaves a stub (pid, ppid) that the child's first
+ * a parent not known yet leaves a placeholder (pid, ppid) that the child's first
  * event fills from the parent, read from /proc once and kept.  The
  * AUTH_EXEC of a freshly spawned child -- the common case: fork or
  * posix_spawn, then exec -- then reads nothing from /proc once its parent
@@ -447,13 +446,13 @@ static void proc_forked(es_state *es, pid_t parent, pid_t child) {
 
         if (parent <= 0 || child <= 0 || p == e)
                 return;
-        if (p->pid == parent && !p->stub) {
+        if (p->pid == parent && !p->placeholder) {
                 n = *p;
                 n.exe = p->exe ? strdup(p->exe) : NULL;
                 if (p->exe && !n.exe)
                         return;
         } else
-                n = (proc_entry){ .stub = true };
+                n = (proc_entry){ .placeholder = true };
         n.pid = child;
         n.ppid = parent;
         proc_store(e, &n);
@@ -504,23 +503,23 @@ static void cn_drain(es_state *es) {
                 (void) on_cn(NULL, es->cn_fd, EPOLLIN, es);
 }
 
-/* Fill a stub from its parent (read and kept when not known); false: read the child itself. */
+/* Fill a placeholder from its parent (read and kept when not known); false: read the child itself. */
 static bool proc_from_parent(es_state *es, proc_entry *e) {
         pid_t parent = e->ppid, child = e->pid;
         proc_entry *p = &es->procs[(unsigned) parent % PROC_SLOTS], n;
 
         if (p == e)
                 return false;
-        if (p->pid != parent || p->stub) {
+        if (p->pid != parent || p->placeholder) {
                 if (!proc_read(parent, &n)) {
                         free(n.exe);
                         return false;
                 }
                 es->n_proc_misses++;
                 proc_store(p, &n);
-                /* the parent may have exec'd or changed ids while we read: proc_changed() then drops it and this stub */
+                /* the parent may have exec'd or changed ids while we read: proc_changed() then drops it and this placeholder */
                 cn_drain(es);
-                if (p->pid != parent || e->pid != child || !e->stub)
+                if (p->pid != parent || e->pid != child || !e->placeholder)
                         return false;
         }
         n = *p;
@@ -539,7 +538,7 @@ static void ev_process(es_state *es, evbuf *b, pid_t pid, char *exe, size_t exe_
         const proc_entry *src;
 
         b->w.pid = pid;
-        if (e && e->pid == pid && e->stub && !proc_from_parent(es, e) && e->pid == pid)
+        if (e && e->pid == pid && e->placeholder && !proc_from_parent(es, e) && e->pid == pid)
                 proc_forget(es, pid);
         if (e && e->pid == pid) {
                 es->n_proc_hits++;
@@ -565,12 +564,27 @@ static void ev_process(es_state *es, evbuf *b, pid_t pid, char *exe, size_t exe_
                 free(n.exe);
 }
 
-/* The parent of pid: from the cache when it knows, else /proc. */
+/*
+ * The parent of pid: from the cache when it knows.  On a miss with the cache
+ * running, the whole entry is read and kept, so that the event's
+ * ev_process() right after finds it instead of reading /proc again.
+ */
 static pid_t proc_ppid(es_state *es, pid_t pid) {
-        const proc_entry *e = &es->procs[(unsigned) pid % PROC_SLOTS];
-        if (es->cn_fd >= 0 && pid > 0 && e->pid == pid)
+        proc_entry *e = &es->procs[(unsigned) pid % PROC_SLOTS], n;
+        pid_t ppid;
+
+        if (es->cn_fd < 0 || pid <= 0)
+                return read_ppid(pid);
+        if (e->pid == pid)
                 return e->ppid;
-        return read_ppid(pid);
+        bool whole = proc_read(pid, &n);
+        ppid = n.ppid;
+        if (whole) {
+                es->n_proc_misses++;
+                proc_store(e, &n);
+        }
+        free(n.exe);
+        return ppid;
 }
 
 static void ev_process_strings(es_state *es, evbuf *b, const char *exe, const struct stat *exe_st) {
@@ -784,30 +798,29 @@ static void client_message(es_client *c, rk_msg *m);
  * have been woken onto this very CPU, and must not wait for the spin's end
  * (with a busy-wait instead, the spin made exec latency worse, bench-es).
  */
-static void spin_for_answers(es_state *es) {
-        uint64_t end;
+/* One look at the sockets of the clients some AUTH event waits for; false when none is waited for any more. */
+static bool answers_step(void *ud) {
+        es_state *es = ud;
+        uint32_t waiting = 0;
 
-        if (!es->spin_usec || !es->head)
-                return;
-        end = rk_now() + es->spin_usec;
-        do {
-                uint32_t waiting = 0;
-                for (pending *p = es->head; p; p = p->next)
-                        waiting |= p->waiting;
-                for (unsigned s = 0; s < MAX_CLIENTS; s++) {
-                        es_client *c = es->slots[s];
-                        rk_msg m = RK_MSG_INIT;
-                        if (!(waiting & (1u << s)) || !c)
-                                continue;
-                        if (rk_channel_recv(c->ch, &m) <= 0)
-                                continue; /* nothing yet; an error is the loop's to handle (on_client) */
-                        client_message(c, &m);
-                        rk_msg_done(&m);
-                }
-                if (!es->head)
-                        return;
-                sched_yield(); /* whoever was woken onto this CPU runs now, not after the spin */
-        } while (rk_now() < end);
+        for (pending *p = es->head; p; p = p->next)
+                waiting |= p->waiting;
+        for (unsigned s = 0; s < MAX_CLIENTS; s++) {
+                es_client *c = es->slots[s];
+                rk_msg m = RK_MSG_INIT;
+                if (!(waiting & (1u << s)) || !c)
+                        continue;
+                if (rk_channel_recv(c->ch, &m) <= 0)
+                        continue; /* nothing yet; an error is the loop's to handle (on_client) */
+                client_message(c, &m);
+                rk_msg_done(&m);
+        }
+        return es->head != NULL;
+}
+
+static void spin_for_answers(es_state *es) {
+        if (es->head)
+                rk_spin(es->spin_usec, answers_step, es);
 }
 
 static void auth_begin(es_state *es, const fwd *f) {

@@ -48,7 +48,6 @@
 #include <linux/netfilter.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -455,33 +454,32 @@ static void filter_bad(nf_filter *x, const rk_msg *m, int r);
  * 50 us; 0: off) before going back to the loop.  Anything but a verdict, or
  * an error, is left for on_filter().
  */
-static void spin_for_verdicts(nf_state *nf) {
-        uint64_t end;
+/* One look at the sockets of the filters some flow waits for; false when no flow waits any more. */
+static bool verdicts_step(void *ud) {
+        nf_state *nf = ud;
+        uint32_t waiting = 0;
 
-        if (!nf->spin_usec || !nf->head)
-                return;
-        end = rk_now() + nf->spin_usec;
-        do {
-                uint32_t waiting = 0;
-                for (flow *f = nf->head; f; f = f->next)
-                        waiting |= f->waiting;
-                for (unsigned s = 0; s < MAX_FILTERS; s++) {
-                        nf_filter *x = nf->slots[s];
-                        rk_msg m = RK_MSG_INIT;
-                        if (!x || !x->ch || !(waiting & (1u << s)))
-                                continue;
-                        if (rk_channel_recv(x->ch, &m) <= 0)
-                                continue;
-                        if (m.type == RK_NF_MSG_VERDICT)
-                                on_verdict(x, &m);
-                        else
-                                filter_bad(x, &m, -EOPNOTSUPP);
-                        rk_msg_done(&m);
-                }
-                if (!nf->head)
-                        return;
-                sched_yield(); /* whoever was woken onto this CPU runs now, not after the spin */
-        } while (rk_now() < end);
+        for (flow *f = nf->head; f; f = f->next)
+                waiting |= f->waiting;
+        for (unsigned s = 0; s < MAX_FILTERS; s++) {
+                nf_filter *x = nf->slots[s];
+                rk_msg m = RK_MSG_INIT;
+                if (!x || !x->ch || !(waiting & (1u << s)))
+                        continue;
+                if (rk_channel_recv(x->ch, &m) <= 0)
+                        continue;
+                if (m.type == RK_NF_MSG_VERDICT)
+                        on_verdict(x, &m);
+                else
+                        filter_bad(x, &m, -EOPNOTSUPP);
+                rk_msg_done(&m);
+        }
+        return nf->head != NULL;
+}
+
+static void spin_for_verdicts(nf_state *nf) {
+        if (nf->head)
+                rk_spin(nf->spin_usec, verdicts_step, nf);
 }
 
 static int on_queue(rk_source *s, int fd, uint32_t revents, void *ud) {

@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,16 @@ uint64_t rk_now(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+void rk_spin(uint64_t usec, bool (*step)(void *userdata), void *userdata) {
+        uint64_t end;
+
+        if (!usec || !step)
+                return;
+        end = rk_now() + usec;
+        while (step(userdata) && rk_now() < end)
+                sched_yield();
 }
 
 static bool heap_less(const rk_source *a, const rk_source *b) {
@@ -672,6 +683,8 @@ int rk_source_set_io_events(rk_source *s, uint32_t events) {
                 if ((events | s->io.events) & EPOLLEXCLUSIVE) {
                         epoll_del(s->loop, s->io.fd);
                         r = epoll_set(s->loop, EPOLL_CTL_ADD, s->io.fd, events, s);
+                        if (r < 0) /* keep watching as before */
+                                (void) epoll_set(s->loop, EPOLL_CTL_ADD, s->io.fd, s->io.events, s);
                 } else
                         r = epoll_set(s->loop, EPOLL_CTL_MOD, s->io.fd, events, s);
                 if (r < 0)
