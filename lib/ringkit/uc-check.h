@@ -63,14 +63,14 @@ static inline int uc_queue_next(const uint8_t *ring, uint32_t size, uint64_t hea
 
         if (head == tail)
                 return -EAGAIN;
-        if (tail - head > size || (head & 7))
-                return -EBADMSG;
+        if (head > tail || tail - head > size || (head & 7))
+                return -EBADMSG; /* head > tail: the indexes never wrap (the producer refuses to) */
         pos = (uint32_t) (head & (size - 1));
         memcpy(&n, ring + pos, 4);
         if (n == UC_QUEUE_WRAP) {
                 head += size - pos;
                 pos = 0;
-                if (head >= tail || tail - head > size)
+                if (head < size - pos || head >= tail) /* head wrapped past UINT64_MAX, or is past tail */
                         return -EBADMSG;
                 memcpy(&n, ring, 4);
         }
