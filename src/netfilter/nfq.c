@@ -247,19 +247,21 @@ static int packet_cb(const struct nlmsghdr *nlh, void *data) {
  * One recv()'s worth of messages.  Every nlmsg_len is checked here first:
  * libmnl's mnl_nlmsg_ok() compares it as an int, so a length of
  * 0xfffffffd..0xffffffff passes, aligns to 0 and mnl_cb_run() never
- * moves on (found by fuzz/fuzz-nfq.c).  Only the well-formed messages in
- * front of a broken one are run.
+ * moves on (found by fuzz/fuzz-nfq.c).  And libmnl walks a message's
+ * attributes up to its aligned end, so a message must fit in the buffer
+ * with its padding: one with an unaligned length at the very end would have
+ * its last attribute read up to 3 bytes past the data (fuzz-nfq again; the
+ * kernel pads every message, so only a broken sender looks like that).
+ * Only the well-formed messages in front of a broken one are run.
  */
 static void parse_batch(const void *buf, size_t n, uint32_t portid, read_ctx *x) {
         size_t off = 0;
 
         while (n - off >= sizeof(struct nlmsghdr)) {
                 const struct nlmsghdr *nlh = (const struct nlmsghdr *) ((const char *) buf + off);
-                if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > n - off)
+                if (nlh->nlmsg_len < sizeof(*nlh) || MNL_ALIGN((size_t) nlh->nlmsg_len) > n - off)
                         break; /* the messages before it are read; nothing after */
                 off += MNL_ALIGN((size_t) nlh->nlmsg_len);
-                if (off > n)
-                        off = n;
         }
         (void) mnl_cb_run(buf, off, 0, portid, packet_cb, x);
 }
