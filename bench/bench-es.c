@@ -111,24 +111,38 @@ static void open_some(int k, double *v, int *n) {
 
 /*
  * Paired added latency: for each round, the median of the block of `c`
- * minus the median of the bare block of the same round; the median of those
- * differences.  Load that comes and goes between rounds cancels out.  Call
- * before figure(), which sorts v.
+ * minus the median of the block of `base` of the same round; the median of
+ * those differences, with a distribution-free 95% interval for it (the
+ * order statistics n/2 -+ 0.98 sqrt(n) of the sorted differences).  Load
+ * that comes and goes between rounds cancels out; what is left shows in
+ * the interval's width.  Call before figure(), which sorts v.
  */
-static double paired(const double *c, const double *bare, int rounds, int per) {
-        double *d = calloc((size_t) rounds, sizeof(double)), blk[2][64], r;
+typedef struct pair {
+        double p50, lo, hi;
+} pair;
 
-        if (!d || per > 64)
-                return 0;
+static pair paired(const double *c, const double *base, int rounds, int per) {
+        double *d = calloc((size_t) rounds, sizeof(double)), blk[2][64];
+        pair r = { 0, 0, 0 };
+        int w = 0;
+
+        if (!d || per > 64 || rounds < 1) {
+                free(d);
+                return r;
+        }
+        while ((double) w * w < 0.9604 * rounds) /* w = ceil(0.98 sqrt(rounds)), without libm */
+                w++;
         for (int k = 0; k < rounds; k++) {
                 memcpy(blk[0], c + (size_t) k * per, (size_t) per * sizeof(double));
-                memcpy(blk[1], bare + (size_t) k * per, (size_t) per * sizeof(double));
+                memcpy(blk[1], base + (size_t) k * per, (size_t) per * sizeof(double));
                 bench_sort(blk[0], (size_t) per);
                 bench_sort(blk[1], (size_t) per);
                 d[k] = blk[0][per / 2] - blk[1][per / 2];
         }
         bench_sort(d, (size_t) rounds);
-        r = d[rounds / 2];
+        r.p50 = d[rounds / 2];
+        r.lo = d[rounds / 2 - w < 0 ? 0 : rounds / 2 - w];
+        r.hi = d[rounds / 2 + w >= rounds ? rounds - 1 : rounds / 2 + w];
         free(d);
         return r;
 }
@@ -490,10 +504,9 @@ int main(int argc, char **argv) {
                                 client_cmd('u');
                 }
         }
-        double pair_raw = paired(v[RAW], v[BARE], rounds, per), pair_one = paired(v[ONE], v[BARE], rounds, per);
-        double pair_both = paired(v[BOTH], v[BARE], rounds, per);
-        double opair_raw = paired(ov[RAW], ov[BARE], rounds, oper);
-        double opair_one = paired(ov[ONE], ov[BARE], rounds, oper);
+        pair pair_raw = paired(v[RAW], v[BARE], rounds, per), pair_one = paired(v[ONE], v[BARE], rounds, per);
+        pair pair_over = paired(v[ONE], v[RAW], rounds, per), pair_both = paired(v[BOTH], v[BARE], rounds, per);
+        pair opair_raw = paired(ov[RAW], ov[BARE], rounds, oper), opair_one = paired(ov[ONE], ov[BARE], rounds, oper);
         fig f[N_COND];
         for (int c = 0; c < N_COND; c++)
                 f[c] = figure(v[c], cnt[c]);
@@ -512,17 +525,22 @@ int main(int argc, char **argv) {
         printf("  added p50 over all runs: one ES client %+.1f us, raw responder %+.1f us\n", one.p50 - bare.p50,
                rawf.p50 - bare.p50);
         printf("  added by one ES client: %.1f us p50 = %.2fx the floor's %.1f us (paired by round; targets: < 100 us, <= 2x)\n",
-               pair_one, pair_raw > 0 ? pair_one / pair_raw : 0, pair_raw);
-        printf("  added with the client on AUTH_EXEC and AUTH_OPEN: %.1f us p50 (paired; an exec is still one AUTH_EXEC)\n",
-               pair_both);
+               pair_one.p50, pair_raw.p50 > 0 ? pair_one.p50 / pair_raw.p50 : 0, pair_raw.p50);
+        printf("    95%% intervals: one ES client %.1f .. %.1f us; floor %.1f .. %.1f us\n", pair_one.lo, pair_one.hi,
+               pair_raw.lo, pair_raw.hi);
+        printf("    one ES client over the floor, paired by round: %+.1f us (%.1f .. %.1f); <= 2x the floor means <= the floor's\n",
+               pair_over.p50, pair_over.lo, pair_over.hi);
+        printf("  added with the client on AUTH_EXEC and AUTH_OPEN: %.1f us p50 (%.1f .. %.1f; paired; an exec is still one AUTH_EXEC)\n",
+               pair_both.p50, pair_both.lo, pair_both.hi);
         printf("bench-es: one AUTH round trip: open()+close() of %s, one thread, %d each (the same rounds)\n", openfile,
                oper * rounds);
         fig of[N_COND];
         for (int c = 0; c < N_COND; c++)
                 if (ocnt[c])
                         print_fig(names[c], of[c] = figure(ov[c], ocnt[c]), of[BARE]);
-        printf("  added by one ES client: %.1f us p50 = %.2fx the floor's %.1f us (paired by round)\n", opair_one,
-               opair_raw > 0 ? opair_one / opair_raw : 0, opair_raw);
+        printf("  added by one ES client: %.1f us p50 (%.1f .. %.1f) = %.2fx the floor's %.1f us (%.1f .. %.1f) (paired by round)\n",
+               opair_one.p50, opair_one.lo, opair_one.hi, opair_raw.p50 > 0 ? opair_one.p50 / opair_raw.p50 : 0,
+               opair_raw.p50, opair_raw.lo, opair_raw.hi);
         printf("bench-es: AUTH events per second (4 threads opening %s for 2 s, cache off)\n", openfile);
         printf("  raw in-process responder %10.0f /s\n", raw_ops);
         printf("  ringd, one ES client     %10.0f /s   (%.2fx the raw responder)\n", es_ops, es_ops / raw_ops);
