@@ -8,7 +8,8 @@
 # (EPERM); killed with SIGKILL it is restarted and denies again; a later
 # version replaces it (the new one starts, the old one stops); deactivated,
 # it stops and the exec runs; an extension that keeps crashing is stopped
-# as a crash loop; shutdown leaves no extension process behind.
+# as a crash loop; shutdown leaves no extension process behind, and neither
+# does ringd killed with SIGKILL, sandboxed or --no-sandbox.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
 private_root
 : "${RINGD:?}" "${RINGKIT_SIGN:?}" "${ES_CLIENT:?}"
@@ -157,6 +158,19 @@ for p in "guard:$PID5" "sleeper:$PID6"; do
         if [ -n "${p#*:}" ] && wait_for 10 gone "${p#*:}"; then ok "killed-ringd-takes-${p%%:*}"; else
                 fail "killed-ringd-takes-${p%%:*}" "pid '${p#*:}' alive after ringd's SIGKILL"; fi
 done
+
+# --- the same with --no-sandbox: unconfined, but still not outliving ringd ---
+if ringd_start --no-linux --no-sandbox --es-scope "$FS" --sandbox-rw "$TMP" -v && wait_for 10 sx_is com.test.sx.sleeper running; then
+        ok unconfined-runs; else fail unconfined-runs "$(ringctl list; tail -5 "$TMP/ringd.log")"; fi
+PID7=$(sx_field com.test.sx.sleeper pid)
+# unconfined: ringd's uid, not the bundle's
+[ -n "$PID7" ] && [ "$(stat -c %u "/proc/$PID7")" = "$(id -u)" ] && ok unconfined-as-ringd-user ||
+        fail unconfined-as-ringd-user "pid '$PID7'"
+kill -9 "$RINGD_PID"
+wait "$RINGD_PID" 2>/dev/null
+RINGD_PID=
+if [ -n "$PID7" ] && wait_for 10 gone "$PID7"; then ok killed-ringd-takes-unconfined; else
+        fail killed-ringd-takes-unconfined "pid '$PID7' alive after ringd's SIGKILL"; fi
 
 # ringd's log: no sanitizer report (ASan/UBSan builds) from ringd or the extensions it ran
 expect_no_sanitizer_report sanitizers-clean

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -382,6 +383,48 @@ void launch_done(ringd *d) {
         d->launch = NULL;
 }
 
+/*
+ * --no-sandbox: the verified memfd runs unconfined, but still dies with
+ * ringd, as ringkit-sandbox-exec --die-with-parent makes a sandboxed one
+ * do.  posix_spawn() cannot set a parent-death signal, so this forks; the
+ * child makes only async-signal-safe calls (ringd has threads) and mirrors
+ * launch_spawn()'s file actions and attributes.  A parent already gone
+ * when the signal is set means ringd died meanwhile: exit 127.
+ */
+static int spawn_unconfined(int exec_fd, const int (*dups)[2], size_t n_dups, char **argv, char **env, pid_t *ret) {
+        pid_t parent = getpid(), pid;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                struct sigaction dfl = { .sa_handler = SIG_DFL };
+                sigset_t none;
+                int null;
+
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(127);
+                for (int sig = 1; sig < NSIG; sig++)
+                        if (sig != SIGKILL && sig != SIGSTOP)
+                                (void) sigaction(sig, &dfl, NULL);
+                sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) setpgid(0, 0);
+                for (size_t k = 0; k < n_dups; k++) {
+                        if (dups[k][0] == dups[k][1] ? fcntl(dups[k][1], F_SETFD, 0) < 0
+                                                     : dup2(dups[k][0], dups[k][1]) < 0)
+                                _exit(127);
+                }
+                null = open("/dev/null", O_RDONLY);
+                if (null < 0 || (null != 0 && (dup2(null, 0) < 0 || close(null) < 0)))
+                        _exit(127);
+                execveat(exec_fd, "", argv, env, AT_EMPTY_PATH);
+                _exit(127);
+        }
+        *ret = pid;
+        return 0;
+}
+
 int launch_spawn(const launch_plan *plan, int exec_fd, const int (*dups)[2], size_t n_dups, char **argv,
                  char **env, pid_t *ret) {
         posix_spawn_file_actions_t fa;
@@ -389,29 +432,23 @@ int launch_spawn(const launch_plan *plan, int exec_fd, const int (*dups)[2], siz
         sigset_t none, def;
         int r;
 
+        if (!plan->path)
+                return spawn_unconfined(exec_fd, dups, n_dups, argv, env, ret);
         posix_spawn_file_actions_init(&fa);
         posix_spawnattr_init(&attr);
         sigemptyset(&none);
         sigfillset(&def);
         for (size_t k = 0; k < n_dups; k++)
                 posix_spawn_file_actions_adddup2(&fa, dups[k][0], dups[k][1]);
-        if (plan->path)
-                posix_spawn_file_actions_adddup2(&fa, exec_fd, RK_DEXT_EXEC_FD);
-        if (plan->path && plan->seccomp_fd >= 0) /* kept at 10 or above: see launch_prepare() */
+        posix_spawn_file_actions_adddup2(&fa, exec_fd, RK_DEXT_EXEC_FD);
+        if (plan->seccomp_fd >= 0) /* kept at 10 or above: see launch_prepare() */
                 posix_spawn_file_actions_adddup2(&fa, plan->seccomp_fd, RK_DEXT_SECCOMP_FD);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &def);
         posix_spawnattr_setpgroup(&attr, 0);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-        if (plan->path)
-                r = -posix_spawn(ret, plan->path, &fa, &attr, argv, env);
-        else {
-                /* --no-sandbox: run the verified memfd itself */
-                char path[64];
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", exec_fd);
-                r = -posix_spawn(ret, path, &fa, &attr, argv, env);
-        }
+        r = -posix_spawn(ret, plan->path, &fa, &attr, argv, env);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
         return r;
