@@ -238,6 +238,9 @@ typedef struct es_state {
         rk_source *cn_src;
         bool cn_fanout;                 /* a client subscribed to fork/exit */
         proc_entry procs[PROC_SLOTS];   /* used while the connector runs */
+        struct {
+                pid_t pid, ppid;
+        } proc_keys[PROC_SLOTS];        /* procs[k].pid and .ppid, packed: what the scans for children read */
         uint64_t n_proc_hits, n_proc_misses;
         /* AUTH */
         pending *head, *tail;
@@ -394,10 +397,12 @@ static void ev_str(evbuf *b, int idx, const char *s) {
  * connector socket (ENOBUFS) forgets everything.
  */
 static void proc_forget(es_state *es, pid_t pid) {
-        proc_entry *e = &es->procs[(unsigned) pid % PROC_SLOTS];
+        unsigned k = (unsigned) pid % PROC_SLOTS;
+        proc_entry *e = &es->procs[k];
         if (e->pid == pid) {
                 free(e->exe);
                 *e = (proc_entry){};
+                es->proc_keys[k].pid = es->proc_keys[k].ppid = 0;
         }
 }
 
@@ -406,27 +411,37 @@ static void proc_forget_all(es_state *es) {
                 free(es->procs[k].exe);
                 es->procs[k] = (proc_entry){};
         }
+        memset(es->proc_keys, 0, sizeof(es->proc_keys));
 }
 
+/*
+ * The scans below run for every exec and exit the connector reports, so
+ * they read the packed keys (8 KiB), not the entries (over 170 KiB with
+ * their struct stat): on a virtual machine whose caches went cold between
+ * two spawns, the difference is tens of microseconds of ringd's time.
+ */
 static void proc_exited(es_state *es, pid_t pid) {
         proc_forget(es, pid);
         for (unsigned k = 0; k < PROC_SLOTS; k++)
-                if (es->procs[k].pid && es->procs[k].ppid == pid)
-                        proc_forget(es, es->procs[k].pid);
+                if (es->proc_keys[k].pid && es->proc_keys[k].ppid == pid)
+                        proc_forget(es, es->proc_keys[k].pid);
 }
 
 /* pid exec'd or changed ids: its entry is wrong now, and so are the placeholders of its children (copies to be) */
 static void proc_changed(es_state *es, pid_t pid) {
         proc_forget(es, pid);
         for (unsigned k = 0; k < PROC_SLOTS; k++)
-                if (es->procs[k].pid && es->procs[k].placeholder && es->procs[k].ppid == pid)
-                        proc_forget(es, es->procs[k].pid);
+                if (es->proc_keys[k].pid && es->proc_keys[k].ppid == pid && es->procs[k].placeholder)
+                        proc_forget(es, es->proc_keys[k].pid);
 }
 
-static void proc_store(proc_entry *slot, proc_entry *e) {
+static void proc_store(es_state *es, proc_entry *slot, proc_entry *e) {
+        size_t k = (size_t) (slot - es->procs);
         free(slot->exe);
         *slot = *e;
         e->exe = NULL;
+        es->proc_keys[k].pid = slot->pid;
+        es->proc_keys[k].ppid = slot->ppid;
 }
 
 /*
@@ -455,7 +470,7 @@ static void proc_forked(es_state *es, pid_t parent, pid_t child) {
                 n = (proc_entry){ .placeholder = true };
         n.pid = child;
         n.ppid = parent;
-        proc_store(e, &n);
+        proc_store(es, e, &n);
 }
 
 /*
@@ -516,7 +531,7 @@ static bool proc_from_parent(es_state *es, proc_entry *e) {
                         return false;
                 }
                 es->n_proc_misses++;
-                proc_store(p, &n);
+                proc_store(es, p, &n);
                 /* the parent may have exec'd or changed ids while we read: proc_changed() then drops it and this placeholder */
                 cn_drain(es);
                 if (p->pid != parent || e->pid != child || !e->placeholder)
@@ -528,7 +543,7 @@ static bool proc_from_parent(es_state *es, proc_entry *e) {
                 return false;
         n.pid = child;
         n.ppid = parent;
-        proc_store(e, &n);
+        proc_store(es, e, &n);
         return true;
 }
 
@@ -547,7 +562,7 @@ static void ev_process(es_state *es, evbuf *b, pid_t pid, char *exe, size_t exe_
                 bool whole = proc_read(pid, &n);
                 if (e && whole) {
                         es->n_proc_misses++;
-                        proc_store(e, &n);
+                        proc_store(es, e, &n);
                         src = e;
                 } else
                         src = &n;
@@ -581,7 +596,7 @@ static pid_t proc_ppid(es_state *es, pid_t pid) {
         ppid = n.ppid;
         if (whole) {
                 es->n_proc_misses++;
-                proc_store(e, &n);
+                proc_store(es, e, &n);
         }
         free(n.exe);
         return ppid;
