@@ -300,6 +300,18 @@ status_json
 jcheck exec-own-opens-counted "j['endpoint_security']['exec_own_opens'] >= 1"
 stop_client both
 
+# --- a client of AUTH_OPEN alone is not asked for an exec's open (on macOS an exec is no AUTH_OPEN) ---
+cp /bin/true "$FS/oo-bin"
+client openonly --subscribe AUTH_OPEN --deny "$FS/oo-bin"
+run_fs "$FS/oo-bin"
+grep -q "rc=0" "$TMP/run" && ok open-only-exec-runs || fail open-only-exec-runs "$(cat "$TMP/run"; cat "$TMP/openonly.log")"
+run_fs cat "$FS/oo-bin"
+if grep -q "Operation not permitted" "$TMP/run" && ! grep -q "rc=0" "$TMP/run"; then ok open-only-open-denied; else
+        fail open-only-open-denied "$(cat "$TMP/run"; cat "$TMP/openonly.log")"; fi
+[ "$(grep -c "target=$FS/oo-bin " "$TMP/openonly.log")" = 1 ] && ok open-only-asked-once-for-the-open ||
+        fail open-only-asked-once-for-the-open "$(cat "$TMP/openonly.log")"
+stop_client openonly
+
 # --- no clients: marks gone, nothing asked ---
 status_json
 jcheck no-clients "[c for c in j['endpoint_security']['clients'] if c['pid'] != $SUP] == [] and j['endpoint_security']['pending'] == 0"

@@ -691,7 +691,9 @@ static void cache_invalidate(es_state *es) {
 
 /*
  * An exec is one AUTH_EXEC, as on macOS, not an AUTH_EXEC and an
- * AUTH_OPEN.  The kernel checks an exec's open twice, FAN_OPEN_EXEC_PERM
+ * AUTH_OPEN (and for a client of AUTH_OPEN alone, no event at all:
+ * FAN_OPEN_EXEC_PERM is marked for AUTH_OPEN too, and answered here when
+ * nobody wants AUTH_EXEC).  The kernel checks an exec's open twice, FAN_OPEN_EXEC_PERM
  * then FAN_OPEN_PERM, one right after the other in the exec'ing task, and
  * the second only if the first was allowed.  So when an exec is allowed
  * while FAN_OPEN_PERM is marked, remember (pid, file); the next permission
@@ -853,6 +855,9 @@ static void auth_begin(es_state *es, const fwd *f) {
         if (!(want & ((exec ? M(RK_ES_EVENT_TYPE_AUTH_EXEC) : 0) |
                       ((f->mask & FAN_OPEN_PERM) ? M(RK_ES_EVENT_TYPE_AUTH_OPEN) : 0)))) {
                 es->n_no_client++;
+                /* an exec nobody asks for, marked for AUTH_OPEN's sake: its own open comes next, not to be asked */
+                if (exec && fstat(f->fd, &st) == 0)
+                        exec_allowed(es, f->pid, st.st_dev, st.st_ino);
                 fan_answer(es, f->fd, false);
                 return;
         }
@@ -1395,7 +1400,7 @@ static uint64_t fan_bits(uint64_t subs, bool perm) {
                 if (subs & M(RK_ES_EVENT_TYPE_AUTH_EXEC))
                         m |= FAN_OPEN_EXEC_PERM;
                 if (subs & M(RK_ES_EVENT_TYPE_AUTH_OPEN))
-                        m |= FAN_OPEN_PERM;
+                        m |= FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM; /* exec too: to know an exec's own open, see exec_allowed() */
                 return m;
         }
         if (subs & M(RK_ES_EVENT_TYPE_NOTIFY_EXEC))
