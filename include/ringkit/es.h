@@ -105,7 +105,7 @@ typedef struct rk_es_message {
         rk_es_file target2;      /* rename: the new name */
         pid_t child_pid;         /* NOTIFY_FORK */
         int exit_status;         /* NOTIFY_EXIT: as wait(2) reports it */
-        uint32_t open_flags;     /* AUTH/NOTIFY open: the O_* flags of the open file */
+        uint32_t open_flags;     /* always 0 for now: fanotify does not report the opener's O_* flags */
 } rk_es_message;
 
 typedef struct rk_es_client rk_es_client;
