@@ -8,7 +8,7 @@
 # (EPERM); killed with SIGKILL it is restarted and denies again; a later
 # version replaces it (the new one starts, the old one stops); deactivated,
 # it stops and the exec runs; an extension that keeps crashing is stopped
-# as a crash loop; shutdown leaves no extension process behind, and neither
+# as a crash loop, and `ringctl restart` starts it again; shutdown leaves no extension process behind, and neither
 # does ringd killed with SIGKILL, sandboxed or --no-sandbox.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
 private_root
@@ -124,12 +124,24 @@ ringctl list >"$TMP/out" 2>&1
 expect_grep crash-loop-why 'crash loop, not restarted'
 [ "$(sx_field com.test.sx.crashy launches)" = 5 ] && ok crash-loop-launches || fail crash-loop-launches "$(ringctl list --json)"
 kill -0 "$RINGD_PID" && ok ringd-up || fail ringd-up "ringd died"
+# an administrator's retry: launched again with the crash count cleared, so it loops again (5 more launches)
+expect_rc restart-stopped 0 ringctl restart com.test.sx.crashy
+expect_grep restart-says-running 'com.test.sx.crashy: version 1.0: running'
+if wait_for 15 sx_is com.test.sx.crashy failed && [ "$(sx_field com.test.sx.crashy launches)" = 10 ]; then ok restart-loops-again; else
+        fail restart-loops-again "$(ringctl list --json)"; fi
+grep -q "com.test.sx.crashy.*restarted by an administrator" "$TMP/ringd.log" && ok admin-restart-logged ||
+        fail admin-restart-logged "$(grep crashy "$TMP/ringd.log" | tail -3)"
+expect_rc restart-unknown-refused 1 ringctl restart com.test.sx.nothing
+expect_grep restart-unknown-why 'com.test.sx.nothing is not a system extension ringd runs'
+expect_rc restart-needs-id 2 ringctl restart
 
 # --- shutdown: no extension process left ---
 rm -f "$OUT/guard.ready"
 quiet ringctl activate "$APPS/Guard.app" com.test.sx.guard
 quiet ringctl approve com.test.sx.guard
 wait_for 10 test -e "$OUT/guard.ready" && ok running-again || fail running-again "$(ringctl list)"
+expect_rc restart-running-refused 1 ringctl restart com.test.sx.guard
+expect_grep restart-running-why 'com.test.sx.guard is running, not stopped'
 PID4=$(sx_field com.test.sx.guard pid)
 ringctl shutdown >/dev/null 2>&1
 if wait_for 15 gone "$RINGD_PID"; then ok shutdown; else fail shutdown "ringd still running"; fi

@@ -399,6 +399,8 @@ static const struct {
         /* kexts (issue 7): src/ringd/kext.c */
         { "kexts", kext_cmd_list },       { "safe-mode", kext_cmd_safe_mode },
         { "kext-call", kext_cmd_call },
+        /* system extensions (issue 7): src/ringd/sysext.c */
+        { "restart", sysext_cmd_restart },
 };
 
 /* What any local user may run; everything else is for root (and ringd's own user). */

@@ -393,6 +393,7 @@ bool sysext_busy(ringd *d, const char *bundle); /* a retired process of it is st
 unsigned sysext_stop_all(ringd *d, void (*stopped)(void *ud), void *ud);
 int sysext_list(ringd *d, rk_value **ret);
 int sysext_status(ringd *d, rk_value *m); /* adds "system_extensions" */
+void sysext_cmd_restart(ctl_client *c, uint32_t peer, rk_value *req); /* restart {bundle}: a stopped one again */
 void sysext_done(ringd *d);            /* kill and reap what is left */
 
 /* nf.c: the network filter (issue 7) */

@@ -596,6 +596,46 @@ int sysext_list(ringd *d, rk_value **ret) {
         return 0;
 }
 
+/*
+ * restart {bundle}: an administrator's retry of a system extension ringd
+ * stopped (a crash loop, a launch that failed), from the same verified
+ * store copy, with its crash count cleared.  One that runs or is between
+ * two restarts is left alone (-EALREADY); an unknown bundle is -ENOENT.
+ */
+void sysext_cmd_restart(ctl_client *c, uint32_t peer, rk_value *req) {
+        ringd *d = control_client_ringd(c);
+        const char *bundle = rk_dict_get_string(req, "bundle");
+        _cleanup_(rk_value_unrefp) rk_value *v = NULL;
+        _cleanup_(freep) char *msg = NULL;
+        sysext *x;
+
+        if (!bundle || !*bundle)
+                return control_reply_error(c, peer, -EINVAL, "restart: 'bundle' (a system extension's identifier) is required");
+        for (x = d->sx ? d->sx->list : NULL; x; x = x->next)
+                if (streq(x->bundle, bundle) && x->state != SX_STOPPING)
+                        break;
+        if (!x) {
+                if (asprintf(&msg, "restart: %s is not a system extension ringd runs (activated, approved and enabled)", bundle) < 0)
+                        msg = NULL;
+                return control_reply_error(c, peer, -ENOENT, msg);
+        }
+        if (x->state != SX_FAILED) {
+                if (asprintf(&msg, "restart: %s is %s, not stopped", bundle, state_name(x->state)) < 0)
+                        msg = NULL;
+                return control_reply_error(c, peer, -EALREADY, msg);
+        }
+        log_notice(d, "%s: restarted by an administrator (was: %s)", x->tag, x->failed ? x->failed : "failed");
+        x->failed = mfree(x->failed);
+        x->n_crashes = 0;
+        memset(x->crashes, 0, sizeof(x->crashes));
+        x->backoff_usec = 0;
+        sx_launch(x);
+        /* the reply: what `ringctl list` shows of it, and ok */
+        if (!(v = sx_value(x)) || rk_dict_set_bool(v, "ok", true) < 0)
+                return control_reply_error(c, peer, -ENOMEM, NULL);
+        control_reply_fd(c, peer, v, -EBADF);
+}
+
 int sysext_status(ringd *d, rk_value *m) {
         _cleanup_(rk_value_unrefp) rk_value *a = NULL;
         int r = sysext_list(d, &a);

@@ -207,6 +207,11 @@ int cmd_deactivate(int argc, char **argv) {
         return simple(argc, argv, "deactivate", "ringctl deactivate [--json] [APP] BUNDLE-ID", 1, 2);
 }
 
+/* A system extension ringd stopped (crash loop, failed launch) started again. */
+int cmd_restart(int argc, char **argv) {
+        return simple(argc, argv, "restart", "ringctl restart [--json] BUNDLE-ID", 1, 1);
+}
+
 int cmd_reset(int argc, char **argv) {
         return simple(argc, argv, "reset", "ringctl reset [--json]", 0, 0);
 }

@@ -25,6 +25,7 @@ int cmd_approve(int argc, char **argv);
 int cmd_deny(int argc, char **argv);
 int cmd_deactivate(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_kexts(int argc, char **argv);     /* cmd-kext.c */
 int cmd_safe_mode(int argc, char **argv);
