@@ -351,7 +351,7 @@ static void sx_launch(sysext *x) {
         int r = sx_spawn(x);
 
         if (r < 0) {
-                sx_fail(x, "not launched: %s; not retried until it is activated again or ringd restarts", strerror(-r));
+                sx_fail(x, "not launched: %s; not retried until `ringctl restart`, a new activation or a restart of ringd", strerror(-r));
                 return;
         }
         x->state = SX_RUNNING;
@@ -406,7 +406,7 @@ static int on_exit_(rk_source *s, const siginfo_t *si, void *ud) {
         for (unsigned k = 0; k < ELEMENTSOF(x->crashes) && k < x->n_crashes; k++)
                 recent += now - x->crashes[k] <= d->crash_window_usec;
         if (recent >= d->crash_limit) {
-                sx_fail(x, "%s; crashed %u times within %.1f s: crash loop, not restarted until it is activated again or ringd restarts",
+                sx_fail(x, "%s; crashed %u times within %.1f s: crash loop, not restarted until `ringctl restart`, a new activation or a restart of ringd",
                         why, recent, (double) d->crash_window_usec / 1e6);
                 return 0;
         }
@@ -629,6 +629,7 @@ void sysext_cmd_restart(ctl_client *c, uint32_t peer, rk_value *req) {
         x->n_crashes = 0;
         memset(x->crashes, 0, sizeof(x->crashes));
         x->backoff_usec = 0;
+        x->child = rk_source_unref(x->child); /* the last run's, exited */
         sx_launch(x);
         /* the reply: what `ringctl list` shows of it, and ok */
         if (!(v = sx_value(x)) || rk_dict_set_bool(v, "ok", true) < 0)
