@@ -135,6 +135,37 @@ expect_rc restart-unknown-refused 1 ringctl restart com.test.sx.nothing
 expect_grep restart-unknown-why 'com.test.sx.nothing is not a system extension ringd runs'
 expect_rc restart-needs-id 2 ringctl restart
 
+# --- what an extension forks is capped (--max-tasks) and dies with its run ---
+make_app Forky com.test.sx.forky 1.0 /bin/sh -c "sleep 1000 &amp; sleep 1000 &amp; exec sleep 1000" # (XML: &amp; is &)
+quiet ringctl activate "$APPS/Forky.app" com.test.sx.forky
+quiet ringctl approve com.test.sx.forky
+FPID=
+if wait_for 10 sx_is com.test.sx.forky running; then FPID=$(sx_field com.test.sx.forky pid); fi
+kids() { pgrep -P "$1" | sort | paste -sd' '; }
+if [ -n "$FPID" ] && wait_for 10 eval '[ "$(kids "$FPID" | wc -w)" = 2 ]'; then ok forky-runs; else
+        fail forky-runs "pid '$FPID': $(ringctl list; tail -5 "$TMP/ringd.log")"; fi
+KIDS=$(kids "$FPID")
+# its pids cgroup, from /proc (v1: "N:pids:/ringkit-P/sxN", v2: "0::/ringkit-P/sxN")
+CG=$(sed -n 's/^[0-9]*:pids:\(.*\)/\/sys\/fs\/cgroup\/pids\1/p; s/^0::\(.*\)/\/sys\/fs\/cgroup\1/p' "/proc/$FPID/cgroup" | grep ringkit- | head -1)
+if ! grep -q "limits: at most" "$TMP/ringd.log"; then
+        ok "forky-capped # SKIP no pids cgroup controller"
+elif [ -n "$CG" ] && [ "$(cat "$CG/pids.max")" = 64 ] && [ "$(cat "$CG/pids.current")" = 3 ]; then
+        ok forky-capped
+else
+        fail forky-capped "cgroup '$CG' of pid $FPID: $(cat /proc/"$FPID"/cgroup)"
+fi
+kill -9 "$FPID"
+gone_all() { local p; for p in $KIDS; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+if [ -n "$KIDS" ] && wait_for 10 gone_all; then ok forky-children-die-with-it; else fail forky-children-die-with-it "children '$KIDS' still there"; fi
+if wait_for 10 sx_is com.test.sx.forky running && [ "$(sx_field com.test.sx.forky pid)" != "$FPID" ]; then ok forky-restarted; else
+        fail forky-restarted "$(ringctl list)"; fi
+FPID2=$(sx_field com.test.sx.forky pid)
+wait_for 10 eval '[ "$(kids "$FPID2" | wc -w)" = 2 ]'
+KIDS=$(kids "$FPID2")
+quiet ringctl deactivate com.test.sx.forky
+if [ -n "$KIDS" ] && wait_for 10 gone "$FPID2" && wait_for 10 gone_all; then ok forky-deactivated-children-gone; else
+        fail forky-deactivated-children-gone "pid $FPID2, children '$KIDS'"; fi
+
 # --- shutdown: no extension process left ---
 rm -f "$OUT/guard.ready"
 quiet ringctl activate "$APPS/Guard.app" com.test.sx.guard

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Resource limits for dext instances, and making sure nothing an instance
- * started outlives it.
+ * Resource limits for dext instances and system extensions, and making
+ * sure nothing one started outlives it.
  *
  * Every instance is spawned as the leader of its own process group.  Where
  * the pids controller is available (cgroup v2 with "pids" enabled, or the
  * v1 "pids" hierarchy), ringd makes a cgroup per instance under
- * .../ringkit-<ringd pid>/, caps its task count at max_tasks (a fork bomb
+ * .../ringkit-<ringd pid>/ (i<id> for an instance, sx<n> for a run of a
+ * system extension), caps its task count at max_tasks (a fork bomb
  * gets EAGAIN from fork, not the machine), and moves the instance in right
  * after spawning it -- before it has run a line of the driver, since the
  * SDK only starts driver code after its handshake.
@@ -83,15 +84,19 @@ void limits_init(ringd *d) {
         log_warning(d, "limits: no pids cgroup controller; a dext's children are killed with it, but not capped");
 }
 
-static char *instance_cgroup(ringd *d, instance *i) {
+static char *leaf_cgroup(ringd *d, const char *leaf) {
         char *p = NULL;
-        if (!d->cgroup_root || asprintf(&p, "%s/i%llu", d->cgroup_root, (unsigned long long) i->id) < 0)
+        if (!d->cgroup_root || asprintf(&p, "%s/%s", d->cgroup_root, leaf) < 0)
                 return NULL;
         return p;
 }
 
-int limits_attach(ringd *d, instance *i) {
-        _cleanup_(freep) char *cg = instance_cgroup(d, i);
+static void instance_leaf(instance *i, char out[static 32]) {
+        snprintf(out, 32, "i%llu", (unsigned long long) i->id);
+}
+
+int limits_attach_pid(ringd *d, const char *leaf, pid_t pid) {
+        _cleanup_(freep) char *cg = leaf_cgroup(d, leaf);
         char path[700], num[32];
         int r;
 
@@ -104,17 +109,17 @@ int limits_attach(ringd *d, instance *i) {
         if ((r = write_file(path, num)) < 0)
                 return r;
         snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-        snprintf(num, sizeof(num), "%d", (int) i->pid);
+        snprintf(num, sizeof(num), "%d", (int) pid);
         return write_file(path, num);
 }
 
-/* SIGKILL the process group and whatever is left in the cgroup, until it is empty. */
-void limits_kill_all(ringd *d, instance *i) {
-        _cleanup_(freep) char *cg = instance_cgroup(d, i);
+/* SIGKILL the process group of leader (when > 0) and whatever is left in the cgroup, until it is empty. */
+void limits_kill_pid(ringd *d, const char *leaf, pid_t leader) {
+        _cleanup_(freep) char *cg = leaf_cgroup(d, leaf);
         char path[700], buf[4096];
 
-        if (i->pid > 0)
-                (void) kill(-i->pid, SIGKILL);
+        if (leader > 0)
+                (void) kill(-leader, SIGKILL);
         if (!cg)
                 return;
         snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
@@ -134,7 +139,7 @@ void limits_kill_all(ringd *d, instance *i) {
                         long pid = strtol(p, &e, 10);
                         if (e == p)
                                 break;
-                        if (pid > 0 && pid != i->pid) {
+                        if (pid > 0 && pid != leader) {
                                 (void) kill((pid_t) pid, SIGKILL);
                                 any = true;
                         }
@@ -145,11 +150,29 @@ void limits_kill_all(ringd *d, instance *i) {
         }
 }
 
-void limits_release(ringd *d, instance *i) {
-        _cleanup_(freep) char *cg = instance_cgroup(d, i);
+void limits_release_leaf(ringd *d, const char *leaf) {
+        _cleanup_(freep) char *cg = leaf_cgroup(d, leaf);
 
         if (cg)
                 (void) rmdir(cg); /* fails harmlessly while a killed task is still being reaped */
+}
+
+int limits_attach(ringd *d, instance *i) {
+        char leaf[32];
+        instance_leaf(i, leaf);
+        return limits_attach_pid(d, leaf, i->pid);
+}
+
+void limits_kill_all(ringd *d, instance *i) {
+        char leaf[32];
+        instance_leaf(i, leaf);
+        limits_kill_pid(d, leaf, i->pid);
+}
+
+void limits_release(ringd *d, instance *i) {
+        char leaf[32];
+        instance_leaf(i, leaf);
+        limits_release_leaf(d, leaf);
 }
 
 void limits_done(ringd *d) {

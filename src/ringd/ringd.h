@@ -253,6 +253,10 @@ int limits_attach(ringd *d, instance *i);
 void limits_kill_all(ringd *d, instance *i);
 void limits_release(ringd *d, instance *i);
 void limits_done(ringd *d);
+/* the same for any process ringd spawned, by the name of its cgroup under ringd's (sysext.c: "sx<n>") */
+int limits_attach_pid(ringd *d, const char *leaf, pid_t pid);
+void limits_kill_pid(ringd *d, const char *leaf, pid_t leader); /* leader 0: its group is gone already */
+void limits_release_leaf(ringd *d, const char *leaf);
 
 /* ringd.c: mkdir -p, each missing component made with `mode` */
 int mkdir_p(const char *path, mode_t mode);

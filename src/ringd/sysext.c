@@ -81,6 +81,7 @@ struct sysext {
         uint64_t backoff_usec, started_at;
         char *failed, *last_exit;
         bool es, nf;            /* the connections it gets */
+        char cg[32];            /* its run's pids cgroup under ringd's ("sx<n>"), "" when none: see limits.c */
         nf_filter *filter;
         char **args;
         size_t n_args;
@@ -91,6 +92,7 @@ struct sysext {
 
 struct sysext_state {
         sysext *list;
+        unsigned next_cg;
 };
 
 static const char *state_name(sx_state s) {
@@ -103,9 +105,19 @@ static bool developer_mode(ringd *d) {
         return d->extdb && rk_extdb_get_developer_mode(d->extdb) > 0;
 }
 
+/* Whatever the last run left in its cgroup (children it forked) is killed, and the cgroup goes. */
+static void sx_cgroup_drop(sysext *x) {
+        if (!x->cg[0])
+                return;
+        limits_kill_pid(x->d, x->cg, 0);
+        limits_release_leaf(x->d, x->cg);
+        x->cg[0] = 0;
+}
+
 static void sx_free(sysext *x) {
         ringd *d = x->d;
 
+        sx_cgroup_drop(x);
         for (sysext **p = &d->sx->list; *p; p = &(*p)->next)
                 if (*p == x) {
                         *p = x->next;
@@ -318,6 +330,11 @@ static int sx_spawn(sysext *x) {
         if (r < 0)
                 return r;
         x->pid = pid;
+        /* capped at --max-tasks like a dext, and no child of it outlives the run (set up before it forks, in practice:
+         * the sandbox helper runs first) */
+        snprintf(x->cg, sizeof(x->cg), "sx%u", ++d->sx->next_cg);
+        if ((r = limits_attach_pid(d, x->cg, pid)) < 0)
+                log_warning(d, "%s: cannot apply limits: %s", x->tag, strerror(-r));
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         r = rk_loop_add_child(d->loop, &x->child, pid, pidfd >= 0 ? pidfd : -EBADF, on_exit_, x);
         if (pidfd >= 0)
@@ -397,6 +414,7 @@ static int on_exit_(rk_source *s, const siginfo_t *si, void *ud) {
         free(x->last_exit);
         x->last_exit = strdup(why);
         x->pid = 0;
+        sx_cgroup_drop(x);
         if (x->state == SX_STOPPING) {
                 log_info(d, "%s: stopped (%s)", x->tag, why);
                 sx_free(x);
@@ -651,6 +669,8 @@ void sysext_done(ringd *d) {
                 sysext *x = d->sx->list;
                 if (x->pid > 0) {
                         (void) kill(x->pid, SIGKILL);
+                        if (x->cg[0])
+                                limits_kill_pid(d, x->cg, x->pid);
                         /* reap it: the child source goes with the record */
                         siginfo_t si;
                         (void) waitid(P_PID, (id_t) x->pid, &si, WEXITED);
