@@ -55,6 +55,54 @@ static bool has_pids_v2(const char *base) {
         return strstr(buf, "pids") != NULL;
 }
 
+static void kill_cgroup(const char *cg, pid_t leader);
+
+/*
+ * Cgroups that ringds which are gone left under base (ringkit-<pid>, the pid
+ * no longer running; a killed ringd never removes its own): whatever still
+ * runs in them is killed (it outlived its ringd), then they are removed.
+ * A live pid's directory is left alone, whoever that pid is now.
+ */
+static void sweep(ringd *d, const char *base) {
+        DIR *dir = opendir(base);
+        unsigned n = 0;
+        struct dirent *de;
+
+        if (!dir)
+                return;
+        while ((de = readdir(dir))) {
+                char *end, path[700];
+                long pid;
+                DIR *sub;
+
+                if (strncmp(de->d_name, "ringkit-", 8) != 0)
+                        continue;
+                pid = strtol(de->d_name + 8, &end, 10);
+                if (*end || pid <= 0 || pid == getpid() || kill((pid_t) pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
+                if ((sub = opendir(path))) {
+                        struct dirent *se;
+                        while ((se = readdir(sub))) {
+                                char leaf[1000];
+                                struct stat st;
+                                if (se->d_name[0] == '.' || fstatat(dirfd(sub), se->d_name, &st, 0) < 0 ||
+                                    !S_ISDIR(st.st_mode))
+                                        continue;
+                                snprintf(leaf, sizeof(leaf), "%s/%s", path, se->d_name);
+                                kill_cgroup(leaf, 0);
+                                (void) rmdir(leaf);
+                        }
+                        closedir(sub);
+                }
+                if (rmdir(path) == 0)
+                        n++;
+        }
+        closedir(dir);
+        if (n)
+                log_info(d, "limits: removed %u cgroup%s left by ringds that are gone (%s)", n, n == 1 ? "" : "s", base);
+}
+
 void limits_init(ringd *d) {
         static const char *const bases[] = { "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
         char path[512];
@@ -65,6 +113,7 @@ void limits_init(ringd *d) {
                 bool v1 = k == 0 && stat(bases[k], &st) == 0;
                 if (!v1 && !has_pids_v2(bases[k]))
                         continue;
+                sweep(d, bases[k]);
                 snprintf(path, sizeof(path), "%s/ringkit-%d", bases[k], (int) getpid());
                 if (mkdir(path, 0755) < 0 && errno != EEXIST)
                         continue;
@@ -113,9 +162,8 @@ int limits_attach_pid(ringd *d, const char *leaf, pid_t pid) {
         return write_file(path, num);
 }
 
-/* SIGKILL the process group of leader (when > 0) and whatever is left in the cgroup, until it is empty. */
-void limits_kill_pid(ringd *d, const char *leaf, pid_t leader) {
-        _cleanup_(freep) char *cg = leaf_cgroup(d, leaf);
+/* SIGKILL the process group of leader (when > 0) and whatever is left in the cgroup cg (a path; NULL: none) until it is empty. */
+static void kill_cgroup(const char *cg, pid_t leader) {
         char path[700], buf[4096];
 
         if (leader > 0)
@@ -148,6 +196,11 @@ void limits_kill_pid(ringd *d, const char *leaf, pid_t leader) {
                         break;
                 usleep(1000);
         }
+}
+
+void limits_kill_pid(ringd *d, const char *leaf, pid_t leader) {
+        _cleanup_(freep) char *cg = leaf_cgroup(d, leaf);
+        kill_cgroup(cg, leader);
 }
 
 void limits_release_leaf(ringd *d, const char *leaf) {
