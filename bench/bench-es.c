@@ -20,7 +20,12 @@
  *      order that turns from round to round), so
  *      load from elsewhere on the machine falls on all of them alike.
  *      A fifth condition, spawns only: the client subscribed to AUTH_EXEC
- *      and AUTH_OPEN (an exec's own open is not asked again).
+ *      and AUTH_OPEN (an exec's own open is not asked again).  Two
+ *      references in the same rounds (see helper_start()): the raw
+ *      responder in a process of its own, and a bare relay (one process
+ *      forwards each event to a second, which answers): the least any
+ *      design with a daemon in the middle costs, printed paired against
+ *      ringd + 1.
  *      Added latency: per round, the block's median minus the bare block's
  *      median; the median over rounds (paired, so drift between rounds
  *      cancels; the p50 over all runs is printed too).  Targets (issue 7):
@@ -57,8 +62,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/fanotify.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -227,6 +235,148 @@ static void raw_stop(raw *r) {
         close(r->stop);
 }
 
+/*
+ * Two references for what any design with the answer in another process
+ * costs, each a long-lived helper process holding its own fanotify group
+ * (marked and unmarked by the main process around its blocks):
+ *   raw process   the raw responder of above in a process of its own: the
+ *                 floor of a design where the client reads fanotify itself;
+ *   bare relay    a responder process that forwards each event (a 160-byte
+ *                 message, about what ringd sends) over a socketpair to a
+ *                 second process, which answers (36 bytes, as a client
+ *                 does); the first writes the answer to fanotify.  No
+ *                 process cache, no path, no policy: the floor of the
+ *                 design issue 7 asks for (a daemon owns fanotify and fans
+ *                 events out to clients), what ringd + 1 pays at the least.
+ */
+typedef struct helper {
+        int fan;   /* the group, shared with the helper */
+        pid_t pid[2];
+} helper;
+
+/* named for bench/es-sched-chain.py, which tells the responders apart by name */
+static void helper_die_with_parent(const char *name) {
+        prctl(PR_SET_NAME, name);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+                _exit(0);
+}
+
+static void raw_process_main(int fan) {
+        char buf[8192] __attribute__((aligned(8)));
+        for (;;) {
+                ssize_t n = read(fan, buf, sizeof(buf));
+                for (struct fanotify_event_metadata *md = (void *) buf; n > 0 && FAN_EVENT_OK(md, n);
+                     md = FAN_EVENT_NEXT(md, n)) {
+                        struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
+                        if (md->fd < 0)
+                                continue;
+                        (void) !write(fan, &resp, sizeof(resp));
+                        close(md->fd);
+                }
+                if (n < 0 && errno != EINTR)
+                        _exit(1);
+        }
+}
+
+static void relay_main(int fan, int sk) {
+        char buf[8192] __attribute__((aligned(8))), msg[160];
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event e = { .events = EPOLLIN, .data.fd = fan };
+
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fan, &e) < 0)
+                _exit(1);
+        e.data.fd = sk;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, sk, &e) < 0)
+                _exit(1);
+        memset(msg, 0, sizeof(msg));
+        for (;;) {
+                struct epoll_event ev[2];
+                int k = epoll_wait(ep, ev, 2, -1);
+                if (k < 0 && errno != EINTR)
+                        _exit(1);
+                for (int i = 0; i < k; i++) {
+                        if (ev[i].data.fd == fan) {
+                                ssize_t n = read(fan, buf, sizeof(buf));
+                                for (struct fanotify_event_metadata *md = (void *) buf; n > 0 && FAN_EVENT_OK(md, n);
+                                     md = FAN_EVENT_NEXT(md, n)) {
+                                        if (md->fd < 0)
+                                                continue;
+                                        memcpy(msg, &md->fd, sizeof(md->fd));
+                                        (void) !send(sk, msg, sizeof(msg), 0);
+                                }
+                                continue;
+                        }
+                        int32_t fd;
+                        while (recv(sk, msg, sizeof(msg), MSG_DONTWAIT) >= (ssize_t) sizeof(fd)) {
+                                memcpy(&fd, msg, sizeof(fd));
+                                struct fanotify_response resp = { .fd = fd, .response = FAN_ALLOW };
+                                (void) !write(fan, &resp, sizeof(resp));
+                                close(fd);
+                        }
+                }
+        }
+}
+
+static void relay_answerer_main(int sk) {
+        char msg[160];
+        struct pollfd p = { .fd = sk, .events = POLLIN };
+        for (;;) {
+                if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                        _exit(1);
+                ssize_t n;
+                while ((n = recv(sk, msg, sizeof(msg), MSG_DONTWAIT)) > 0)
+                        (void) !send(sk, msg, 36, 0);
+                if (n == 0)
+                        _exit(0);
+        }
+}
+
+/* relay: false for the raw process */
+static int helper_start(helper *h, bool relay) {
+        int sv[2] = { -1, -1 };
+
+        h->fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
+        if (h->fan < 0 || (relay && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0))
+                return -errno;
+        h->pid[0] = fork();
+        if (h->pid[0] == 0) {
+                helper_die_with_parent(relay ? "bench-es-relay" : "bench-es-rawp");
+                if (relay)
+                        relay_main(h->fan, sv[0]);
+                raw_process_main(h->fan);
+        }
+        h->pid[1] = -1;
+        if (relay) {
+                h->pid[1] = fork();
+                if (h->pid[1] == 0) {
+                        helper_die_with_parent("bench-es-answer");
+                        close(h->fan);
+                        close(sv[0]);
+                        relay_answerer_main(sv[1]);
+                }
+                close(sv[0]);
+                close(sv[1]);
+        }
+        return h->pid[0] < 0 || (relay && h->pid[1] < 0) ? -EAGAIN : 0;
+}
+
+static int helper_mark(helper *h, bool add, uint64_t mask) {
+        return fanotify_mark(h->fan, (add ? FAN_MARK_ADD : FAN_MARK_REMOVE) | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, fs) < 0
+                       ? -errno
+                       : 0;
+}
+
+static void helper_stop(helper *h) {
+        for (int k = 0; k < 2; k++)
+                if (h->pid[k] > 0) {
+                        kill(h->pid[k], SIGKILL);
+                        waitpid(h->pid[k], NULL, 0);
+                }
+        if (h->fan >= 0)
+                close(h->fan);
+}
+
 /* ---- the ES client (this program, run from the store with --client READY-FILE) ---- */
 
 static void on_event(rk_es_client *c, const rk_es_message *m, void *ud) {
@@ -348,6 +498,7 @@ int main(int argc, char **argv) {
         char root[128], ringd[PATH_MAX + 16], ringctl[PATH_MAX + 16], sock[192], ready[192], store_exe[PATH_MAX];
         int n = argc > 1 ? atoi(argv[1]) : 2000;
         raw rw;
+        helper hp = { .fan = -1 }, hr = { .fan = -1 };
         fig bare, rawf, one;
         double raw_ops, es_ops;
 
@@ -391,6 +542,11 @@ int main(int argc, char **argv) {
                 return 1;
         }
         setenv("RINGKIT_ES_SOCKET", sock, 1);
+        /* the references' helpers, forked while this process is small; each dies with it */
+        if (helper_start(&hp, false) < 0 || helper_start(&hr, true) < 0) {
+                fprintf(stderr, "bench-es: the reference responders: %m\n");
+                return 1;
+        }
 
         /* ringd, developer mode, the client bundle activated and approved */
         make_bundle(root);
@@ -451,8 +607,9 @@ int main(int argc, char **argv) {
          * Interleaved rounds, so that load from elsewhere falls on every
          * condition alike: each round runs a block of each.
          */
-        enum { BARE, RAW, IDLE, ONE, BOTH, N_COND };
+        enum { BARE, RAW, RAWP, RELAY, IDLE, ONE, BOTH, N_COND };
         static const char *const names[N_COND] = { "bare (no marks)", "raw in-process responder (floor)",
+                                                   "raw responder, own process", "bare relay, two processes",
                                                    "ringd, client unsubscribed", "ringd, one ES client answering",
                                                    "ringd, client on AUTH_OPEN too" };
         double *v[N_COND], *ov[N_COND];
@@ -478,6 +635,11 @@ int main(int argc, char **argv) {
                                 fprintf(stderr, "bench-es: fanotify: %m\n");
                                 return 1;
                         }
+                        helper *h = c == RAWP ? &hp : c == RELAY ? &hr : NULL;
+                        if (h && helper_mark(h, true, FAN_OPEN_EXEC_PERM) < 0) {
+                                fprintf(stderr, "bench-es: fanotify: %m\n");
+                                return 1;
+                        }
                         if (c == ONE)
                                 client_cmd('e');
                         if (c == BOTH)
@@ -497,7 +659,11 @@ int main(int argc, char **argv) {
                                 client_cmd('u');
                                 client_cmd('o');
                         }
+                        if (h && (helper_mark(h, false, FAN_OPEN_EXEC_PERM) < 0 || helper_mark(h, true, FAN_OPEN_PERM) < 0))
+                                return 1;
                         open_some(oper, ov[c], &ocnt[c]);
+                        if (h && helper_mark(h, false, FAN_OPEN_PERM) < 0)
+                                return 1;
                         if (c == RAW)
                                 raw_stop(&rw);
                         if (c == ONE)
@@ -507,6 +673,12 @@ int main(int argc, char **argv) {
         pair pair_raw = paired(v[RAW], v[BARE], rounds, per), pair_one = paired(v[ONE], v[BARE], rounds, per);
         pair pair_over = paired(v[ONE], v[RAW], rounds, per), pair_both = paired(v[BOTH], v[BARE], rounds, per);
         pair opair_raw = paired(ov[RAW], ov[BARE], rounds, oper), opair_one = paired(ov[ONE], ov[BARE], rounds, oper);
+        pair pair_rawp = paired(v[RAWP], v[BARE], rounds, per), pair_relay = paired(v[RELAY], v[BARE], rounds, per);
+        pair pair_over_relay = paired(v[ONE], v[RELAY], rounds, per);
+        pair opair_rawp = paired(ov[RAWP], ov[BARE], rounds, oper), opair_relay = paired(ov[RELAY], ov[BARE], rounds, oper);
+        pair opair_over_relay = paired(ov[ONE], ov[RELAY], rounds, oper);
+        helper_stop(&hp);
+        helper_stop(&hr);
         fig f[N_COND];
         for (int c = 0; c < N_COND; c++)
                 f[c] = figure(v[c], cnt[c]);
@@ -530,6 +702,12 @@ int main(int argc, char **argv) {
                pair_raw.lo, pair_raw.hi);
         printf("    one ES client over the floor, paired by round: %+.1f us (%.1f .. %.1f); <= 2x the floor means <= the floor's\n",
                pair_over.p50, pair_over.lo, pair_over.hi);
+        printf("  references (paired by round): raw responder in its own process %+.1f us (%.1f .. %.1f); bare relay %+.1f us "
+               "(%.1f .. %.1f)\n",
+               pair_rawp.p50, pair_rawp.lo, pair_rawp.hi, pair_relay.p50, pair_relay.lo, pair_relay.hi);
+        printf("    one ES client over the bare relay, paired by round: %+.1f us (%.1f .. %.1f): what ringd and the SDK add to "
+               "the least a daemon in the middle costs\n",
+               pair_over_relay.p50, pair_over_relay.lo, pair_over_relay.hi);
         printf("  added with the client on AUTH_EXEC and AUTH_OPEN: %.1f us p50 (%.1f .. %.1f; paired; an exec is still one AUTH_EXEC)\n",
                pair_both.p50, pair_both.lo, pair_both.hi);
         printf("bench-es: one AUTH round trip: open()+close() of %s, one thread, %d each (the same rounds)\n", openfile,
@@ -541,6 +719,11 @@ int main(int argc, char **argv) {
         printf("  added by one ES client: %.1f us p50 (%.1f .. %.1f) = %.2fx the floor's %.1f us (%.1f .. %.1f) (paired by round)\n",
                opair_one.p50, opair_one.lo, opair_one.hi, opair_raw.p50 > 0 ? opair_one.p50 / opair_raw.p50 : 0,
                opair_raw.p50, opair_raw.lo, opair_raw.hi);
+        printf("  references (paired by round): raw responder in its own process %+.1f us (%.1f .. %.1f); bare relay %+.1f us "
+               "(%.1f .. %.1f)\n",
+               opair_rawp.p50, opair_rawp.lo, opair_rawp.hi, opair_relay.p50, opair_relay.lo, opair_relay.hi);
+        printf("    one ES client over the bare relay, paired by round: %+.1f us (%.1f .. %.1f)\n", opair_over_relay.p50,
+               opair_over_relay.lo, opair_over_relay.hi);
         printf("bench-es: AUTH events per second (4 threads opening %s for 2 s, cache off)\n", openfile);
         printf("  raw in-process responder %10.0f /s\n", raw_ops);
         printf("  ringd, one ES client     %10.0f /s   (%.2fx the raw responder)\n", es_ops, es_ops / raw_ops);
