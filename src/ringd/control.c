@@ -22,6 +22,7 @@
  *   activate {app, bundle, replace?, force?}, approve {bundle}, deny {bundle},
  *   deactivate {bundle, app?}, reset   extension activation (activation.c);
  *                                errors carry code/code_name as well
+ *   log {bundle, lines?, before?}  the last lines a bundle's processes printed (outlog.c)
  *   shutdown                     stop every driver top-down and exit
  */
 #include <stdlib.h>
@@ -401,6 +402,8 @@ static const struct {
         { "kext-call", kext_cmd_call },
         /* system extensions (issue 7): src/ringd/sysext.c */
         { "restart", sysext_cmd_restart },
+        /* what launched processes printed: src/ringd/outlog.c */
+        { "log", outlog_cmd_log },
 };
 
 /* What any local user may run; everything else is for root (and ringd's own user). */

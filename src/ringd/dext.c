@@ -4,8 +4,9 @@
  *
  * ringd spawns the bundle's executable (or the built-in driver host for a
  * codeless bundle) with posix_spawn -- fork from a large parent costs
- * 20 times more here -- gives it one end of a SOCK_SEQPACKET pair as fd 3,
- * and drives the lifecycle of ipc/proto.h one step at a time.  Every step
+ * 20 times more here -- gives it one end of a SOCK_SEQPACKET pair as fd 3
+ * and a pipe to ringd as fds 1 and 2 (what it prints: outlog.c), and drives
+ * the lifecycle of ipc/proto.h one step at a time.  Every step
  * has a deadline (step_timeout_usec); the process is watched through a
  * pidfd.
  *
@@ -626,7 +627,7 @@ static void finish_stop(instance *i) {
 
 static int spawn_process(instance *i, int child_fd) {
         _cleanup_(launch_env_freep) char **env = NULL;
-        _cleanup_(closep) int exec_fd = -EBADF;
+        _cleanup_(closep) int exec_fd = -EBADF, out_fd = -EBADF;
         launch_plan plan = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
         char fd_s[16];
         pid_t pid;
@@ -651,7 +652,14 @@ static int spawn_process(instance *i, int child_fd) {
                 launch_plan_done(&plan);
                 return r;
         }
-        r = launch_spawn(&plan, exec_fd, (const int[][2]){ { child_fd, RK_DEXT_FD } }, 1, plan.argv, env, &pid);
+        /* its standard output and error: a pipe to ringd (outlog.c); without one, ringd's own */
+        if ((r = outlog_pipe(i->d, i->bundle, i->tag, &out_fd)) < 0)
+                log_warning(i->d, "%s: no output pipe (%s): it writes to ringd's standard error", i->tag, strerror(-r));
+        r = launch_spawn(&plan, exec_fd,
+                         (const int[][2]){ { child_fd, RK_DEXT_FD }, { out_fd, STDOUT_FILENO }, { out_fd, STDERR_FILENO } },
+                         out_fd >= 0 ? 3 : 1, plan.argv, env, &pid);
+        if (out_fd >= 0)
+                close(TAKE_FD(out_fd)); /* the child's now: ringd's copy would keep the pipe from reaching EOF */
         launch_plan_done(&plan);
         if (r < 0)
                 return r;

@@ -449,7 +449,7 @@ int main(int argc, char **argv) {
                 goto fail;
         if (!d.sandbox_exec_path && !d.no_sandbox)
                 d.sandbox_exec_path = beside_self("ringkit-sandbox-exec");
-        if ((r = launch_init(&d)) < 0)
+        if ((r = launch_init(&d)) < 0 || (r = outlog_init(&d)) < 0)
                 goto fail;
         if ((r = rk_loop_add_signal(d.loop, NULL, SIGTERM, on_signal, &d)) < 0 ||
             (r = rk_loop_add_signal(d.loop, NULL, SIGINT, on_signal, &d)) < 0)
@@ -498,6 +498,7 @@ fail:
         while (d.instances)
                 instance_free(d.instances);
         kext_done(&d);
+        outlog_done(&d); /* every process it reads from is gone now */
         nub_free_all(&d);
         virtual_free_all(&d);
         limits_done(&d);

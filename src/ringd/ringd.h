@@ -17,6 +17,7 @@
  *   userclient.c the user-client broker: apps find, wait for and open driver services
  *   sysext.c     supervised system extensions: launch, restart, stop
  *   nf.c         the network filter: NFQUEUE, firewall rules, filter extensions
+ *   outlog.c     what launched processes print: ringd's log, the last lines per bundle
  */
 #pragma once
 
@@ -198,6 +199,7 @@ struct ringd {
         struct kext_state *kext; /* kext.c: loaded kexts, safe mode (issue 7) */
         struct sysext_state *sx; /* sysext.c: supervised system extensions (issue 7) */
         struct nf_state *nf;    /* nf.c: the network filter (issue 7) */
+        struct outlog_state *outlog; /* outlog.c: launched processes' output, kept per bundle */
 };
 
 /* catalogue.c */
@@ -410,3 +412,16 @@ int nf_status(ringd *d, rk_value *m);  /* adds "network_filter" */
 int nf_filter_add(ringd *d, const char *bundle, bool fail_closed, unsigned deadline_ms, nf_filter **ret);
 int nf_filter_connect(nf_filter *f, int fd, pid_t pid); /* its process's connection (fd taken); WELCOME sent */
 void nf_filter_remove(nf_filter *f);   /* NULL-safe; rules removed with the last */
+
+/* outlog.c: the standard output and error of the processes ringd launches (dexts, spares, system extensions) */
+int outlog_init(ringd *d);             /* 0, -ENOMEM */
+void outlog_done(ringd *d);            /* after every process is gone: drains the pipes, frees the kept lines */
+/*
+ * A pipe for one launch's fd 1 and fd 2, read by ringd's loop: each line into
+ * ringd's log as "TAG: line" (rate-limited per bundle) and into the bundle's
+ * last lines.  *ret_child: the write end (O_CLOEXEC, >= 10) to dup onto 1 and
+ * 2 in launch_spawn(); the caller closes it right after the spawn, whether
+ * that worked or not.  0, -EINVAL, -ENOMEM, -EMFILE/-ENFILE.
+ */
+int outlog_pipe(ringd *d, const char *bundle, const char *tag, int *ret_child);
+void outlog_cmd_log(ctl_client *c, uint32_t peer, rk_value *req); /* log {bundle, lines?, before?} */

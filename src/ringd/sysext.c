@@ -23,6 +23,7 @@
  *   fd 6  ($RINGKIT_NF_FD)  a network filter (nf.c), for
  *         com.apple.developer.networking.networkextension holding
  *         "content-filter-provider" (policy: Info.plist RKNetworkFilter).
+ * Its fds 1 and 2 are a pipe to ringd (outlog.c: ringd's log, `ringctl log`).
  * Since the process runs from a memfd, /proc/PID/exe is not the bundle's
  * file, and it could not pass es.c's admission by connecting; these
  * pre-admitted sockets are how ringd vouches for its own children.
@@ -290,7 +291,8 @@ static int sx_spawn(sysext *x) {
         launch_plan plan = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
         _cleanup_(strv_freep) char **env = NULL, **argv = NULL;
         char es_s[16], nf_s[16];
-        _cleanup_(closep) int exec_fd = -EBADF, es_p = -EBADF, es_c = -EBADF, nf_p = -EBADF, nf_c = -EBADF;
+        _cleanup_(closep) int exec_fd = -EBADF, es_p = -EBADF, es_c = -EBADF, nf_p = -EBADF, nf_c = -EBADF,
+                              out_fd = -EBADF;
         pid_t pid;
         int r, pidfd;
 
@@ -319,12 +321,21 @@ static int sx_spawn(sysext *x) {
                 return r;
         }
         {
-                int dups[2][2], n = 0;
+                int dups[4][2], n = 0;
                 if (x->es)
                         dups[n][0] = es_c, dups[n++][1] = SX_ES_FD;
                 if (x->nf)
                         dups[n][0] = nf_c, dups[n++][1] = SX_NF_FD;
+                /* its standard output and error: a pipe to ringd (outlog.c); without one, ringd's own */
+                if ((r = outlog_pipe(d, x->bundle, x->tag, &out_fd)) < 0)
+                        log_warning(d, "%s: no output pipe (%s): it writes to ringd's standard error", x->tag, strerror(-r));
+                else {
+                        dups[n][0] = out_fd, dups[n++][1] = STDOUT_FILENO;
+                        dups[n][0] = out_fd, dups[n++][1] = STDERR_FILENO;
+                }
                 r = launch_spawn(&plan, exec_fd, (const int(*)[2]) dups, (size_t) n, argv, env, &pid);
+                if (out_fd >= 0)
+                        close(TAKE_FD(out_fd)); /* the child's now: ringd's copy would keep the pipe from reaching EOF */
         }
         launch_plan_done(&plan);
         if (r < 0)
