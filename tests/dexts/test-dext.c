@@ -37,6 +37,9 @@
  *                    or "sandbox probe: WHAT: ALLOWED"
  *   RKTestEcho       true: at start, write "ping" to the provider handle and
  *                    read it back; sets RKTestEchoed to what came back
+ *   RKTestPrint      string S: at start, write "out: S" to standard output
+ *                    and then "err: S" to standard error (each flushed), which
+ *                    ringd keeps for `ringctl log`
  *   RKTestPublish    string: publish a nub of that class (name = class) with
  *                    RKTestLayer = this layer + 1, and a fresh socketpair
  *                    end as its handle
@@ -327,6 +330,12 @@ static int t_start(rk_driver *d) {
         int64_t n;
 
         record(d, "start");
+        if (rk_driver_get_string(d, "RKTestPrint", &cls) == 0) {
+                printf("out: %s\n", cls);
+                fflush(stdout);
+                fprintf(stderr, "err: %s\n", cls);
+                fflush(stderr);
+        }
         if (is(d, "RKTestStart", "fail"))
                 return -EIO;
         if (is(d, "RKTestStart", "crash"))

@@ -33,6 +33,7 @@ static const command commands[] = {
         { "deactivate", cmd_deactivate, "deactivate and uninstall an extension: [APP] BUNDLE-ID" },
         { "reset", cmd_reset, "deactivate and remove every extension (developer mode only)" },
         { "restart", cmd_restart, "start a system extension ringd stopped (crash loop) again: BUNDLE-ID" },
+        { "log", cmd_log, "what an extension's processes printed, the last 256 lines: [-n N] BUNDLE-ID" },
         { "request", cmd_request, "send a raw request dictionary from a plist file, print the reply" },
         { "kexts", cmd_kexts, "kexts: loaded, or why not (refused, replaced, safe mode)" },
         { "safe-mode", cmd_safe_mode, "the kext safe-mode flag: show, clear" },

@@ -26,6 +26,7 @@ int cmd_deny(int argc, char **argv);
 int cmd_deactivate(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
+int cmd_log(int argc, char **argv);       /* cmd-log.c */
 int cmd_request(int argc, char **argv);
 int cmd_kexts(int argc, char **argv);     /* cmd-kext.c */
 int cmd_safe_mode(int argc, char **argv);
