@@ -199,6 +199,28 @@ else
         echo "skip: no $DEXT (the build's test dext) to run sandboxed"
 fi
 
+# --- --cgroup-procs: joined before the program runs, so what it forks at once is inside ---
+CGP=
+if [ -d /sys/fs/cgroup/pids ]; then CGP=/sys/fs/cgroup/pids/rk-sbx-test-$$
+elif grep -qw pids /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then CGP=/sys/fs/cgroup/rk-sbx-test-$$; fi
+if [ -n "$CGP" ] && mkdir "$CGP" 2>/dev/null; then
+        at_exit rmdir "$CGP"
+        "$X" --exec "$SH" --sha256 "$(sha "$SH")" "${SB[@]}" --cgroup-procs "$CGP/cgroup.procs" -- \
+                sh -c 'sleep 5 & exec sleep 5' &
+        sbx=$!
+        PIDS+=("$sbx")
+        in_cg() { [ "$(wc -l <"$CGP/cgroup.procs")" = 2 ] && grep -qx "$sbx" "$CGP/cgroup.procs"; }
+        if wait_for 5 in_cg; then ok "cgroup joined, with what it forked"; else
+                fail "cgroup joined, with what it forked" "pid $sbx; $CGP/cgroup.procs: $(cat "$CGP/cgroup.procs")"; fi
+        while read -r p; do kill -9 "$p" 2>/dev/null; done <"$CGP/cgroup.procs"
+        wait "$sbx" 2>/dev/null
+else
+        ok "cgroup joined, with what it forked # SKIP no pids cgroup to make"
+fi
+expect_rc "missing cgroup refused" 127 "$X" --exec "$SH" --sha256 "$(sha "$SH")" "${SB[@]}" \
+        --cgroup-procs "$TMP/no-such-cgroup/cgroup.procs" -- sh -c 'exit 0'
+expect_grep "missing cgroup message" "ringkit-sandbox-exec: cgroup: $TMP/no-such-cgroup/cgroup.procs: No such file or directory"
+
 # --- exit codes and argument errors -------------------------------------------
 expect_rc "program exit code passes through" 7 "$X" --exec "$SH" --sha256 "$(sha "$SH")" "${SB[@]}" -- sh -c 'exit 7'
 expect_rc "dangerous syscall kills (SIGSYS)" $((128 + 31)) "$PY" -c '

@@ -628,11 +628,15 @@ static void finish_stop(instance *i) {
 static int spawn_process(instance *i, int child_fd) {
         _cleanup_(launch_env_freep) char **env = NULL;
         _cleanup_(closep) int exec_fd = -EBADF, out_fd = -EBADF;
+        _cleanup_(freep) char *procs = NULL;
         launch_plan plan = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
         char fd_s[16];
         pid_t pid;
         int r;
 
+        /* its pids cgroup, joined before it runs a line (limits_attach() after the spawn only confirms it) */
+        if ((r = limits_prepare(i->d, i, &procs)) < 0)
+                log_warning(i->d, "%s: cannot prepare its limits: %s", i->tag, strerror(-r));
         r = launch_prepare(i->d, i->bundle, i->exe, i->tag, &plan);
         if (r < 0)
                 return r;
@@ -657,7 +661,7 @@ static int spawn_process(instance *i, int child_fd) {
                 log_warning(i->d, "%s: no output pipe (%s): it writes to ringd's standard error", i->tag, strerror(-r));
         r = launch_spawn(&plan, exec_fd,
                          (const int[][2]){ { child_fd, RK_DEXT_FD }, { out_fd, STDOUT_FILENO }, { out_fd, STDERR_FILENO } },
-                         out_fd >= 0 ? 3 : 1, plan.argv, env, &pid);
+                         out_fd >= 0 ? 3 : 1, plan.argv, env, procs, &pid);
         if (out_fd >= 0)
                 close(TAKE_FD(out_fd)); /* the child's now: ringd's copy would keep the pipe from reaching EOF */
         launch_plan_done(&plan);
@@ -739,6 +743,7 @@ static int start_process(instance *i) {
         r = spawn_process(i, child_fd);
         close(child_fd);
         if (r < 0) {
+                limits_release(i->d, i); /* its cgroup, prepared for a process that did not start */
                 close(sv[0]);
                 log_error(i->d, "%s: cannot run %s: %s", i->tag, i->exe, strerror(-r));
                 return r;

@@ -391,7 +391,25 @@ void launch_done(ringd *d) {
  * launch_spawn()'s file actions and attributes.  A parent already gone
  * when the signal is set means ringd died meanwhile: exit 127.
  */
-static int spawn_unconfined(int exec_fd, const int (*dups)[2], size_t n_dups, char **argv, char **env, pid_t *ret) {
+/* Write the calling process's pid into a cgroup.procs file, with async-signal-safe calls only (a forked child of ringd). */
+static bool join_cgroup_self(const char *procs) {
+        char num[24], *p = num + sizeof(num);
+        long v = (long) getpid();
+        int fd;
+        bool ok;
+
+        do
+                *--p = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        fd = open(procs, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ok = write(fd, p, (size_t) (num + sizeof(num) - p)) == num + sizeof(num) - p;
+        return close(fd) == 0 && ok;
+}
+
+static int spawn_unconfined(int exec_fd, const int (*dups)[2], size_t n_dups, char **argv, char **env,
+                            const char *cgroup_procs, pid_t *ret) {
         pid_t parent = getpid(), pid;
 
         pid = fork();
@@ -403,6 +421,8 @@ static int spawn_unconfined(int exec_fd, const int (*dups)[2], size_t n_dups, ch
                 int null;
 
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(127);
+                if (cgroup_procs && !join_cgroup_self(cgroup_procs))
                         _exit(127);
                 for (int sig = 1; sig < NSIG; sig++)
                         if (sig != SIGKILL && sig != SIGSTOP)
@@ -426,14 +446,30 @@ static int spawn_unconfined(int exec_fd, const int (*dups)[2], size_t n_dups, ch
 }
 
 int launch_spawn(const launch_plan *plan, int exec_fd, const int (*dups)[2], size_t n_dups, char **argv,
-                 char **env, pid_t *ret) {
+                 char **env, const char *cgroup_procs, pid_t *ret) {
+        _cleanup_(freep) char **with_cg = NULL;
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t none, def;
         int r;
 
         if (!plan->path)
-                return spawn_unconfined(exec_fd, dups, n_dups, argv, env, ret);
+                return spawn_unconfined(exec_fd, dups, n_dups, argv, env, cgroup_procs, ret);
+        if (cgroup_procs) {
+                /* the helper joins it before anything else: argv[0] --cgroup-procs PATH argv[1]... */
+                size_t n = 0;
+                while (argv[n])
+                        n++;
+                with_cg = calloc(n + 3, sizeof(char *));
+                if (!with_cg)
+                        return -ENOMEM;
+                with_cg[0] = argv[0];
+                with_cg[1] = (char *) "--cgroup-procs";
+                with_cg[2] = (char *) cgroup_procs;
+                for (size_t k = 1; k < n; k++)
+                        with_cg[k + 2] = argv[k];
+                argv = with_cg;
+        }
         posix_spawn_file_actions_init(&fa);
         posix_spawnattr_init(&attr);
         sigemptyset(&none);

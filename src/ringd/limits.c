@@ -144,11 +144,12 @@ static void instance_leaf(instance *i, char out[static 32]) {
         snprintf(out, 32, "i%llu", (unsigned long long) i->id);
 }
 
-int limits_attach_pid(ringd *d, const char *leaf, pid_t pid) {
+int limits_prepare_leaf(ringd *d, const char *leaf, char **ret_procs) {
         _cleanup_(freep) char *cg = leaf_cgroup(d, leaf);
         char path[700], num[32];
         int r;
 
+        *ret_procs = NULL;
         if (!cg)
                 return 0;
         if (mkdir(cg, 0755) < 0 && errno != EEXIST)
@@ -157,9 +158,22 @@ int limits_attach_pid(ringd *d, const char *leaf, pid_t pid) {
         snprintf(num, sizeof(num), "%u", d->max_tasks);
         if ((r = write_file(path, num)) < 0)
                 return r;
-        snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+        if (asprintf(ret_procs, "%s/cgroup.procs", cg) < 0) {
+                *ret_procs = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int limits_attach_pid(ringd *d, const char *leaf, pid_t pid) {
+        _cleanup_(freep) char *procs = NULL;
+        char num[32];
+        int r = limits_prepare_leaf(d, leaf, &procs);
+
+        if (r < 0 || !procs)
+                return r;
         snprintf(num, sizeof(num), "%d", (int) pid);
-        return write_file(path, num);
+        return write_file(procs, num);
 }
 
 /* SIGKILL the process group of leader (when > 0) and whatever is left in the cgroup cg (a path; NULL: none) until it is empty. */
@@ -208,6 +222,12 @@ void limits_release_leaf(ringd *d, const char *leaf) {
 
         if (cg)
                 (void) rmdir(cg); /* fails harmlessly while a killed task is still being reaped */
+}
+
+int limits_prepare(ringd *d, instance *i, char **ret_procs) {
+        char leaf[32];
+        instance_leaf(i, leaf);
+        return limits_prepare_leaf(d, leaf, ret_procs);
 }
 
 int limits_attach(ringd *d, instance *i) {

@@ -256,6 +256,13 @@ void limits_kill_all(ringd *d, instance *i);
 void limits_release(ringd *d, instance *i);
 void limits_done(ringd *d);
 /* the same for any process ringd spawned, by the name of its cgroup under ringd's (sysext.c: "sx<n>") */
+/*
+ * The leaf cgroup made ready (created, capped) before its process starts:
+ * *ret_procs its cgroup.procs file, for launch_spawn(), which puts the new
+ * process in it before it can fork (NULL without a pids controller).
+ */
+int limits_prepare_leaf(ringd *d, const char *leaf, char **ret_procs);
+int limits_prepare(ringd *d, instance *i, char **ret_procs);
 int limits_attach_pid(ringd *d, const char *leaf, pid_t pid);
 void limits_kill_pid(ringd *d, const char *leaf, pid_t leader); /* leader 0: its group is gone already */
 void limits_release_leaf(ringd *d, const char *leaf);
@@ -290,10 +297,13 @@ void launch_env_free(char **env);
  * memfd exec_fd and the seccomp filter on their fixed numbers, or, without
  * the sandbox, exec_fd itself; dups: n_dups {fd, target number} pairs for
  * the process; stdin /dev/null, signals default and unblocked, its own
- * process group.  0 with *ret the pid, or a negative errno.
+ * process group.  cgroup_procs (NULL: none): a cgroup.procs file the
+ * process joins first, before anything it runs can fork (the sandbox
+ * helper's --cgroup-procs, or the forked child itself without it).  0 with
+ * *ret the pid, or a negative errno.
  */
 int launch_spawn(const launch_plan *plan, int exec_fd, const int (*dups)[2], size_t n_dups, char **argv,
-                 char **env, pid_t *ret);
+                 char **env, const char *cgroup_procs, pid_t *ret);
 static inline void launch_env_freep(char ***env) {
         launch_env_free(*env);
 }

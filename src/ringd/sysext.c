@@ -286,16 +286,22 @@ static int pair(int *parent, int *child) {
         return 0;
 }
 
-static int sx_spawn(sysext *x) {
+static int sx_spawn_process(sysext *x) {
         ringd *d = x->d;
         launch_plan plan = { .exec_fd = -EBADF, .seccomp_fd = -EBADF };
         _cleanup_(strv_freep) char **env = NULL, **argv = NULL;
         char es_s[16], nf_s[16];
         _cleanup_(closep) int exec_fd = -EBADF, es_p = -EBADF, es_c = -EBADF, nf_p = -EBADF, nf_c = -EBADF,
                               out_fd = -EBADF;
+        _cleanup_(freep) char *procs = NULL;
         pid_t pid;
         int r, pidfd;
 
+        /* capped at --max-tasks like a dext, and no child of it outlives the run: its own pids cgroup, joined
+         * before it runs a line (so nothing it forks at once starts outside) */
+        snprintf(x->cg, sizeof(x->cg), "sx%u", ++d->sx->next_cg);
+        if ((r = limits_prepare_leaf(d, x->cg, &procs)) < 0)
+                log_warning(d, "%s: cannot prepare its limits: %s", x->tag, strerror(-r));
         r = launch_prepare(d, x->bundle, x->exe, x->tag, &plan);
         if (r < 0)
                 return r;
@@ -333,7 +339,7 @@ static int sx_spawn(sysext *x) {
                         dups[n][0] = out_fd, dups[n++][1] = STDOUT_FILENO;
                         dups[n][0] = out_fd, dups[n++][1] = STDERR_FILENO;
                 }
-                r = launch_spawn(&plan, exec_fd, (const int(*)[2]) dups, (size_t) n, argv, env, &pid);
+                r = launch_spawn(&plan, exec_fd, (const int(*)[2]) dups, (size_t) n, argv, env, procs, &pid);
                 if (out_fd >= 0)
                         close(TAKE_FD(out_fd)); /* the child's now: ringd's copy would keep the pipe from reaching EOF */
         }
@@ -341,9 +347,6 @@ static int sx_spawn(sysext *x) {
         if (r < 0)
                 return r;
         x->pid = pid;
-        /* capped at --max-tasks like a dext, and no child of it outlives the run (set up before it forks, in practice:
-         * the sandbox helper runs first) */
-        snprintf(x->cg, sizeof(x->cg), "sx%u", ++d->sx->next_cg);
         if ((r = limits_attach_pid(d, x->cg, pid)) < 0)
                 log_warning(d, "%s: cannot apply limits: %s", x->tag, strerror(-r));
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
@@ -359,6 +362,14 @@ static int sx_spawn(sysext *x) {
         if (x->nf && x->filter && (r = nf_filter_connect(x->filter, TAKE_FD(nf_p), pid)) < 0)
                 log_warning(d, "%s: no network filter connection: %s", x->tag, strerror(-r));
         return 0;
+}
+
+static int sx_spawn(sysext *x) {
+        int r = sx_spawn_process(x);
+
+        if (r < 0)
+                sx_cgroup_drop(x); /* prepared for a process that did not start, or was killed at once */
+        return r;
 }
 
 static void sx_fail(sysext *x, const char *fmt, ...) _printf_(2, 3);

@@ -6,8 +6,12 @@
  *           (--uid U --gid G | --user NAME) [--bundle DIR] [--data DIR]
  *           [--ro PATH]... [--rw PATH]... [--dev PATH]... [--no-network]
  *           [--rlimit-as BYTES] [--rlimit-nofile N] [--rlimit-nproc N]
- *           [--keep-fd N]... [--seccomp-fd N] [--die-with-parent] -- ARGV0 [ARGS...]
+ *           [--keep-fd N]... [--seccomp-fd N] [--die-with-parent]
+ *           [--cgroup-procs FILE] -- ARGV0 [ARGS...]
  *
+ * --cgroup-procs: a cgroup.procs file this process joins before anything
+ * else (ringd's pids cgroup for the launch, capped at --max-tasks), so
+ * that nothing the program forks can start outside it.
  * --seccomp-fd: a filter prebuilt by rk_sandbox_seccomp_export() (ringd
  * builds it once), loaded instead of compiled here.
  *
@@ -52,6 +56,7 @@ typedef struct opts {
         int keep[MAX_LIST];
         size_t n_keep;
         bool die_with_parent;
+        const char *cgroup_procs;
         char **argv;
 } opts;
 
@@ -98,7 +103,7 @@ static int parse_user(opts *o, const char *name) {
 }
 
 enum { O_EXEC_FD = 256, O_EXEC, O_SHA, O_UID, O_GID, O_USER, O_BUNDLE, O_DATA, O_RO, O_DEV,
-       O_NONET, O_AS, O_NOFILE, O_NPROC, O_KEEP, O_RW, O_SECCOMP_FD, O_DIE_WITH_PARENT };
+       O_NONET, O_AS, O_NOFILE, O_NPROC, O_KEEP, O_RW, O_SECCOMP_FD, O_DIE_WITH_PARENT, O_CGROUP_PROCS };
 
 static const struct option longopts[] = {
         { "exec-fd", 1, NULL, O_EXEC_FD }, { "exec", 1, NULL, O_EXEC }, { "sha256", 1, NULL, O_SHA },
@@ -108,7 +113,7 @@ static const struct option longopts[] = {
         { "rlimit-as", 1, NULL, O_AS }, { "rlimit-nofile", 1, NULL, O_NOFILE },
         { "rlimit-nproc", 1, NULL, O_NPROC }, { "keep-fd", 1, NULL, O_KEEP }, { "rw", 1, NULL, O_RW },
         { "seccomp-fd", 1, NULL, O_SECCOMP_FD }, { "die-with-parent", 0, NULL, O_DIE_WITH_PARENT },
-        { NULL, 0, NULL, 0 },
+        { "cgroup-procs", 1, NULL, O_CGROUP_PROCS }, { NULL, 0, NULL, 0 },
 };
 
 static int parse_one(opts *o, int opt, const char *arg) {
@@ -138,6 +143,7 @@ static int parse_one(opts *o, int opt, const char *arg) {
         case O_DEV: return add_list(o->dev, &o->c.n_dev, arg);
         case O_NONET: o->c.no_network = true; break;
         case O_DIE_WITH_PARENT: o->die_with_parent = true; break;
+        case O_CGROUP_PROCS: o->cgroup_procs = arg; break;
         case O_AS: o->c.rlimit_as = (rlim_t) v; break;
         case O_NOFILE: o->c.rlimit_nofile = (rlim_t) v; break;
         case O_NPROC: o->c.rlimit_nproc = (rlim_t) v; break;
@@ -177,6 +183,24 @@ static int parse(opts *o, int argc, char **argv) {
         return 0;
 }
 
+/* --cgroup-procs: this process into the cgroup, so everything it runs stays there */
+static int join_cgroup(const char *procs) {
+        char num[24];
+        int fd = open(procs, O_WRONLY | O_CLOEXEC), n = snprintf(num, sizeof(num), "%d", (int) getpid());
+        bool ok;
+
+        if (fd < 0)
+                return die("cgroup", "%s: %s", procs, strerror(errno));
+        ok = write(fd, num, (size_t) n) == n;
+        if (!ok) {
+                int e = errno;
+                close(fd);
+                return die("cgroup", "%s: %s", procs, strerror(e));
+        }
+        close(fd);
+        return 0;
+}
+
 static int prepare_exec(opts *o, rk_diag *d) {
         uint8_t sha[RK_SHA256_LEN];
         int r;
@@ -213,6 +237,8 @@ int main(int argc, char **argv) {
 
         rk_diag_init(&d);
         r = parse(&o, argc, argv);
+        if (r == 0 && o.cgroup_procs)
+                r = join_cgroup(o.cgroup_procs);
         if (r == 0) {
                 t0 = now_us();
                 r = prepare_exec(&o, &d);
