@@ -8,7 +8,8 @@
 # (EPERM); killed with SIGKILL it is restarted and denies again; a later
 # version replaces it (the new one starts, the old one stops); deactivated,
 # it stops and the exec runs; an extension that keeps crashing is stopped
-# as a crash loop, and `ringctl restart` starts it again; shutdown leaves no extension process behind, and neither
+# as a crash loop, and `ringctl restart` starts it again; `ringctl debug` runs one again stopped before main() for a
+# debugger (gdb attaches; continued, it denies again; not counted as a crash); shutdown leaves no extension process behind, and neither
 # does ringd killed with SIGKILL, sandboxed or --no-sandbox.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
 private_root
@@ -93,6 +94,35 @@ grep -q "rc=126" "$TMP/run" && ok denied-after-restart || fail denied-after-rest
 status_json
 jcheck one-client-after-restart "[c['pid'] for c in j['endpoint_security']['clients']] == [$PID2]"
 
+# --- ringctl debug: stopped, launched again stopped before main() for a debugger; not a crash ---
+rm -f "$OUT/guard.ready"
+LAUNCHES=$(sx_field com.test.sx.guard launches)
+if ringctl debug com.test.sx.guard >"$TMP/debug.out" 2>"$TMP/debug.err"; then ok debug-answers; else
+        fail debug-answers "$(cat "$TMP/debug.out" "$TMP/debug.err")"; fi
+DPID=$(head -1 "$TMP/debug.out")
+[ -n "$DPID" ] && [ "$DPID" != "$PID2" ] && [ "$DPID" = "$(sx_field com.test.sx.guard pid)" ] && ok debug-new-pid ||
+        fail debug-new-pid "'$DPID' (was $PID2): $(ringctl list)"
+wait_for 10 gone "$PID2" && ok debug-old-stopped || fail debug-old-stopped "pid $PID2 still there"
+pstate() { awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+if [ -n "$DPID" ] && wait_for 10 eval '[ "$(pstate "$DPID")" = T ]'; then ok debug-stopped; else
+        fail debug-stopped "pid '$DPID' state '$(pstate "$DPID")'"; fi
+# stopped by the SDK's constructor: its main() has not written the ready file
+sleep 0.3
+[ ! -e "$OUT/guard.ready" ] && ok debug-before-main || fail debug-before-main "the ready file is there"
+grep -q "is stopped before its first instruction of main: gdb -p $DPID" "$TMP/debug.err" && ok debug-says-gdb ||
+        fail debug-says-gdb "$(cat "$TMP/debug.err")"
+grep -q "com.test.sx.guard (system extension 1.0): waiting for a debugger: gdb -p $DPID" "$TMP/ringd.log" && ok debug-logged ||
+        fail debug-logged "$(grep sx.guard "$TMP/ringd.log" | tail -5)"
+gdb -q -batch -p "$DPID" -ex 'info inferiors' >"$TMP/gdb.out" 2>&1 && ok debug-gdb-attaches ||
+        fail debug-gdb-attaches "$(cat "$TMP/gdb.out")"
+kill -CONT "$DPID" 2>/dev/null
+if wait_for 10 test -e "$OUT/guard.ready"; then ok debug-continues; else fail debug-continues "$(ringctl list; tail -5 "$TMP/ringd.log")"; fi
+run_fs "$FS/forbidden"
+grep -q "rc=126" "$TMP/run" && ok denied-after-debug || fail denied-after-debug "$(cat "$TMP/run")"
+[ "$(sx_field com.test.sx.guard restarts)" = 1 ] && [ "$(sx_field com.test.sx.guard launches)" = $((LAUNCHES + 1)) ] &&
+        ok debug-not-a-crash || fail debug-not-a-crash "$(ringctl list --json)"
+PID2=$DPID
+
 # --- replacement: version 2.0 starts, 1.0 stops ---
 rm -f "$OUT/guard.ready"
 make_app Guard com.test.sx.guard 2.0 "$ES_CLIENT" "${ARGS[@]}"
@@ -131,6 +161,12 @@ if wait_for 15 sx_is com.test.sx.crashy failed && [ "$(sx_field com.test.sx.cras
         fail restart-loops-again "$(ringctl list --json)"; fi
 grep -q "com.test.sx.crashy.*restarted by an administrator" "$TMP/ringd.log" && ok admin-restart-logged ||
         fail admin-restart-logged "$(grep crashy "$TMP/ringd.log" | tail -3)"
+# a failed one, for a debugger: launched at once with its crash count cleared (/bin/false has no SDK to stop it)
+expect_rc debug-failed-launches 0 ringctl debug com.test.sx.crashy
+grep -q "com.test.sx.crashy.*started for a debugger (was: .*crash loop" "$TMP/ringd.log" && ok debug-failed-logged ||
+        fail debug-failed-logged "$(grep crashy "$TMP/ringd.log" | tail -3)"
+if wait_for 15 sx_is com.test.sx.crashy failed && [ "$(sx_field com.test.sx.crashy launches)" = 15 ]; then ok debug-failed-loops-again; else
+        fail debug-failed-loops-again "$(ringctl list --json)"; fi
 expect_rc restart-unknown-refused 1 ringctl restart com.test.sx.nothing
 expect_grep restart-unknown-why 'com.test.sx.nothing is not a system extension ringd runs'
 expect_rc restart-needs-id 2 ringctl restart

@@ -32,6 +32,7 @@
 #include "driver-private.h"
 #include "userclient-private.h"
 #include "ringkit/driver.h"
+#include "shared/debug-wait.h"
 #include "shared/loop.h"
 #include "shared/macro.h"
 #include "value/value.h"
@@ -94,13 +95,7 @@ struct rk_driver {
 
 /* ---- debugger wait ---- */
 
-__attribute__((constructor)) static void wait_for_debugger(void) {
-        const char *e = getenv("RINGKIT_WAIT_DEBUGGER");
-        if (e && streq(e, "1")) {
-                unsetenv("RINGKIT_WAIT_DEBUGGER");
-                raise(SIGSTOP);
-        }
-}
+RK_DEBUG_WAIT_CONSTRUCTOR(wait_for_debugger)
 
 /* ---- sending ---- */
 

@@ -28,7 +28,11 @@
 #include "ipc/es-wire.h"
 #include "ipc/msg.h"
 #include "ringkit/es.h"
+#include "shared/debug-wait.h"
 #include "shared/macro.h"
+
+/* `ringctl debug`: a system extension started for a debugger stops before main() (shared/debug-wait.h) */
+RK_DEBUG_WAIT_CONSTRUCTOR(wait_for_debugger)
 
 #define CONTROL_TIMEOUT_MS 5000
 #define HELD_MAX 4096

@@ -24,7 +24,11 @@
 #include "ipc/nf-proto.h"
 #include "ipc/nf-wire.h"
 #include "ringkit/nf.h"
+#include "shared/debug-wait.h"
 #include "shared/macro.h"
+
+/* `ringctl debug`: a system extension started for a debugger stops before main() (shared/debug-wait.h) */
+RK_DEBUG_WAIT_CONSTRUCTOR(wait_for_debugger)
 
 #define WELCOME_TIMEOUT_MS 5000
 #define DEFAULT_SPIN_USEC 50

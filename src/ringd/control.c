@@ -290,13 +290,30 @@ static void cmd_virt_list(ctl_client *c, uint32_t peer, rk_value *req) {
 
 static void cmd_debug(ctl_client *c, uint32_t peer, rk_value *req) {
         const char *bundle = rk_dict_get_string(req, "bundle");
+        _cleanup_(freep) char *why = NULL;
         ringd *d = c->d;
         char **x;
+        int r;
 
         if (!bundle || !*bundle)
                 return control_reply_error(c, peer, -EINVAL, "debug needs a bundle identifier");
         if (c->debug_peer)
                 return control_reply_error(c, peer, -EBUSY, "this connection already waits for an instance");
+        /* a system extension ringd supervises: started again now, stopped for a debugger (sysext.c) */
+        if (!(c->debug_bundle = strdup(bundle)))
+                return control_reply_error(c, peer, -ENOMEM, NULL);
+        c->debug_peer = peer;
+        r = sysext_debug(d, bundle, &why);
+        if (r != 0) {
+                if (r < 0 && c->debug_peer) { /* not answered meanwhile (a failed launch answers itself) */
+                        c->debug_peer = 0;
+                        c->debug_bundle = mfree(c->debug_bundle);
+                        control_reply_error(c, peer, r, why);
+                }
+                return;
+        }
+        c->debug_peer = 0;
+        c->debug_bundle = mfree(c->debug_bundle);
         x = realloc(d->debug_next, (d->n_debug_next + 1) * sizeof(*x));
         if (!x)
                 return control_reply_error(c, peer, -ENOMEM, NULL);
@@ -309,23 +326,29 @@ static void cmd_debug(ctl_client *c, uint32_t peer, rk_value *req) {
         /* the reply goes out from control_instance_spawned() */
 }
 
-void control_instance_spawned(ringd *d, instance *i) {
-        if (!i->debug)
-                return;
+void control_debug_started(ringd *d, const char *bundle, pid_t pid, const char *tag, int error, const char *why) {
         for (ctl_client *c = d->clients; c; c = c->next) {
                 _cleanup_(rk_value_unrefp) rk_value *m = NULL;
-                if (!c->debug_peer || !streq(c->debug_bundle, i->bundle))
+                uint32_t peer = c->debug_peer;
+                if (!peer || !streq(c->debug_bundle, bundle))
                         continue;
-                m = control_ok_reply();
-                if (m) {
-                        (void) rk_dict_set_integer(m, "pid", (uint64_t) i->pid, false);
-                        (void) rk_dict_set_string(m, "instance", i->tag);
-                        reply(c, c->debug_peer, m);
-                }
                 c->debug_peer = 0;
                 c->debug_bundle = mfree(c->debug_bundle);
+                if (error < 0)
+                        return control_reply_error(c, peer, error, why);
+                m = control_ok_reply();
+                if (m) {
+                        (void) rk_dict_set_integer(m, "pid", (uint64_t) pid, false);
+                        (void) rk_dict_set_string(m, "instance", tag);
+                        reply(c, peer, m);
+                }
                 return;
         }
+}
+
+void control_instance_spawned(ringd *d, instance *i) {
+        if (i->debug)
+                control_debug_started(d, i->bundle, i->pid, i->tag, 0, NULL);
 }
 
 static void cmd_rescan(ctl_client *c, uint32_t peer, rk_value *req) {

@@ -346,6 +346,8 @@ int activation_status(ringd *d, rk_value *m);    /* adds trust store, directorie
 int control_listen(ringd *d);
 void control_close(ringd *d);
 void control_instance_spawned(ringd *d, instance *i); /* answers pending `debug` requests */
+/* Answer the `debug` request waiting for `bundle`, if any: its pid and tag, or the error (error < 0) and why. */
+void control_debug_started(ringd *d, const char *bundle, pid_t pid, const char *tag, int error, const char *why);
 
 /* family.c: the network and PCI families (issue 6; ipc/proto.h RK_DEXT_NET_*, RK_DEXT_PCI_*) */
 /* A family request from a dext (answered on the answer socket it carries).  0, or -EBADMSG: not a family request. */
@@ -410,6 +412,13 @@ unsigned sysext_stop_all(ringd *d, void (*stopped)(void *ud), void *ud);
 int sysext_list(ringd *d, rk_value **ret);
 int sysext_status(ringd *d, rk_value *m); /* adds "system_extensions" */
 void sysext_cmd_restart(ctl_client *c, uint32_t peer, rk_value *req); /* restart {bundle}: a stopped one again */
+/*
+ * `ringctl debug` for a system extension: run it again now, stopped before
+ * main() for a debugger (the running process, if any, is stopped first).
+ * 0: not a system extension ringd runs; 1: under way, answered through
+ * control_debug_started(); or a negative errno with *why (free it).
+ */
+int sysext_debug(ringd *d, const char *bundle, char **why);
 void sysext_done(ringd *d);            /* kill and reap what is left */
 
 /* nf.c: the network filter (issue 7) */

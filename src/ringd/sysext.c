@@ -82,6 +82,8 @@ struct sysext {
         uint64_t backoff_usec, started_at;
         char *failed, *last_exit;
         bool es, nf;            /* the connections it gets */
+        bool debug_next;        /* `ringctl debug`: its next launch stops before main() for a debugger */
+        bool relaunch;          /* stopping its process to launch it again at once (debug_next), not a crash */
         char cg[32];            /* its run's pids cgroup under ringd's ("sx<n>"), "" when none: see limits.c */
         nf_filter *filter;
         char **args;
@@ -118,6 +120,9 @@ static void sx_cgroup_drop(sysext *x) {
 static void sx_free(sysext *x) {
         ringd *d = x->d;
 
+        if (x->debug_next) /* a `ringctl debug` still waits: it will not start again */
+                control_debug_started(d, x->bundle, 0, x->tag, -ECANCELED,
+                                      "debug: the system extension stopped (deactivated, replaced, or ringd stopping) before it started again");
         sx_cgroup_drop(x);
         for (sysext **p = &d->sx->list; *p; p = &(*p)->next)
                 if (*p == x) {
@@ -317,7 +322,8 @@ static int sx_spawn_process(sysext *x) {
                 snprintf(nf_s, sizeof(nf_s), "%d", SX_NF_FD);
                 r = launch_env((const char *const[]){ "RINGKIT_INSTANCE", x->tag, "RINGKIT_DATA_DIR", plan.data_dir,
                                                       "RINGKIT_ES_FD", x->es ? es_s : NULL,
-                                                      "RINGKIT_NF_FD", x->nf ? nf_s : NULL, NULL },
+                                                      "RINGKIT_NF_FD", x->nf ? nf_s : NULL,
+                                                      "RINGKIT_WAIT_DEBUGGER", x->debug_next ? "1" : NULL, NULL },
                                &env);
         }
         if (r >= 0)
@@ -387,27 +393,36 @@ static void sx_fail(sysext *x, const char *fmt, ...) {
 }
 
 static void sx_launch(sysext *x) {
+        bool debug = x->debug_next;
         int r = sx_spawn(x);
 
+        x->debug_next = false;
         if (r < 0) {
                 sx_fail(x, "not launched: %s; not retried until `ringctl restart`, a new activation or a restart of ringd", strerror(-r));
+                if (debug)
+                        control_debug_started(x->d, x->bundle, 0, x->tag, r, x->failed);
                 return;
         }
         x->state = SX_RUNNING;
         x->launches++;
         x->started_at = rk_now();
-        log_notice(x->d, "%s: running, pid %d%s%s", x->tag, (int) x->pid, x->es ? ", endpoint security client" : "",
-                   x->nf ? ", network filter" : "");
+        log_notice(x->d, "%s: running, pid %d%s%s%s", x->tag, (int) x->pid, x->es ? ", endpoint security client" : "",
+                   x->nf ? ", network filter" : "", debug ? ", stopped for a debugger" : "");
+        if (debug) {
+                log_notice(x->d, "%s: waiting for a debugger: gdb -p %d", x->tag, (int) x->pid);
+                control_debug_started(x->d, x->bundle, x->pid, x->tag, 0, NULL);
+        }
 }
 
 static int on_timer(rk_source *s, uint64_t usec, void *ud) {
         sysext *x = ud;
 
         if (x->state == SX_BACKOFF) {
-                x->restarts++;
+                if (!x->debug_next)
+                        x->restarts++; /* a launch for a debugger is asked for, not a restart after a crash */
                 x->child = rk_source_unref(x->child);
                 sx_launch(x);
-        } else if (x->state == SX_STOPPING && x->pid > 0) {
+        } else if ((x->state == SX_STOPPING || x->relaunch) && x->pid > 0) {
                 log_warning(x->d, "%s: did not stop within %llu s of SIGTERM; killing it", x->tag,
                             (unsigned long long) (STOP_GRACE_USEC / 1000000));
                 (void) kill(x->pid, SIGKILL);
@@ -440,6 +455,15 @@ static int on_exit_(rk_source *s, const siginfo_t *si, void *ud) {
         if (x->state == SX_STOPPING) {
                 log_info(d, "%s: stopped (%s)", x->tag, why);
                 sx_free(x);
+                return 0;
+        }
+        if (x->relaunch) {
+                /* stopped for `ringctl debug`: launched again at once, from the timer (this child source is still
+                 * in its callback), and not counted as a crash */
+                x->relaunch = false;
+                log_info(d, "%s: stopped (%s) to start again for a debugger", x->tag, why);
+                x->state = SX_BACKOFF;
+                arm(x, now);
                 return 0;
         }
         x->crashes[x->n_crashes++ % ELEMENTSOF(x->crashes)] = now;
@@ -675,6 +699,50 @@ void sysext_cmd_restart(ctl_client *c, uint32_t peer, rk_value *req) {
         if (!(v = sx_value(x)) || rk_dict_set_bool(v, "ok", true) < 0)
                 return control_reply_error(c, peer, -ENOMEM, NULL);
         control_reply_fd(c, peer, v, -EBADF);
+}
+
+int sysext_debug(ringd *d, const char *bundle, char **why) {
+        sysext *x;
+
+        *why = NULL;
+        for (x = d->sx ? d->sx->list : NULL; x; x = x->next)
+                if (streq(x->bundle, bundle) && x->state != SX_STOPPING)
+                        break;
+        if (!x)
+                return 0;
+        if (x->debug_next) {
+                if (asprintf(why, "debug: %s is already being started for a debugger", bundle) < 0)
+                        *why = NULL;
+                return -EBUSY;
+        }
+        x->debug_next = true;
+        switch (x->state) {
+        case SX_RUNNING:
+                if (x->pid > 0) {
+                        log_notice(d, "%s: stopping pid %d, to start it again stopped for a debugger", x->tag, (int) x->pid);
+                        x->relaunch = true;
+                        (void) kill(x->pid, SIGTERM);
+                        arm(x, rk_now() + STOP_GRACE_USEC);
+                        return 1;
+                }
+                break;
+        case SX_FAILED:
+                log_notice(d, "%s: started for a debugger (was: %s)", x->tag, x->failed ? x->failed : "failed");
+                x->failed = mfree(x->failed);
+                x->n_crashes = 0;
+                memset(x->crashes, 0, sizeof(x->crashes));
+                x->backoff_usec = 0;
+                break;
+        case SX_BACKOFF:
+        case SX_STOPPING:
+                break;
+        }
+        /* not running (failed, or waiting to restart): launched now */
+        if (x->timer)
+                (void) rk_source_set_enabled(x->timer, RK_SOURCE_OFF);
+        x->child = rk_source_unref(x->child); /* the last run's, exited */
+        sx_launch(x);
+        return 1;
 }
 
 int sysext_status(ringd *d, rk_value *m) {
