@@ -11,7 +11,9 @@
 # fetched in pieces; a flood of 5000 lines leaves ringd answering, keeps the
 # last 256, and ringd's log says how many lines it did not log; a ringd
 # restarted with --no-sandbox starts with nothing kept, and its unconfined
-# extensions' output arrives the same way.
+# extensions' output arrives the same way.  `ringctl log -f` follows a
+# bundle (started before it prints, or midway with -n): every line once,
+# in order, text or JSON lines, and ends when ringd stops.
 . "$RK_TEST_SRCDIR/tests/cli-lib.sh"
 private_root
 : "${RINGD:?}" "${RINGKIT_SIGN:?}" "${TEST_DEXT:?}" "${RINGKIT_BUILTIN:?}"
@@ -151,8 +153,57 @@ notlogged=$(grep -oE "com\.test\.log\.flood \(system extension 1\.0\): [0-9]+ li
         fail flood-counts-add-up "logged $logged + not logged $notlogged != 5000"
 expect_rc flood-ringd-still-answers 0 ringctl status
 
+# --- ringctl log -f: the kept lines, then each new one as it comes, each once; it may start before the bundle prints ---
+"$RINGCTL" --root "$ROOT" log -f com.test.log.ticker >"$TMP/follow.out" 2>"$TMP/follow.err" &
+FOL=$!
+"$RINGCTL" --root "$ROOT" log --follow --json com.test.log.ticker >"$TMP/followj.out" 2>&1 &
+FOLJ=$!
+PIDS+=("$FOL" "$FOLJ")
+sysext Ticker com.test.log.ticker 'i=1
+while [ $i -le 30 ]; do echo "tick $i"; i=$((i + 1)); sleep 0.1; done
+exec sleep 1000'
+ticks() { [ "$(grep -c "^[0-9:.]* com\.test\.log\.ticker (system extension 1\.0): tick " "$1")" -ge "$2" ]; }
+tick_numbers() { grep -o "tick [0-9]*" "$1" | awk '{print $2}' | paste -sd' '; }
+# a third follower joins in the middle: the last 3 kept lines, then the new ones
+if wait_for 20 ticks "$TMP/follow.out" 8; then ok follow-gets-lines; else
+        fail follow-gets-lines "$(cat "$TMP/follow.out" "$TMP/follow.err"; ringctl list)"; fi
+"$RINGCTL" --root "$ROOT" log -f -n 3 com.test.log.ticker >"$TMP/follow3.out" 2>&1 &
+FOL3=$!
+PIDS+=("$FOL3")
+if wait_for 20 ticks "$TMP/follow.out" 30 && wait_for 10 ticks "$TMP/follow3.out" 3 &&
+        wait_for 10 grep -q "tick 30$" "$TMP/follow3.out"; then ok follow-to-the-end; else
+        fail follow-to-the-end "$(tail -3 "$TMP/follow.out"; tail -3 "$TMP/follow3.out")"; fi
+[ "$(tick_numbers "$TMP/follow.out")" = "$(seq -s' ' 1 30)" ] && ok follow-each-once-in-order ||
+        fail follow-each-once-in-order "$(tick_numbers "$TMP/follow.out")"
+"$PY" - "$TMP/follow3.out" <<'PYEOF' && ok follow-midway-contiguous || fail follow-midway-contiguous "$(tick_numbers "$TMP/follow3.out")"
+import re, sys
+n = [int(m) for m in re.findall(r'tick (\d+)$', open(sys.argv[1]).read(), re.M)]
+sys.exit(not (len(n) >= 3 and n == list(range(n[0], 31)) and n[0] > 1))
+PYEOF
+"$PY" - "$TMP/followj.out" <<'PYEOF' && ok follow-json-lines || fail follow-json-lines "$(head -3 "$TMP/followj.out")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ticks = [r for r in rows if r['text'].startswith('tick ')]
+sys.exit(not (ticks and [r['text'] for r in ticks] == ['tick %d' % k for k in range(1, 31)]
+              and [r['n'] for r in ticks] == list(range(ticks[0]['n'], ticks[0]['n'] + 30))
+              and all(r['tag'] == 'com.test.log.ticker (system extension 1.0)' for r in ticks)))
+PYEOF
+kill "$FOL" "$FOLJ" "$FOL3" 2>/dev/null
+wait "$FOL" "$FOLJ" "$FOL3" 2>/dev/null
+expect_rc followers-gone-ringd-answers 0 ringctl log -n 1 com.test.log.ticker
+expect_rc follow-usage 2 ringctl log -f
+# ringd stopping ends a follow with status 0
+"$RINGCTL" --root "$ROOT" log -f com.test.log.ticker >"$TMP/follow4.out" 2>&1 &
+FOL4=$!
+PIDS+=("$FOL4")
+wait_for 10 ticks "$TMP/follow4.out" 1
+
 # --- shutdown: ringd exits 0 (what is still in the pipes is read, and freed: no leak in ASan builds) ---
 if ringd_shutdown; then ok shutdown; else fail shutdown "nonzero exit"; fi
+if wait_for 10 gone "$FOL4" && wait "$FOL4"; then ok follow-ends-with-ringd; else
+        fail follow-ends-with-ringd "$(cat "$TMP/follow4.out")"; fi
+grep -q "ringctl log: ringd stopped" "$TMP/follow4.out" && ok follow-says-ringd-stopped ||
+        fail follow-says-ringd-stopped "$(cat "$TMP/follow4.out")"
 
 # --- a new ringd, --no-sandbox: the kept lines went with the old one; unconfined processes get their pipe too ---
 if ringd_start --builtin "$RINGKIT_BUILTIN" --no-linux --no-sandbox --sandbox-rw "$TMP" -v &&

@@ -23,6 +23,7 @@
  *   deactivate {bundle, app?}, reset   extension activation (activation.c);
  *                                errors carry code/code_name as well
  *   log {bundle, lines?, before?}  the last lines a bundle's processes printed (outlog.c)
+ *   log-follow {bundle}            then each new line, as an RK_CTL_EVENT (outlog.c)
  *   shutdown                     stop every driver top-down and exit
  */
 #include <stdlib.h>
@@ -55,6 +56,7 @@ static void client_free(ctl_client *c) {
         ringd *d = c->d;
 
         userclient_client_gone(d, c);
+        outlog_client_gone(d, c);
 
         for (ctl_client **p = &d->clients; *p; p = &(*p)->next)
                 if (*p == c) {
@@ -82,9 +84,10 @@ void control_reply_fd(ctl_client *c, uint32_t peer, rk_value *body, int fd) {
         client_update(c);
 }
 
-void control_event(ctl_client *c, rk_value *body) {
-        (void) rk_channel_send_plist(c->ch, RK_CTL_EVENT, 0, -EBADF, body);
+int control_event(ctl_client *c, rk_value *body) {
+        int r = rk_channel_send_plist(c->ch, RK_CTL_EVENT, 0, -EBADF, body);
         client_update(c);
+        return r;
 }
 
 int control_client_cred(ctl_client *c, struct ucred *ret) {
@@ -426,7 +429,7 @@ static const struct {
         /* system extensions (issue 7): src/ringd/sysext.c */
         { "restart", sysext_cmd_restart },
         /* what launched processes printed: src/ringd/outlog.c */
-        { "log", outlog_cmd_log },
+        { "log", outlog_cmd_log },         { "log-follow", outlog_cmd_follow },
 };
 
 /* What any local user may run; everything else is for root (and ringd's own user). */

@@ -95,9 +95,19 @@ struct opipe {
         char line[LINE_BYTES + 1];
 };
 
+/* `ringctl log --follow`: a control client sent each new line of a bundle as an RK_CTL_EVENT */
+#define MAX_FOLLOWERS 16
+typedef struct follower {
+        ctl_client *c;
+        char *bundle;
+        uint64_t missed;        /* lines its queue could not take since the last one it did */
+} follower;
+
 struct outlog_state {
         obundle *bundles;
         opipe *pipes;
+        follower followers[MAX_FOLLOWERS];
+        size_t n_followers;
 };
 
 int outlog_init(ringd *d) {
@@ -180,6 +190,27 @@ static uint64_t realtime_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
+static int line_value(const kept *k, rk_value **ret);
+
+/* Line number n (just kept) to those who follow its bundle: {log, n, time_usec, tag, text, missed?}. */
+static void follow_push(obundle *b, const kept *k, uint64_t n) {
+        struct outlog_state *o = b->d->outlog;
+
+        for (size_t i = 0; i < o->n_followers; i++) {
+                follower *f = &o->followers[i];
+                _cleanup_(rk_value_unrefp) rk_value *e = NULL;
+                if (!streq(f->bundle, b->id))
+                        continue;
+                if (line_value(k, &e) < 0 || rk_dict_set_string(e, "log", b->id) < 0 ||
+                    rk_dict_set_integer(e, "n", n, false) < 0 ||
+                    (f->missed && rk_dict_set_integer(e, "missed", f->missed, false) < 0) || control_event(f->c, e) < 0) {
+                        f->missed++; /* a follower that does not read: its queue is full; it hears how many later */
+                        continue;
+                }
+                f->missed = 0;
+        }
+}
+
 static void keep(obundle *b, const char *tag, const char *text, size_t len) {
         size_t tl = strlen(tag);
         kept **slot = &b->ring[b->total++ % KEEP_LINES];
@@ -193,6 +224,8 @@ static void keep(obundle *b, const char *tag, const char *text, size_t len) {
         memcpy(k->text, text, len + 1);
         memcpy(k->text + len + 1, tag, tl + 1);
         k->tag = k->text + len + 1;
+        if (b->d->outlog->n_followers)
+                follow_push(b, k, b->total);
 }
 
 static void end_line(opipe *p) {
@@ -386,6 +419,8 @@ void outlog_done(ringd *d) {
                 free(b->id);
                 free(b);
         }
+        for (size_t i = 0; i < d->outlog->n_followers; i++)
+                free(d->outlog->followers[i].bundle);
         d->outlog = mfree(d->outlog);
 }
 
@@ -492,4 +527,52 @@ void outlog_cmd_log(ctl_client *c, uint32_t peer, rk_value *req) {
                 first += (last - first) / 2 + 1;
         }
         control_reply_fd(c, peer, m, -EBADF);
+}
+
+/*
+ * log-follow {bundle}: from now on, each line the bundle's processes print
+ * is sent to this client as an RK_CTL_EVENT {log: bundle, n, time_usec,
+ * tag, text, missed?} (n: the line's number, as `log` counts them; missed:
+ * lines its full queue could not take just before this one).  The bundle
+ * need not have printed yet.  Reply: {bundle, next: the number the next
+ * line will get}, so that a client can read the kept lines with `log` and
+ * skip what it already has.  Until the client disconnects; one follow per
+ * connection.
+ */
+void outlog_cmd_follow(ctl_client *c, uint32_t peer, rk_value *req) {
+        ringd *d = control_client_ringd(c);
+        struct outlog_state *o = d->outlog;
+        const char *id = rk_dict_get_string(req, "bundle");
+        _cleanup_(rk_value_unrefp) rk_value *m = NULL;
+        const obundle *b;
+        follower *f;
+
+        if (!id || !*id)
+                return control_reply_error(c, peer, -EINVAL, "log-follow: 'bundle' (a bundle identifier) is required");
+        for (size_t i = 0; i < o->n_followers; i++)
+                if (o->followers[i].c == c)
+                        return control_reply_error(c, peer, -EALREADY, "log-follow: this connection already follows a bundle");
+        if (o->n_followers >= MAX_FOLLOWERS)
+                return control_reply_error(c, peer, -EBUSY, "log-follow: too many followers (16)");
+        f = &o->followers[o->n_followers];
+        *f = (follower){ .c = c, .bundle = strdup(id) };
+        b = bundle_find(d, id);
+        if (!f->bundle || !(m = control_ok_reply()) || rk_dict_set_string(m, "bundle", id) < 0 ||
+            rk_dict_set_integer(m, "next", (b ? b->total : 0) + 1, false) < 0) {
+                free(f->bundle);
+                return control_reply_error(c, peer, -ENOMEM, NULL);
+        }
+        o->n_followers++;
+        control_reply_fd(c, peer, m, -EBADF);
+}
+
+void outlog_client_gone(ringd *d, ctl_client *c) {
+        struct outlog_state *o = d->outlog;
+
+        for (size_t i = 0; o && i < o->n_followers;)
+                if (o->followers[i].c == c) {
+                        free(o->followers[i].bundle);
+                        o->followers[i] = o->followers[--o->n_followers];
+                } else
+                        i++;
 }

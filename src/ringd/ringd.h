@@ -375,7 +375,7 @@ void control_reply_fd(ctl_client *c, uint32_t peer, rk_value *body, int fd);
 void control_reply_error(ctl_client *c, uint32_t peer, int error, const char *msg);
 /* a new {ok: true} dictionary to add to and send, or NULL */
 rk_value *control_ok_reply(void);
-void control_event(ctl_client *c, rk_value *body); /* RK_CTL_EVENT: a message the client did not ask for */
+int control_event(ctl_client *c, rk_value *body); /* RK_CTL_EVENT: a message the client did not ask for; <0: not queued */
 int control_client_cred(ctl_client *c, struct ucred *ret);
 ringd *control_client_ringd(ctl_client *c);
 /* dext.c: send a message to a running instance (userclient.c hands it a connection) */
@@ -444,3 +444,5 @@ void outlog_done(ringd *d);            /* after every process is gone: drains th
  */
 int outlog_pipe(ringd *d, const char *bundle, const char *tag, int *ret_child);
 void outlog_cmd_log(ctl_client *c, uint32_t peer, rk_value *req); /* log {bundle, lines?, before?} */
+void outlog_cmd_follow(ctl_client *c, uint32_t peer, rk_value *req); /* log-follow {bundle}: new lines as events */
+void outlog_client_gone(ringd *d, ctl_client *c);                   /* a control client went: it follows no more */
