@@ -378,6 +378,14 @@ static int sx_spawn(sysext *x) {
         return r;
 }
 
+/* An administrator's fresh start (`ringctl restart`, `ringctl debug`): no failure, no crash counted, no back-off. */
+static void sx_forget_crashes(sysext *x) {
+        x->failed = mfree(x->failed);
+        x->n_crashes = 0;
+        memset(x->crashes, 0, sizeof(x->crashes));
+        x->backoff_usec = 0;
+}
+
 static void sx_fail(sysext *x, const char *fmt, ...) _printf_(2, 3);
 static void sx_fail(sysext *x, const char *fmt, ...) {
         va_list ap;
@@ -689,10 +697,7 @@ void sysext_cmd_restart(ctl_client *c, uint32_t peer, rk_value *req) {
                 return control_reply_error(c, peer, -EALREADY, msg);
         }
         log_notice(d, "%s: restarted by an administrator (was: %s)", x->tag, x->failed ? x->failed : "failed");
-        x->failed = mfree(x->failed);
-        x->n_crashes = 0;
-        memset(x->crashes, 0, sizeof(x->crashes));
-        x->backoff_usec = 0;
+        sx_forget_crashes(x);
         x->child = rk_source_unref(x->child); /* the last run's, exited */
         sx_launch(x);
         /* the reply: what `ringctl list` shows of it, and ok */
@@ -728,10 +733,7 @@ int sysext_debug(ringd *d, const char *bundle, char **why) {
                 break;
         case SX_FAILED:
                 log_notice(d, "%s: started for a debugger (was: %s)", x->tag, x->failed ? x->failed : "failed");
-                x->failed = mfree(x->failed);
-                x->n_crashes = 0;
-                memset(x->crashes, 0, sizeof(x->crashes));
-                x->backoff_usec = 0;
+                sx_forget_crashes(x);
                 break;
         case SX_BACKOFF:
         case SX_STOPPING:
