@@ -105,9 +105,11 @@ jcheck crashy-lines-text "[l['text'] for l in j['lines']][-2:] == ['about to cra
 
 # --- a dext: its tag is the instance's, also after it crashed ---
 ringctl virt add --class RKLogPrintDevice --property IOName=logprint0 >/dev/null
-if wait_for 10 total_is com.test.log.printer 2; then ok dext-lines-kept; else
+if wait_for 10 total_is com.test.log.printer 3; then ok dext-lines-kept; else
         fail dext-lines-kept "$(cat "$TMP/out"; grep log.printer "$TMP/ringd.log" | tail -5)"; fi
-jcheck dext-json "[l['text'] for l in j['lines']] == ['out: hello from a dext', 'err: hello from a dext'] and all(__import__('re').fullmatch(r'com\.test\.log\.printer#[0-9]+', l['tag']) for l in j['lines'])"
+# printed lines (the pipe) in their order; the SDK's log message (the channel) may come before or between them
+jcheck dext-json "[l['text'] for l in j['lines'] if not l['text'].startswith('log: ')] == ['out: hello from a dext', 'err: hello from a dext'] and all(__import__('re').fullmatch(r'com\.test\.log\.printer#[0-9]+', l['tag']) for l in j['lines'])"
+jcheck dext-sdk-log-kept "[l['text'] for l in j['lines'] if l['text'].startswith('log: ')] == ['log: hello from a dext']"
 DTAG=$("$PY" -c "import json; print(json.load(open('$TMP/out'))['lines'][0]['tag'])" 2>/dev/null)
 log_has "$DTAG: out: hello from a dext" && log_has "$DTAG: err: hello from a dext" && ok dext-in-ringd-log ||
         fail dext-in-ringd-log "$(grep -F 'com.test.log.printer' "$TMP/ringd.log" | tail -5)"
@@ -115,7 +117,7 @@ ringctl virt add --class RKLogCrashDevice --property IOName=logcrash0 >/dev/null
 if wait_for 20 sh -c "\"$RINGCTL\" --root \"$ROOT\" list | grep -q FAILED"; then ok dext-crash-loop; else fail dext-crash-loop "$(ringctl list)"; fi
 logj com.test.log.crasher
 # (a sanitizer build's dext may add its own lines after ours: only ours are compared)
-jcheck dext-lines-after-crash "[l['text'] for l in j['lines'] if l['text'].endswith('last words')][-2:] == ['out: last words', 'err: last words'] and len({l['tag'] for l in j['lines']}) > 1"
+jcheck dext-lines-after-crash "[l['text'] for l in j['lines'] if l['text'] in ('out: last words', 'err: last words')][-2:] == ['out: last words', 'err: last words'] and 'log: last words' in [l['text'] for l in j['lines']] and len({l['tag'] for l in j['lines']}) > 1"
 
 # --- errors ---
 expect_rc unknown-bundle-fails 1 ringctl log com.test.log.nothing

@@ -318,8 +318,10 @@ static void on_log(instance *i, rk_value *body) {
         (void) rk_integer_s64(rk_dict_get(body, "level"), &level);
         if (level < 0 || level > 7)
                 level = 6;
-        if (msg)
+        if (msg) {
                 rd_log(i->d, (int) level, "%s: %s", i->tag, msg);
+                outlog_keep_message(i->d, i->bundle, i->tag, msg);
+        }
 }
 
 static void on_set_property(instance *i, rk_value *body) {

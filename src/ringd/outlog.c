@@ -91,6 +91,7 @@ struct opipe {
         size_t len;             /* bytes in line */
         unsigned char seq[4];   /* a UTF-8 sequence begun, not yet complete */
         size_t n_seq, want_seq;
+        bool quiet;             /* outlog_keep_message(): ringd's log has the line already */
         opipe *next;
         char line[LINE_BYTES + 1];
 };
@@ -231,7 +232,8 @@ static void keep(obundle *b, const char *tag, const char *text, size_t len) {
 static void end_line(opipe *p) {
         p->line[p->len] = 0;
         keep(p->b, p->tag, p->line, p->len);
-        log_line(p->b, p->tag, p->line);
+        if (!p->quiet)
+                log_line(p->b, p->tag, p->line);
         p->len = 0;
 }
 
@@ -293,6 +295,29 @@ static void feed(opipe *p, unsigned char c) {
                 p->want_seq = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
         } else
                 put(p, '?'); /* C0 controls, DEL, continuation bytes alone, 0xc0, 0xc1, 0xf5.. */
+}
+
+/* ---- messages through a dext's channel ---- */
+
+void outlog_keep_message(ringd *d, const char *bundle, const char *tag, const char *msg) {
+        obundle *b = d->outlog && msg && *msg ? bundle_get(d, bundle) : NULL;
+        opipe *p = b ? calloc(1, sizeof(*p)) : NULL;
+
+        if (!p)
+                return;
+        /* cut and cleaned as a printed line is; a message that is several lines is several */
+        p->d = d;
+        p->b = b;
+        p->tag = (char *) tag;
+        p->fd = -EBADF;
+        p->quiet = true;
+        for (const unsigned char *c = (const unsigned char *) msg; *c; c++)
+                feed(p, *c);
+        if (p->n_seq)
+                bad_seq(p);
+        if (p->len)
+                end_line(p);
+        free(p);
 }
 
 /* ---- pipes ---- */

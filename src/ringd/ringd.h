@@ -446,3 +446,6 @@ int outlog_pipe(ringd *d, const char *bundle, const char *tag, int *ret_child);
 void outlog_cmd_log(ctl_client *c, uint32_t peer, rk_value *req); /* log {bundle, lines?, before?} */
 void outlog_cmd_follow(ctl_client *c, uint32_t peer, rk_value *req); /* log-follow {bundle}: new lines as events */
 void outlog_client_gone(ringd *d, ctl_client *c);                   /* a control client went: it follows no more */
+/* A log message a dext sent through its channel (rk_driver_log): kept with the bundle's lines too, sanitized and cut as
+ * printed lines are, so that `ringctl log` shows both (ringd's log has it already, at its level). */
+void outlog_keep_message(ringd *d, const char *bundle, const char *tag, const char *msg);

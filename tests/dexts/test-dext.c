@@ -38,8 +38,9 @@
  *   RKTestEcho       true: at start, write "ping" to the provider handle and
  *                    read it back; sets RKTestEchoed to what came back
  *   RKTestPrint      string S: at start, write "out: S" to standard output
- *                    and then "err: S" to standard error (each flushed), which
- *                    ringd keeps for `ringctl log`
+ *                    and then "err: S" to standard error (each flushed), and
+ *                    log "log: S" (rk_driver_log), all of which ringd keeps
+ *                    for `ringctl log`
  *   RKTestPublish    string: publish a nub of that class (name = class) with
  *                    RKTestLayer = this layer + 1, and a fresh socketpair
  *                    end as its handle
@@ -335,6 +336,7 @@ static int t_start(rk_driver *d) {
                 fflush(stdout);
                 fprintf(stderr, "err: %s\n", cls);
                 fflush(stderr);
+                rk_driver_log(d, RK_LOG_NOTICE, "log: %s", cls);
         }
         if (is(d, "RKTestStart", "fail"))
                 return -EIO;
