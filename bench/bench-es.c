@@ -199,22 +199,28 @@ typedef struct raw {
         pthread_t thread;
 } raw;
 
+/* One read of the group, every permission event in it allowed; what read() returned. */
+static ssize_t allow_all(int fan) {
+        char buf[8192] __attribute__((aligned(8)));
+        ssize_t n = read(fan, buf, sizeof(buf));
+
+        for (struct fanotify_event_metadata *md = (void *) buf; n > 0 && FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
+                struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
+                if (md->fd < 0)
+                        continue;
+                (void) !write(fan, &resp, sizeof(resp));
+                close(md->fd);
+        }
+        return n;
+}
+
 static void *raw_thread(void *ud) {
         raw *r = ud;
-        char buf[8192] __attribute__((aligned(8)));
         for (;;) {
                 struct pollfd p[2] = { { .fd = r->fan, .events = POLLIN }, { .fd = r->stop, .events = POLLIN } };
                 if (poll(p, 2, -1) < 0 || p[1].revents)
                         return NULL;
-                ssize_t n = read(r->fan, buf, sizeof(buf));
-                for (struct fanotify_event_metadata *md = (void *) buf; n > 0 && FAN_EVENT_OK(md, n);
-                     md = FAN_EVENT_NEXT(md, n)) {
-                        struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
-                        if (md->fd < 0)
-                                continue;
-                        (void) !write(r->fan, &resp, sizeof(resp));
-                        close(md->fd);
-                }
+                (void) allow_all(r->fan);
         }
 }
 
@@ -263,20 +269,9 @@ static void helper_die_with_parent(const char *name) {
 }
 
 static void raw_process_main(int fan) {
-        char buf[8192] __attribute__((aligned(8)));
-        for (;;) {
-                ssize_t n = read(fan, buf, sizeof(buf));
-                for (struct fanotify_event_metadata *md = (void *) buf; n > 0 && FAN_EVENT_OK(md, n);
-                     md = FAN_EVENT_NEXT(md, n)) {
-                        struct fanotify_response resp = { .fd = md->fd, .response = FAN_ALLOW };
-                        if (md->fd < 0)
-                                continue;
-                        (void) !write(fan, &resp, sizeof(resp));
-                        close(md->fd);
-                }
-                if (n < 0 && errno != EINTR)
+        for (;;)
+                if (allow_all(fan) < 0 && errno != EINTR)
                         _exit(1);
-        }
 }
 
 static void relay_main(int fan, int sk) {

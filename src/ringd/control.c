@@ -302,31 +302,30 @@ static void cmd_debug(ctl_client *c, uint32_t peer, rk_value *req) {
                 return control_reply_error(c, peer, -EINVAL, "debug needs a bundle identifier");
         if (c->debug_peer)
                 return control_reply_error(c, peer, -EBUSY, "this connection already waits for an instance");
-        /* a system extension ringd supervises: started again now, stopped for a debugger (sysext.c) */
+        /* the reply goes out from control_debug_started(), or below on an error */
         if (!(c->debug_bundle = strdup(bundle)))
                 return control_reply_error(c, peer, -ENOMEM, NULL);
         c->debug_peer = peer;
+        /* a system extension ringd supervises: started again now, stopped for a debugger (sysext.c) */
         r = sysext_debug(d, bundle, &why);
-        if (r != 0) {
-                if (r < 0 && c->debug_peer) { /* not answered meanwhile (a failed launch answers itself) */
+        if (r == 0) { /* not a system extension: a dext, whose next instance starts stopped */
+                x = realloc(d->debug_next, (d->n_debug_next + 1) * sizeof(*x));
+                if (x)
+                        d->debug_next = x;
+                r = x && (x[d->n_debug_next] = strdup(bundle)) ? 0 : -ENOMEM;
+        }
+        if (r < 0) {
+                if (c->debug_peer) { /* not answered meanwhile (a failed launch answers itself) */
                         c->debug_peer = 0;
                         c->debug_bundle = mfree(c->debug_bundle);
                         control_reply_error(c, peer, r, why);
                 }
                 return;
         }
-        c->debug_peer = 0;
-        c->debug_bundle = mfree(c->debug_bundle);
-        x = realloc(d->debug_next, (d->n_debug_next + 1) * sizeof(*x));
-        if (!x)
-                return control_reply_error(c, peer, -ENOMEM, NULL);
-        d->debug_next = x;
-        if (!(x[d->n_debug_next] = strdup(bundle)) || !(c->debug_bundle = strdup(bundle)))
-                return control_reply_error(c, peer, -ENOMEM, NULL);
+        if (r > 0)
+                return;
         d->n_debug_next++;
-        c->debug_peer = peer;
         log_notice(d, "the next instance of %s will start stopped, for a debugger", bundle);
-        /* the reply goes out from control_instance_spawned() */
 }
 
 void control_debug_started(ringd *d, const char *bundle, pid_t pid, const char *tag, int error, const char *why) {

@@ -636,7 +636,7 @@ static int spawn_process(instance *i, int child_fd) {
         pid_t pid;
         int r;
 
-        /* its pids cgroup, joined before it runs a line (limits_attach() after the spawn only confirms it) */
+        /* its pids cgroup, joined by the process before it runs a line (launch_spawn()) */
         if ((r = limits_prepare(i->d, i, &procs)) < 0)
                 log_warning(i->d, "%s: cannot prepare its limits: %s", i->tag, strerror(-r));
         r = launch_prepare(i->d, i->bundle, i->exe, i->tag, &plan);
@@ -750,9 +750,6 @@ static int start_process(instance *i) {
                 log_error(i->d, "%s: cannot run %s: %s", i->tag, i->exe, strerror(-r));
                 return r;
         }
-        r = limits_attach(i->d, i);
-        if (r < 0)
-                log_warning(i->d, "%s: cannot apply limits: %s", i->tag, strerror(-r));
         return attach_process(i, sv[0]);
 }
 

@@ -165,17 +165,6 @@ int limits_prepare_leaf(ringd *d, const char *leaf, char **ret_procs) {
         return 0;
 }
 
-int limits_attach_pid(ringd *d, const char *leaf, pid_t pid) {
-        _cleanup_(freep) char *procs = NULL;
-        char num[32];
-        int r = limits_prepare_leaf(d, leaf, &procs);
-
-        if (r < 0 || !procs)
-                return r;
-        snprintf(num, sizeof(num), "%d", (int) pid);
-        return write_file(procs, num);
-}
-
 /* SIGKILL the process group of leader (when > 0) and whatever is left in the cgroup cg (a path; NULL: none) until it is empty. */
 static void kill_cgroup(const char *cg, pid_t leader) {
         char path[700], buf[4096];
@@ -228,12 +217,6 @@ int limits_prepare(ringd *d, instance *i, char **ret_procs) {
         char leaf[32];
         instance_leaf(i, leaf);
         return limits_prepare_leaf(d, leaf, ret_procs);
-}
-
-int limits_attach(ringd *d, instance *i) {
-        char leaf[32];
-        instance_leaf(i, leaf);
-        return limits_attach_pid(d, leaf, i->pid);
 }
 
 void limits_kill_all(ringd *d, instance *i) {

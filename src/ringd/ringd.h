@@ -251,7 +251,6 @@ void linux_stop(ringd *d);
 
 /* limits.c */
 void limits_init(ringd *d);
-int limits_attach(ringd *d, instance *i);
 void limits_kill_all(ringd *d, instance *i);
 void limits_release(ringd *d, instance *i);
 void limits_done(ringd *d);
@@ -263,7 +262,6 @@ void limits_done(ringd *d);
  */
 int limits_prepare_leaf(ringd *d, const char *leaf, char **ret_procs);
 int limits_prepare(ringd *d, instance *i, char **ret_procs);
-int limits_attach_pid(ringd *d, const char *leaf, pid_t pid);
 void limits_kill_pid(ringd *d, const char *leaf, pid_t leader); /* leader 0: its group is gone already */
 void limits_release_leaf(ringd *d, const char *leaf);
 

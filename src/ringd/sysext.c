@@ -353,8 +353,6 @@ static int sx_spawn_process(sysext *x) {
         if (r < 0)
                 return r;
         x->pid = pid;
-        if ((r = limits_attach_pid(d, x->cg, pid)) < 0)
-                log_warning(d, "%s: cannot apply limits: %s", x->tag, strerror(-r));
         pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         r = rk_loop_add_child(d->loop, &x->child, pid, pidfd >= 0 ? pidfd : -EBADF, on_exit_, x);
         if (pidfd >= 0)

@@ -20,11 +20,20 @@
 #include "shared/macro.h"
 
 int ringctl_call(const char *root, rk_value *request, int timeout_ms, rk_value **ret) {
+        rk_channel *ch = NULL;
+        int r = ringctl_call_open(root, request, timeout_ms, &ch, ret);
+
+        rk_channel_free(ch);
+        return r;
+}
+
+int ringctl_call_open(const char *root, rk_value *request, int timeout_ms, rk_channel **ret_ch, rk_value **ret) {
         _cleanup_(freep) char *path = rk_ctl_socket_path(root);
         rk_channel *ch = NULL;
         rk_msg m = { .fd = -EBADF };
         int fd, r;
 
+        *ret_ch = NULL;
         if (!path)
                 return -ENOMEM;
         fd = rk_ctl_connect(path);
@@ -47,7 +56,10 @@ int ringctl_call(const char *root, rk_value *request, int timeout_ms, rk_value *
         if (r >= 0)
                 r = rk_msg_read_plist(&m, ret);
         rk_msg_done(&m);
-        rk_channel_free(ch);
+        if (r >= 0)
+                *ret_ch = ch;
+        else
+                rk_channel_free(ch);
         if (r == -ETIMEDOUT)
                 fprintf(stderr, "ringctl: ringd did not answer in time\n");
         else if (r == -ECONNRESET)

@@ -8,6 +8,9 @@
 
 /* Send one request dictionary and wait for the reply (timeout_ms < 0: forever). Prints connection errors. */
 int ringctl_call(const char *root, rk_value *request, int timeout_ms, rk_value **ret);
+/* The same, the connection kept open for what ringd sends after the reply (RK_CTL_EVENT): *ret_ch, free it. */
+typedef struct rk_channel rk_channel;
+int ringctl_call_open(const char *root, rk_value *request, int timeout_ms, rk_channel **ret_ch, rk_value **ret);
 /* 0 when the reply says ok; otherwise prints its error and returns a negative errno. */
 int ringctl_check_reply(const char *what, rk_value *reply);
 

@@ -28,7 +28,6 @@
 #include <time.h>
 
 #include "client.h"
-#include "ipc/ctl-client.h"
 #include "ipc/msg.h"
 #include "ipc/proto.h"
 #include "ringctl.h"
@@ -130,38 +129,18 @@ static int ask(const log_opts *l, const char *bundle, uint64_t lines, bool has_l
 
 /* log-follow on a connection of its own, kept open: *ret_next, the number the next line will get. */
 static int follow_start(const log_opts *l, const char *bundle, rk_channel **ret, uint64_t *ret_next) {
-        _cleanup_(freep) char *path = rk_ctl_socket_path(l->o.root);
         _cleanup_(rk_value_unrefp) rk_value *req = ringctl_request("log-follow"), *rep = NULL;
         rk_channel *ch = NULL;
-        rk_msg m = { .fd = -EBADF };
-        int fd, r;
+        int r;
 
-        if (!path || !req || rk_dict_set_string(req, "bundle", bundle) < 0)
+        if (!req || rk_dict_set_string(req, "bundle", bundle) < 0)
                 return -ENOMEM;
-        fd = rk_ctl_connect(path);
-        if (fd < 0) {
-                fprintf(stderr, "ringctl: cannot reach ringd at %s: %s\n", path, strerror(-fd));
-                return fd;
-        }
-        if ((r = rk_channel_new(fd, 0, &ch)) < 0) {
-                close(fd);
-                return r;
-        }
-        r = rk_channel_send_plist(ch, RK_CTL_REQUEST, 1, -EBADF, req);
-        if (r >= 0)
-                r = rk_ctl_flush_wait(ch);
-        if (r >= 0)
-                r = rk_channel_recv_wait(ch, &m, l->o.timeout_ms);
-        if (r >= 0 && m.type != RK_CTL_REPLY)
-                r = -EBADMSG;
-        if (r >= 0)
-                r = rk_msg_read_plist(&m, &rep);
-        rk_msg_done(&m);
+        r = ringctl_call_open(l->o.root, req, l->o.timeout_ms, &ch, &rep);
         if (r >= 0)
                 r = ringctl_check_reply("log", rep);
-        if (r < 0 || !rk_dict_get_u64(rep, "next", ret_next)) {
-                if (r >= 0)
-                        r = -EBADMSG;
+        if (r >= 0 && !rk_dict_get_u64(rep, "next", ret_next))
+                r = -EBADMSG;
+        if (r < 0) {
                 rk_channel_free(ch);
                 return r;
         }
